@@ -1,0 +1,17 @@
+"""User-facing errors: the CLIs print these as one line and exit 2, without a traceback."""
+
+from __future__ import annotations
+
+
+class NasError(Exception):
+    """A mistake in the user's input (file, flag or value) that the message tells how to fix."""
+
+
+class SpecError(NasError, ValueError):
+    """A YAML file whose content breaks the schema; the message names the file and the field path."""
+
+    def __init__(self, source: str, path: str, message: str) -> None:
+        self.source = source
+        self.path = path
+        where = f"{source}: {path}" if path else source
+        super().__init__(f"{where}: {message}")

@@ -1,0 +1,74 @@
+"""YAML in and out: safe loading with clear errors, atomic writes, compact flow-style rows."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nas._errors import NasError, SpecError
+
+
+class FlowMap(dict):
+    """A mapping that is written on one line (``{a: 1, b: 2}``), e.g. one layer of a network."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_flow_map(dumper: yaml.SafeDumper, data: FlowMap) -> yaml.Node:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=True)
+
+
+_Dumper.add_representer(FlowMap, _represent_flow_map)
+
+
+def read_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a YAML file that must hold a mapping at the top level (``yaml.safe_load`` only)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NasError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise NasError(f"{path}: is a folder, expected a YAML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NasError(f"{path}: cannot read ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise NasError(f"{path}: not valid YAML{where} ({problem}); fix the syntax") from None
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        raise SpecError(str(path), "", f"the file is {kind}; expected a YAML mapping (key: value lines)")
+    return data
+
+
+def dump(data: Any) -> str:
+    """Serialize with key order kept and FlowMap rows on one line each."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write through a temporary file in the same folder and rename, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_yaml(path: str | os.PathLike[str], data: Any) -> None:
+    write_text_atomic(path, dump(data))

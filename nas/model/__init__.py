@@ -1,0 +1,8 @@
+"""Torch side of nas: the block vocabulary, the network built from an ArchConfig, ONNX export."""
+
+from nas.model._blocks import ConvBNAct, InvertedResidual, SqueezeExcite
+from nas.model._export import export_onnx
+from nas.model._network import Network, build_model
+from nas.model._weights import load_weights
+
+__all__ = ["ConvBNAct", "InvertedResidual", "Network", "SqueezeExcite", "build_model", "export_onnx", "load_weights"]

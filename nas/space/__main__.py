@@ -1,0 +1,35 @@
+"""python -m nas.space show FILE: a config as a per-layer table, or a space with its size."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from nas import _cli
+from nas._errors import NasError
+from nas._yaml import read_mapping
+from nas.config import ArchConfig, describe_config
+from nas.space._describe import describe_space
+from nas.space._space import SearchSpace
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nas.space", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    show = sub.add_parser("show", help="describe a config file or a search-space file")
+    show.add_argument("file", help="a config YAML (has 'layers') or a space YAML (has 'stages')")
+    show.add_argument("--markdown", action="store_true", help="print a config's table as Markdown")
+    args = parser.parse_args(argv)
+
+    data = read_mapping(args.file)
+    if "stages" in data:
+        print(describe_space(SearchSpace.from_dict(data, source=args.file)))
+    elif "layers" in data:
+        print(describe_config(ArchConfig.from_dict(data, source=args.file), markdown=args.markdown))
+    else:
+        raise NasError(f"{args.file}: neither a config (needs 'layers') nor a space (needs 'stages')")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_cli.run(main))

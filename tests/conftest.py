@@ -1,0 +1,99 @@
+"""Shared fixtures: project paths, the reference configs, tiny spaces for exhaustive checks."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nas import ArchConfig, SearchSpace
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SPACE = ROOT / "search_spaces" / "mobilenetv3.yaml"
+LARGE = ROOT / "search_spaces" / "reference" / "mobilenetv3_large.yaml"
+SMALL = ROOT / "search_spaces" / "reference" / "mobilenetv3_small.yaml"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+TINY_SPACE: dict[str, Any] = {
+    "name": "tiny",
+    "resolution": [32, 40],
+    "num_classes": 10,
+    "stem": {"channels": [8, 16], "kernel": 3, "stride": 2, "act": ["relu", "hswish"]},
+    "stages": [
+        {"stride": [1, 2], "depth": [0, 1], "width": 16, "expansion": 1, "kernel": [3, 5], "se": [False, True]},
+        {
+            "stride": 2,
+            "depth": [1, 2],
+            "width": [16, 24],
+            "expansion": [3, 4],
+            "kernel": [3, 5],
+            "act": "hswish",
+            "shared": ["kernel"],
+        },
+    ],
+    "head": {"last_channels": [32, 48], "hidden_channels": 64, "dropout": 0.1},
+}
+
+
+@pytest.fixture
+def tiny_space_dict() -> dict[str, Any]:
+    return copy.deepcopy(TINY_SPACE)
+
+
+@pytest.fixture
+def tiny_space() -> SearchSpace:
+    return SearchSpace.from_dict(copy.deepcopy(TINY_SPACE), source="tiny")
+
+
+@pytest.fixture
+def default_space() -> SearchSpace:
+    return SearchSpace.load(DEFAULT_SPACE)
+
+
+@pytest.fixture
+def large() -> ArchConfig:
+    return ArchConfig.load(LARGE)
+
+
+@pytest.fixture
+def small() -> ArchConfig:
+    return ArchConfig.load(SMALL)
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m <args>`` as a user would, capturing its output."""
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+class EnumeratingTrial:
+    """Walks every combination of ``suggest_categorical`` answers, odometer-style (see all_configs)."""
+
+    def __init__(self, path: list[list[int]]) -> None:
+        self.path = path
+        self.depth = 0
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        if self.depth == len(self.path):
+            self.path.append([0, len(choices)])
+        index = self.path[self.depth][0]
+        self.depth += 1
+        return choices[index]
+
+
+def all_configs(space: SearchSpace) -> list[ArchConfig]:
+    """Every config reachable through ``sample``, one per choice path (duplicates kept)."""
+    configs, path = [], []
+    while True:
+        trial = EnumeratingTrial(path)
+        configs.append(space.sample(trial))
+        del path[trial.depth :]
+        while path and path[-1][0] + 1 == path[-1][1]:
+            path.pop()
+        if not path:
+            return configs
+        path[-1][0] += 1

@@ -1,0 +1,101 @@
+"""The CLIs as a user runs them: tables on stdout; bad input -> one line on stderr, exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime as ort
+import pytest
+import yaml
+
+from tests.conftest import DEFAULT_SPACE, LARGE, SMALL, TINY_SPACE, run_cli
+
+
+def test_show_config_prints_the_paper_table() -> None:
+    result = run_cli("nas.space", "show", str(LARGE))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "mobilenetv3_large: 224x224, 1000 classes"
+    assert "112x112x16  bneck 3x3" in result.stdout
+    assert lines[-1].split()[-2:] == ["216,589,760", "5,483,032"]
+    assert len([line for line in lines if "bneck" in line]) == 15
+
+
+def test_show_space_reports_size_and_references() -> None:
+    result = run_cli("nas.space", "show", str(DEFAULT_SPACE))
+    assert result.returncode == 0, result.stderr
+    assert "size: 53,635,990,234,312,212,480 distinct configs" in result.stdout
+    assert "mobilenetv3_large (yes), mobilenetv3_small (yes)" in result.stdout
+
+
+def test_export_cli_writes_a_runnable_model(tmp_path: Path) -> None:
+    out = tmp_path / "small.onnx"
+    result = run_cli("nas.export", str(SMALL), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "56,510,400 MACs" in result.stdout
+    inputs = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).get_inputs()
+    assert inputs[0].shape == [1, 3, 224, 224]
+
+
+def _config_text() -> str:
+    return LARGE.read_text()
+
+
+def _space_text(**stage0: object) -> str:
+    data = yaml.safe_load(yaml.safe_dump(TINY_SPACE))
+    data["stages"][0].update(stage0)
+    return yaml.safe_dump(data)
+
+
+BAD_FILES = {
+    "list.yaml": ("- 1\n- 2\n", "the file is a list; expected a YAML mapping"),
+    "empty.yaml": ("", "the file is empty; expected a YAML mapping"),
+    "syntax.yaml": ("layers: [1, 2\n", "not valid YAML at line"),
+    "neither.yaml": ("resolution: 224\n", "neither a config (needs 'layers') nor a space (needs 'stages')"),
+    "unknown_key.yaml": (
+        _config_text().replace("hidden_channels", "hiden_channels"),
+        "head: unknown key 'hiden_channels'",
+    ),
+    "kernel.yaml": (
+        _config_text().replace("{kernel: 3, expanded: 64", "{kernel: 4, expanded: 64"),
+        "layers[1].kernel: 4 is not allowed; use one of 3, 5, 7",
+    ),
+    "stride.yaml": (
+        _config_text().replace("out: 24, stride: 2", "out: 24, stride: 3"),
+        "layers[1].stride: 3 is not allowed; use one of 1, 2",
+    ),
+    "channels.yaml": (
+        _config_text().replace("out: 24, stride: 2", "out: -24, stride: 2"),
+        "layers[1].out: -24 is too small; use an integer >= 1",
+    ),
+    "type.yaml": (
+        _config_text().replace("resolution: 224", "resolution: '224'"),
+        "resolution: expected an integer; got '224' (str)",
+    ),
+    "empty_choices.yaml": (_space_text(width=[]), "stages[0].width: the list is empty"),
+    "space_kernel.yaml": (_space_text(kernel=[3, 9]), "stages[0].kernel[1]: 9 is not allowed; use one of 3, 5, 7"),
+    "space_act.yaml": (_space_text(act="relu6"), "stages[0].act: 'relu6' is not allowed; use one of 'relu', 'hswish'"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_bad_files_give_one_line_and_exit_2(name: str, tmp_path: Path) -> None:
+    text, fragment = BAD_FILES[name]
+    path = tmp_path / name
+    path.write_text(text)
+    result = run_cli("nas.space", "show", str(path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: {path}")
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_file_and_folder_out(tmp_path: Path) -> None:
+    result = run_cli("nas.space", "show", str(tmp_path / "nope.yaml"))
+    assert (result.returncode, result.stderr) == (2, f"error: {tmp_path / 'nope.yaml'}: no such file\n")
+    result = run_cli("nas.export", str(SMALL), "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert "is a folder; give a file name" in result.stderr
+    assert list(tmp_path.iterdir()) == []
