@@ -42,11 +42,15 @@ class Field:
     def _got(self) -> str:
         return f"got {_show(self.value)} ({type(self.value).__name__})"
 
-    def mapping(self, required: Sequence[str], optional: Sequence[str] = ()) -> dict[str, Field]:
-        """The keys of a mapping, refusing unknown and missing keys."""
+    def mapping(
+        self, required: Sequence[str], optional: Sequence[str] = (), *, extra: bool = False
+    ) -> dict[str, Field]:
+        """The keys of a mapping, refusing missing keys and (unless ``extra``) unknown ones."""
         if not isinstance(self.value, dict):
             raise self.error(f"expected a mapping with keys {', '.join(required)}; {self._got()}")
         allowed = [*required, *optional]
+        if extra:
+            allowed += [key for key in self.value if key not in allowed]
         for key in self.value:
             if key not in allowed:
                 raise self.error(f"unknown key {_show(key)}; allowed keys: {', '.join(allowed)}")

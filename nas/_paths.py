@@ -13,3 +13,6 @@ DEFAULT_SPACE = SPACES_DIR / "mobilenetv3.yaml"
 def reference_configs() -> dict[str, Path]:
     """The shipped reference networks (MobileNetV3-Large/-Small), by file stem."""
     return {path.stem: path for path in sorted(REFERENCE_DIR.glob("*.yaml"))}
+
+
+TABLES_DIR = PROJECT_ROOT / "latency_tables"

@@ -14,6 +14,7 @@ from nas.config._arch import (
     se_channels,
 )
 from nas.config._describe import describe_config
+from nas.config._ops import Op, head_ops, layer_op, ops, stem_op
 
 __all__ = [
     "ACTIVATIONS",
@@ -22,10 +23,15 @@ __all__ = [
     "ArchConfig",
     "HeadConfig",
     "LayerConfig",
+    "Op",
     "StemConfig",
     "Unit",
     "conv_out",
     "describe_config",
+    "head_ops",
+    "layer_op",
     "make_divisible",
+    "ops",
     "se_channels",
+    "stem_op",
 ]

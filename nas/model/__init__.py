@@ -3,6 +3,17 @@
 from nas.model._blocks import ConvBNAct, InvertedResidual, SqueezeExcite
 from nas.model._export import export_onnx
 from nas.model._network import Network, build_model
+from nas.model._op_module import op_input_shape, op_module
 from nas.model._weights import load_weights
 
-__all__ = ["ConvBNAct", "InvertedResidual", "Network", "SqueezeExcite", "build_model", "export_onnx", "load_weights"]
+__all__ = [
+    "ConvBNAct",
+    "InvertedResidual",
+    "Network",
+    "SqueezeExcite",
+    "build_model",
+    "export_onnx",
+    "load_weights",
+    "op_input_shape",
+    "op_module",
+]

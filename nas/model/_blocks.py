@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from nas.config import LayerConfig, se_channels
+from nas.config import HeadConfig, LayerConfig, se_channels
 
 # torchvision's MobileNetV3 uses these BN settings; keeping them makes its weights load unchanged.
 BN_EPS = 0.001
@@ -72,3 +72,13 @@ class InvertedResidual(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = self.block(x)
         return out + x if self.use_res_connect else out
+
+
+def classifier(head: HeadConfig, num_classes: int) -> nn.Sequential:
+    """Hidden linear (no BN) -> activation -> dropout -> classes, as torchvision's ``classifier``."""
+    return nn.Sequential(
+        nn.Linear(head.last_channels, head.hidden_channels),
+        activation(head.act),
+        nn.Dropout(p=head.dropout, inplace=True),
+        nn.Linear(head.hidden_channels, num_classes),
+    )

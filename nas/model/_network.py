@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from nas.config import ArchConfig
-from nas.model._blocks import ConvBNAct, InvertedResidual, activation
+from nas.model._blocks import ConvBNAct, InvertedResidual, classifier
 
 
 class Network(nn.Module):
@@ -23,12 +23,7 @@ class Network(nn.Module):
         features.append(ConvBNAct(channels, head.last_channels, 1, act=head.act))
         self.features = nn.Sequential(*features)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(
-            nn.Linear(head.last_channels, head.hidden_channels),
-            activation(head.act),
-            nn.Dropout(p=head.dropout, inplace=True),
-            nn.Linear(head.hidden_channels, config.num_classes),
-        )
+        self.classifier = classifier(head, config.num_classes)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -51,7 +51,10 @@ class InStage:
 
 @dataclass(frozen=True)
 class AtHead:
-    pass
+    """After the last stage, before the head; keeps what the last conv sees."""
+
+    channels: int
+    size: int
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class SpaceAutomaton:
             seen.add(state)
             if isinstance(state, StageStart):
                 if state.stage == len(self.spec.stages):
-                    todo.append(AtHead())
+                    todo.append(AtHead(state.channels, state.size))
                 elif 0 in self.spec.stages[state.stage].depth:
                     todo.append(StageStart(state.stage + 1, state.channels, state.size))
             elif isinstance(state, InStage) and state.count in self.spec.stages[state.stage].depth:
@@ -132,6 +135,30 @@ class SpaceAutomaton:
                 for name, value in zip(LAYER_CHOICES, (kernel, ratio, se, act), strict=True)
             )
             yield layer, InStage(index, count + 1, width, out_size, keep)
+
+    def transitions(self) -> list[tuple[State, Token, State]]:
+        """Every move that lies on some accepted string: what any config of the space can contain."""
+        moves: list[tuple[State, Token, State]] = []
+        seen: set[State] = set()
+        todo = list(self.closure([Start()]))
+        while todo:
+            state = todo.pop()
+            if state in seen:
+                continue
+            seen.add(state)
+            for token, nxt in self.moves(state):
+                for after in self.closure([nxt]):
+                    moves.append((state, token, after))
+                    todo.append(after)
+        alive = {Done()}
+        changed = True
+        while changed:  # keep states from which Done is reachable (states form a DAG: few passes)
+            changed = False
+            for state, _, after in moves:
+                if after in alive and state not in alive:
+                    alive.add(state)
+                    changed = True
+        return [(state, token, after) for state, token, after in moves if after in alive and state in alive]
 
     def step(self, states: frozenset[State], token: Token) -> frozenset[State]:
         return self.closure(nxt for state in states for tok, nxt in self.moves(state) if tok == token)

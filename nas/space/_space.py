@@ -14,8 +14,19 @@ import numpy as np
 
 from nas._fields import Field
 from nas._yaml import read_mapping
-from nas.config import ArchConfig, HeadConfig, LayerConfig, StemConfig
-from nas.space._automaton import SpaceAutomaton, config_tokens
+from nas.config import ArchConfig, HeadConfig, LayerConfig, Op, StemConfig, head_ops, layer_op, stem_op
+from nas.space._automaton import (
+    AtHead,
+    AtStem,
+    Done,
+    InStage,
+    SpaceAutomaton,
+    StageStart,
+    Start,
+    State,
+    Token,
+    config_tokens,
+)
 from nas.space._spec import LAYER_CHOICES, SpaceSpec, expanded_channels, parse_space
 
 if TYPE_CHECKING:
@@ -129,3 +140,52 @@ class SearchSpace:
     def size(self) -> int:
         """Exact number of distinct configs in the space."""
         return self._automaton.count()
+
+    def ops(self) -> list[Op]:
+        """Every distinct latency op that some config of the space contains, sorted."""
+        return sorted({op for state, token, _ in self._automaton.transitions() for op in self._token_ops(state, token)})
+
+    def extremes(self, cost: Callable[[Op], float]) -> tuple[tuple[float, ArchConfig], tuple[float, ArchConfig]]:
+        """The (lowest, highest) total ``cost`` over the ops of a config, with configs reaching them.
+
+        Exact by dynamic programming over the space's states: costs of ops add up along a config.
+        """
+        edges: dict[State, list[tuple[float, Token, State]]] = {}
+        op_cost: dict[Op, float] = {}
+        for state, token, after in self._automaton.transitions():
+            total = 0.0
+            for op in self._token_ops(state, token):
+                if op not in op_cost:
+                    op_cost[op] = cost(op)
+                total += op_cost[op]
+            edges.setdefault(state, []).append((total, token, after))
+
+        def solve(pick: Callable[..., tuple[float, list[Token]]]) -> tuple[float, ArchConfig]:
+            memo: dict[State, tuple[float, list[Token]]] = {Done(): (0.0, [])}
+
+            def best(state: State) -> tuple[float, list[Token]]:
+                if state not in memo:
+                    options = []
+                    for total, token, after in edges[state]:
+                        rest, tokens = best(after)
+                        options.append((total + rest, [token, *tokens]))
+                    memo[state] = pick(options, key=lambda option: option[0])
+                return memo[state]
+
+            value, tokens = best(Start())
+            return value, self._config_from_tokens(tokens)
+
+        return solve(min), solve(max)
+
+    def _token_ops(self, state: State, token: Token) -> tuple[Op, ...]:
+        if isinstance(state, AtStem):
+            return (stem_op(state.size, token),)
+        if isinstance(state, (StageStart, InStage)):
+            return (layer_op(state.size, state.channels, token),)
+        if isinstance(state, AtHead):
+            return head_ops(state.size, state.channels, token, self.spec.num_classes)
+        return ()
+
+    def _config_from_tokens(self, tokens: list[Token]) -> ArchConfig:
+        (_, resolution), stem, *layers, head = tokens
+        return ArchConfig(resolution, self.spec.num_classes, stem, tuple(layers), head)

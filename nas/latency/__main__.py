@@ -1,0 +1,200 @@
+"""python -m nas.latency: build, measure, extend, validate and show latency lookup tables.
+
+build     enumerate a space's ops, export them to ONNX and measure them here (or --bundle DIR to
+          measure on a device with `measure`)
+measure   on the device: time a bundle's ONNX files (needs numpy, onnxruntime, pyyaml only)
+extend    measure here the ops of configs that a table lacks, and add them
+validate  time whole networks here and compare with the table's prediction
+show      a table's metadata, fit and the fastest/slowest latency of its space
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from nas import _cli
+from nas._errors import NasError
+from nas._paths import DEFAULT_SPACE, TABLES_DIR
+from nas.latency._table import LatencyTable
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m nas.latency", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    build = sub.add_parser("build", help="measure every op of a space here, or write a bundle for a device")
+    build.add_argument("--space", default=str(DEFAULT_SPACE), help="space YAML (default: %(default)s)")
+    build.add_argument("--target", required=True, help="table name: writes latency_tables/NAME.yaml")
+    build.add_argument("--out", type=Path, help="table file to write instead of latency_tables/NAME.yaml")
+    build.add_argument("--bundle", type=Path, help="only export ONNX files + manifest here, to measure on a device")
+    build.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
+    build.add_argument("--calibration", type=int, default=10, help="random networks timed whole to fit overhead")
+    build.add_argument("--seed", type=int, default=0, help="seed of the calibration networks")
+    build.add_argument("--device", help="device description to record (default: host name)")
+
+    measure = sub.add_parser("measure", help="time a bundle on this device and write the table")
+    measure.add_argument("bundle", type=Path, help="folder written by build --bundle")
+    measure.add_argument("--out", type=Path, required=True, help="table file to write")
+    measure.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
+    measure.add_argument("--target", help="table name to record (default: the bundle's)")
+    measure.add_argument("--device", help="device description to record (default: host name)")
+
+    extend = sub.add_parser("extend", help="measure here the ops of configs that a table lacks")
+    extend.add_argument("--target", required=True, help="table name or path")
+    extend.add_argument("--config", nargs="+", required=True, help="config YAML files")
+
+    validate = sub.add_parser("validate", help="compare predictions with whole networks timed here")
+    validate.add_argument("--target", required=True, help="table name or path")
+    validate.add_argument("--samples", type=int, default=100, help="random configs of the space (default 100)")
+    validate.add_argument("--space", help="space YAML (default: the one the table was built for)")
+    validate.add_argument("--seed", type=int, default=0)
+    validate.add_argument("--out", type=Path, help="folder for validation.csv/.png (default runs/validate-NAME)")
+
+    show = sub.add_parser("show", help="a table's metadata and its space's latency range")
+    show.add_argument("--target", required=True, help="table name or path")
+    show.add_argument("--config", help="explain one config op by op")
+    return parser
+
+
+def _space_of(table: LatencyTable, given: str | None):
+    from nas.space import SearchSpace
+
+    if given:
+        return SearchSpace.load(given)
+    file = table.metadata.get("space", {}).get("file")
+    path = Path(file) if file else None
+    if path is not None and not path.is_absolute():
+        path = TABLES_DIR.parent / path
+    if path is None or not path.exists():
+        raise NasError(f"table {table.source} does not name a space file that exists here; pass --space FILE")
+    return SearchSpace.load(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "measure":
+        from nas.latency.measure import measure_bundle
+
+        table = measure_bundle(args.bundle, args.out, threads=args.threads, device=args.device, target=args.target)
+        print(f"wrote {args.out}: {len(table.entries)} ops; copy it to latency_tables/ on the host")
+        return 0
+    if args.command == "build":
+        return _build(args)
+    table = LatencyTable.load(args.target)
+    if notice := table.notice():
+        print(notice, file=sys.stderr)
+    if args.command == "extend":
+        from nas.config import ArchConfig
+        from nas.latency._build import extend_table
+
+        added = extend_table(table, [ArchConfig.load(path) for path in args.config])
+        print(f"{table.source}: measured and added {added} ops" if added else f"{table.source}: nothing missing")
+    elif args.command == "validate":
+        _validate(args, table)
+    else:
+        _show(args, table)
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from nas.latency._build import build_table, space_bundle
+    from nas.space import SearchSpace
+
+    space = SearchSpace.load(args.space)
+    if args.threads < 1:
+        raise NasError(f"--threads {args.threads}: use 1 or more")
+    if args.bundle:
+        if args.bundle.exists() and not args.bundle.is_dir():
+            raise NasError(f"--bundle {args.bundle}: is a file; give a folder")
+        space_bundle(args.bundle, space=space, target=args.target, calibration=args.calibration, seed=args.seed)
+        print(
+            f"wrote bundle {args.bundle} ({len(space.ops())} ops). On the device, with numpy, onnxruntime and"
+            f" pyyaml installed and this repository's nas/ folder copied:\n  python -m nas.latency measure"
+            f" {args.bundle.name} --out {args.target}.yaml\nthen copy {args.target}.yaml to latency_tables/ here."
+        )
+        return 0
+    out = args.out or TABLES_DIR / f"{args.target}.yaml"
+    if out.is_dir():
+        raise NasError(f"--out {out}: is a folder; give a file name such as {out / (args.target + '.yaml')}")
+    table = build_table(
+        space=space,
+        target=args.target,
+        out=out,
+        threads=args.threads,
+        calibration=args.calibration,
+        seed=args.seed,
+        device=args.device,
+    )
+    o = table.overhead
+    print(
+        f"wrote {out}: {len(table.entries)} ops; whole = {o.scale:.3f} x sum + {o.offset_ms:.3f} ms"
+        f" (fit on {o.models} networks, mean error {o.mean_abs_error_pct:.1f} %)"
+    )
+    return 0
+
+
+def _validate(args: argparse.Namespace, table: LatencyTable) -> None:
+    from nas.latency._validate import summary_text, validate, validation_configs, write_summary
+    from nas.latency.measure import machine
+
+    if args.samples < 0:
+        raise NasError(f"--samples {args.samples}: use 0 or more")
+    space = _space_of(table, args.space)
+    table.check_space(space)
+    if table.metadata.get("cpu") != machine()["cpu"]:
+        print(
+            f"note: table measured on {table.metadata.get('cpu')!r}; this machine differs, so errors include"
+            " the difference between machines",
+            file=sys.stderr,
+        )
+    out = args.out or TABLES_DIR.parent / "runs" / f"validate-{table.target}"
+    samples = validate(table, validation_configs(space, args.samples, args.seed), out)
+    text = summary_text(table, samples)
+    write_summary(out, text)
+    print(f"{text}\nwrote {out}/validation.csv, validation.png, summary.txt")
+
+
+def _show(args: argparse.Namespace, table: LatencyTable) -> None:
+    from nas._paths import reference_configs
+    from nas._table import format_table
+    from nas.config import ArchConfig
+    from nas.latency._bounds import space_bounds
+
+    meta, o = table.metadata, table.overhead
+    print(
+        f"table {table.source}: target {table.target}, {'measured' if table.measured else 'ESTIMATED'},"
+        f" {len(table.entries)} ops"
+    )
+    for key in ("device", "cpu", "os", "runtime", "threads", "batch", "dtype", "date", "method"):
+        if key in meta:
+            print(f"  {key}: {meta[key]}")
+    print(f"  space: {meta.get('space')}")
+    print(
+        f"  overhead: whole = {o.scale:.3f} x sum of ops + {o.offset_ms:.3f} ms (fit on {o.models} networks,"
+        f" mean error {o.mean_abs_error_pct:.1f} %, worst {o.max_abs_error_pct:.1f} %)"
+    )
+    if args.config:
+        config = ArchConfig.load(args.config)
+        ex = table.explain(config)
+        rows = [[row.op.key, round(row.ms, 4), "interpolated" if row.interpolated else ""] for row in ex.rows]
+        print(format_table(["op", "ms", ""], rows))
+        print(f"sum of ops {ex.op_sum_ms:.3f} ms -> predicted {ex.total_ms:.3f} ms")
+        return
+    try:
+        space = _space_of(table, None)
+    except NasError:
+        return
+    for name, path in reference_configs().items():
+        if space.contains(config := ArchConfig.load(path)):
+            print(f"  {name}: predicted {table.predict(config):.3f} ms")
+    bounds = space_bounds(space, table)
+    print(f"  space {space.name}: fastest {bounds.fastest_ms:.3f} ms, slowest {bounds.slowest_ms:.3f} ms")
+
+
+if __name__ == "__main__":
+    raise SystemExit(_cli.run(main))

@@ -1,0 +1,109 @@
+"""Host side: export a space's ops (and calibration networks) to a bundle, then measure it here."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from nas._paths import PROJECT_ROOT, reference_configs
+from nas._progress import progress
+from nas.config import ArchConfig, Op, ops
+from nas.latency._bundle import BundleModel, Manifest
+from nas.latency._table import LatencyTable
+from nas.latency.measure import measure_bundle
+from nas.space import SearchSpace
+
+BUNDLES_DIR = PROJECT_ROOT / "latency_tables" / ".bundles"
+
+
+def op_file(op: Op) -> str:
+    return "ops/" + op.key.replace("|", "_") + ".onnx"
+
+
+def calibration_configs(space: SearchSpace, count: int, seed: int) -> dict[str, ArchConfig]:
+    """The shipped references the space contains, plus ``count`` seeded random configs of the space."""
+    configs = {
+        name: config for name, path in reference_configs().items() if space.contains(config := ArchConfig.load(path))
+    }
+    rng = random.Random(f"calibration-{seed}")
+    for i in range(count):
+        configs[f"random{i:02d}"] = space.random_config(rng)
+    return configs
+
+
+def write_bundle(
+    bundle: Path, target: str, space_info: dict[str, str], op_list: Sequence[Op], models: dict[str, ArchConfig]
+) -> float:
+    """Export every op and model not exported yet (files are written atomically); returns seconds spent."""
+    import torch
+
+    from nas.model import export_onnx, op_input_shape, op_module
+
+    start = time.perf_counter()
+    todo = [op for op in op_list if not (bundle / op_file(op)).exists()]
+    for op in progress(todo, total=len(todo), desc=f"exporting {len(op_list)} ops"):
+        torch.manual_seed(0)
+        export_onnx(op_module(op), bundle / op_file(op), input_shape=op_input_shape(op))
+    entries = []
+    for name, config in models.items():
+        file = f"models/{name}.onnx"
+        config.save(bundle / f"models/{name}.yaml")
+        if not (bundle / file).exists():
+            export_onnx(config, bundle / file)
+        entries.append(BundleModel(name, file, tuple(op.key for op in ops(config))))
+    Manifest(target, space_info, {op.key: op_file(op) for op in op_list}, tuple(entries)).save(bundle)
+    return time.perf_counter() - start
+
+
+def space_info(space: SearchSpace) -> dict[str, str]:
+    """How a table names the space it was built for (the hash guards against mixing spaces)."""
+    path = Path(space.source)
+    try:
+        shown = str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        shown = space.source
+    return {"name": space.name, "hash": space.hash, "file": shown}
+
+
+def space_bundle(bundle: Path, *, space: SearchSpace, target: str, calibration: int = 10, seed: int = 0) -> float:
+    """Bundle of every op of ``space`` plus calibration networks; returns export seconds."""
+    models = calibration_configs(space, calibration, seed)
+    return write_bundle(bundle, target, space_info(space), space.ops(), models)
+
+
+def build_table(
+    *,
+    space: SearchSpace,
+    target: str,
+    out: Path,
+    threads: int = 1,
+    calibration: int = 10,
+    seed: int = 0,
+    device: str | None = None,
+    bundle: Path | None = None,
+) -> LatencyTable:
+    """Enumerate, export and measure every op of ``space`` here; rerunning resumes an interrupted build."""
+    bundle = bundle or BUNDLES_DIR / f"{target}-{space.hash}"
+    export_seconds = space_bundle(bundle, space=space, target=target, calibration=calibration, seed=seed)
+    return measure_bundle(
+        bundle,
+        out,
+        threads=threads,
+        device=device,
+        target=target,
+        extra_metadata={"export_seconds": round(export_seconds, 1), "calibration_seed": seed},
+    )
+
+
+def extend_table(table: LatencyTable, configs: Sequence[ArchConfig]) -> int:
+    """Measure here the ops of ``configs`` that ``table`` lacks and add them to its file; returns how many."""
+    missing = sorted({op for config in configs for op in ops(config) if op.key not in table.entries})
+    if missing:
+        with tempfile.TemporaryDirectory() as tmp:
+            write_bundle(Path(tmp), table.target, table.metadata["space"], missing, {})
+            extended = measure_bundle(tmp, Path(table.source), threads=int(table.metadata["threads"]), base=table)
+        table.add(extended.entries)
+    return len(missing)

@@ -1,0 +1,268 @@
+"""LatencyTable: per-op latencies of one target, predict = scale * sum(ops) + offset."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas._errors import NasError, SpecError
+from nas._fields import Field
+from nas._paths import TABLES_DIR
+from nas._yaml import FlowList, FlowMap, read_mapping, write_yaml
+from nas.config import ArchConfig, Op, ops
+from nas.space import SearchSpace
+
+# channel fields that interpolation may vary, per op kind (stem/last keep expanded == out)
+_AXES = {"stem": ("out",), "ir": ("cin", "expanded", "out"), "last": ("cin", "out"), "head": ("cin", "expanded", "out")}
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """Whole-model latency vs the per-op sum, fitted on networks timed whole: whole = scale * sum + offset."""
+
+    scale: float = 1.0
+    offset_ms: float = 0.0
+    models: int = 0
+    mean_abs_error_pct: float = 0.0
+    max_abs_error_pct: float = 0.0
+
+    def apply(self, op_sum_ms: float) -> float:
+        return self.scale * op_sum_ms + self.offset_ms
+
+
+def fit_overhead(op_sums: Sequence[float], wholes: Sequence[float]) -> Overhead:
+    """Least-squares line through (sum of ops, whole model); a plain offset when fewer than 3 models."""
+    s, w = np.asarray(op_sums, dtype=float), np.asarray(wholes, dtype=float)
+    if len(s) == 0:
+        return Overhead()
+    if len(s) < 3:
+        scale, offset = 1.0, float(np.mean(w - s))
+    else:
+        scale, offset = (float(v) for v in np.polyfit(s, w, 1))
+    errors = np.abs(scale * s + offset - w) / w * 100
+    return Overhead(scale, offset, len(s), float(errors.mean()), float(errors.max()))
+
+
+@dataclass(frozen=True)
+class OpLatency:
+    op: Op
+    ms: float
+    interpolated: bool
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Per-op breakdown of one prediction."""
+
+    rows: tuple[OpLatency, ...]
+    op_sum_ms: float
+    overhead: Overhead
+    total_ms: float
+
+    @property
+    def interpolated(self) -> int:
+        return sum(row.interpolated for row in self.rows)
+
+
+@dataclass
+class LatencyTable:
+    """Per-op median latencies (ms) with where and how they were measured."""
+
+    metadata: dict[str, Any]
+    entries: dict[str, tuple[float, float, float, int]]  # key -> (median, p10, p90, count)
+    overhead: Overhead = field(default_factory=Overhead)
+    source: str = ""
+    _groups: dict[tuple[Any, ...], dict[tuple[int, ...], float]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    # ---- files ---------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, target_or_path: str | os.PathLike[str]) -> LatencyTable:
+        """A table by target name (``latency_tables/NAME.yaml``) or by path."""
+        path = resolve_table(target_or_path)
+        data = read_mapping(path)
+        keys = Field(str(path), "", data).mapping(["metadata", "ops"], ["overhead"])
+        metadata = keys["metadata"].mapping(["target", "measured"], extra=True)
+        metadata["target"].text()
+        metadata["measured"].boolean()
+        entries: dict[str, tuple[float, float, float, int]] = {}
+        if not isinstance(keys["ops"].value, dict) or not keys["ops"].value:
+            raise keys["ops"].error("expected a non-empty mapping of op key -> [median, p10, p90, count]")
+        for key, row in keys["ops"].value.items():
+            if not _valid_row(row):
+                raise SpecError(str(path), f"ops.{key}", "expected [median_ms, p10_ms, p90_ms, count] with ms > 0")
+            try:
+                Op.parse(str(key))
+            except ValueError as exc:
+                raise SpecError(str(path), f"ops.{key}", f"{exc}; the table is corrupt, rebuild it") from None
+            entries[str(key)] = (float(row[0]), float(row[1]), float(row[2]), int(row[3]))
+        overhead = Overhead()
+        if "overhead" in keys:
+            o = keys["overhead"].mapping(list(Overhead.__dataclass_fields__))
+            overhead = Overhead(
+                scale=o["scale"].number(minimum=0, positive=True),
+                offset_ms=float(o["offset_ms"].value),
+                models=o["models"].integer(minimum=0),
+                mean_abs_error_pct=o["mean_abs_error_pct"].number(minimum=0),
+                max_abs_error_pct=o["max_abs_error_pct"].number(minimum=0),
+            )
+        return cls(metadata=dict(data["metadata"]), entries=entries, overhead=overhead, source=str(path))
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        write_yaml(
+            path,
+            {
+                "metadata": self.metadata,
+                "overhead": FlowMap(vars(self.overhead)),
+                "ops": {
+                    key: FlowList([*(round(v, 5) for v in row[:3]), row[3]])
+                    for key, row in sorted(self.entries.items())
+                },
+            },
+        )
+
+    @property
+    def target(self) -> str:
+        return str(self.metadata["target"])
+
+    @property
+    def measured(self) -> bool:
+        return bool(self.metadata["measured"])
+
+    def notice(self) -> str | None:
+        """One line for every output that uses an estimated (not measured) table."""
+        if self.measured:
+            return None
+        return (
+            f"note: latency table '{self.target}' is an ESTIMATE, not measured on the device; build a measured one"
+            f" there with: python -m nas.latency build --target {self.target} --bundle DIR (see README)"
+        )
+
+    def check_space(self, space: SearchSpace) -> None:
+        """Refuse a space the table was not built for, unless the table happens to hold all its ops."""
+        built_for = self.metadata.get("space", {})
+        if built_for.get("hash") == space.hash:
+            return
+        missing = [op for op in space.ops() if op.key not in self.entries]
+        if missing:
+            raise NasError(
+                f"latency table {self.source or self.target} was built for space {built_for.get('name')!r}"
+                f" (hash {built_for.get('hash')}), not for {space.name!r} (hash {space.hash}), and lacks"
+                f" {len(missing)} of its ops; build one with: python -m nas.latency build --space {space.source}"
+                f" --target NAME"
+            )
+
+    def add(self, entries: dict[str, tuple[float, float, float, int]]) -> None:
+        self.entries.update(entries)
+        self._groups = None
+
+    # ---- prediction ----------------------------------------------------------------------------
+    def op_ms(self, op: Op) -> OpLatency:
+        row = self.entries.get(op.key)
+        if row is not None:
+            return OpLatency(op, row[0], False)
+        ms = self._interpolate(op)
+        if ms is None:
+            raise self.missing_error([op])
+        return OpLatency(op, ms, True)
+
+    def explain(self, config: ArchConfig) -> Explanation:
+        rows, missing = [], []
+        for op in ops(config):
+            try:
+                rows.append(self.op_ms(op))
+            except NasError:
+                missing.append(op)
+        if missing:
+            raise self.missing_error(missing)
+        op_sum = sum(row.ms for row in rows)
+        return Explanation(tuple(rows), op_sum, self.overhead, self.overhead.apply(op_sum))
+
+    def predict(self, config: ArchConfig) -> float:
+        """Predicted whole-model latency in ms."""
+        return self.explain(config).total_ms
+
+    def missing_error(self, missing: Sequence[Op]) -> NasError:
+        keys = ", ".join(op.key for op in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        return NasError(
+            f"latency table {self.source or self.target} has no entry for {keys} and no measured neighbours to"
+            f" interpolate from; measure them with: python -m nas.latency extend --target {self.target} --config CONFIG"
+        )
+
+    def _interpolate(self, op: Op) -> float | None:
+        """Multilinear interpolation over the channel axes on which ``op`` falls between measured ops."""
+        axes = _AXES[op.kind]
+        grid = self._grid(op)
+        if not grid:
+            return None
+        point = [getattr(op, axis) for axis in axes]
+        brackets = []
+        for i, value in enumerate(point):
+            coords = sorted({corner[i] for corner in grid})
+            if value in coords:
+                brackets.append([(value, 1.0)])
+                continue
+            lower = [c for c in coords if c < value]
+            upper = [c for c in coords if c > value]
+            if not lower or not upper:
+                return None
+            lo, hi = lower[-1], upper[0]
+            t = (value - lo) / (hi - lo)
+            brackets.append([(lo, 1 - t), (hi, t)])
+        total = 0.0
+        for corner in itertools.product(*brackets):
+            coords = tuple(c for c, _ in corner)
+            if coords not in grid:
+                return None
+            total += float(np.prod([w for _, w in corner])) * grid[coords]
+        return total
+
+    def _grid(self, op: Op) -> dict[tuple[int, ...], float]:
+        """Measured ops that differ from ``op`` only in channel counts, keyed by their channel coordinates."""
+        if self._groups is None:
+            self._groups = {}
+            for key, row in self.entries.items():
+                entry = Op.parse(key)
+                coords = tuple(getattr(entry, axis) for axis in _AXES[entry.kind])
+                self._groups.setdefault(_shape(entry), {})[coords] = row[0]
+        return self._groups.get(_shape(op), {})
+
+
+def _shape(op: Op) -> tuple[Any, ...]:
+    return (op.kind, op.size, op.kernel, op.stride, op.se, op.act)
+
+
+def _valid_row(row: Any) -> bool:
+    return (
+        isinstance(row, list)
+        and len(row) == 4
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row)
+        and row[0] > 0
+    )
+
+
+def available_targets() -> list[str]:
+    return sorted(path.stem for path in TABLES_DIR.glob("*.yaml"))
+
+
+def resolve_table(target_or_path: str | os.PathLike[str]) -> Path:
+    text = str(target_or_path)
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") or os.sep in text or path.exists():
+        if not path.exists():
+            raise NasError(f"{path}: no such latency table file")
+        return path
+    named = TABLES_DIR / f"{text}.yaml"
+    if not named.exists():
+        available = ", ".join(available_targets()) or "none yet"
+        raise NasError(
+            f"unknown target {text!r}; available tables: {available} (in {TABLES_DIR}), or give a table file path"
+        )
+    return named

@@ -1,0 +1,221 @@
+"""Device side: time every ONNX file of a bundle with onnxruntime and write a latency table.
+
+Needs only numpy, onnxruntime and yaml on the device (tests check that torch is never imported).
+Results are appended to ``TABLE.partial.jsonl`` as they come, so an interrupted run resumes where it
+stopped; the table itself is written once, atomically, when everything is measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from nas._errors import NasError
+from nas._progress import progress
+from nas.latency._bundle import Manifest, read_manifest
+from nas.latency._table import LatencyTable, fit_overhead
+
+BATCH_RUNS = 10
+
+
+@dataclass(frozen=True)
+class Timing:
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    count: int
+
+    def row(self) -> tuple[float, float, float, int]:
+        return (self.median_ms, self.p10_ms, self.p90_ms, self.count)
+
+
+def time_onnx(
+    path: str | os.PathLike[str],
+    *,
+    threads: int = 1,
+    min_runs: int = 30,
+    max_seconds: float = 3.0,
+    tolerance: float = 0.01,
+) -> Timing:
+    """Median latency of one inference (batch 1): warm up, then time batches of runs until adding a batch
+    moves the median by less than ``tolerance`` (or ``max_seconds`` pass).
+
+    One session at a time, created and destroyed here: with several intra-op threads, idle open
+    sessions spin and steal cores (MEASURED.md).
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        feed_input = session.get_inputs()[0]
+        shape = [d if isinstance(d, int) else 1 for d in feed_input.shape]
+        feed = {feed_input.name: np.random.default_rng(0).standard_normal(shape, dtype=np.float32)}
+        warm_until = time.perf_counter() + 0.05
+        for _ in range(3):
+            session.run(None, feed)
+        while time.perf_counter() < warm_until:
+            session.run(None, feed)
+        times: list[float] = []
+        stop_at = time.perf_counter() + max_seconds
+        while True:
+            for _ in range(BATCH_RUNS):
+                start = time.perf_counter_ns()
+                session.run(None, feed)
+                times.append((time.perf_counter_ns() - start) / 1e6)
+            if len(times) >= min_runs:
+                now, before = statistics.median(times), statistics.median(times[:-BATCH_RUNS])
+                if abs(now - before) <= tolerance * now or time.perf_counter() > stop_at:
+                    break
+    finally:
+        del session
+    p10, p50, p90 = np.percentile(times, [10, 50, 90])
+    return Timing(float(p50), float(p10), float(p90), len(times))
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "Hardware", "Model")):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu or "unknown",
+        "cores": os.cpu_count(),
+        "os": platform.platform(),
+        "arch": platform.machine(),
+        "runtime": f"onnxruntime {ort.__version__}",
+        "provider": "CPUExecutionProvider",
+        "python": platform.python_version(),
+    }
+
+
+class _Progress:
+    """The append-only record of a measurement run: one JSON line per measured file."""
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path = path
+        self.done: dict[str, dict[str, Any]] = {}
+        if path.exists():
+            lines = path.read_text().splitlines()
+            first = json.loads(lines[0]) if lines else {}
+            if first.get("header") != header:
+                raise NasError(
+                    f"{path}: left by a run with other settings ({first.get('header')}); delete it to start over,"
+                    " or rerun with the same options to resume"
+                )
+            for line in lines[1:]:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a kill: measure that file again
+                self.done[record["name"]] = record
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"header": header}) + "\n")
+
+    def add(self, name: str, timing: Timing, seconds: float) -> None:
+        record = {"name": name, "t": timing.row(), "s": round(seconds, 3)}
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.done[name] = record
+
+
+def partial_path(out: Path) -> Path:
+    return out.with_name(out.name + ".partial.jsonl")
+
+
+def measure_bundle(
+    bundle: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    threads: int = 1,
+    device: str | None = None,
+    target: str | None = None,
+    extra_metadata: dict[str, Any] | None = None,
+    base: LatencyTable | None = None,
+) -> LatencyTable:
+    """Measure what ``out.partial.jsonl`` does not hold yet, then write the table ``out`` atomically.
+
+    With ``base``, its entries are kept and only the bundle's ops are added (``extend``).
+    """
+    bundle, out = Path(bundle), Path(out)
+    manifest: Manifest = read_manifest(bundle)
+    if threads < 1:
+        raise NasError(f"--threads {threads}: use 1 or more")
+    header = {"space_hash": manifest.space["hash"], "threads": threads, "ops": len(manifest.ops)}
+    record = _Progress(partial_path(out), header)
+    work = [(key, file) for key, file in manifest.ops.items()]
+    work += [(f"model:{m.name}", m.file) for m in manifest.models]
+    todo = [(name, file) for name, file in work if name not in record.done]
+    if len(todo) < len(work):
+        print(f"resuming: {len(work) - len(todo)} of {len(work)} already measured ({record.path})", file=sys.stderr)
+    for name, file in progress(todo, total=len(todo), desc=f"measuring {bundle.name}"):
+        start = time.perf_counter()
+        timing = time_onnx(bundle / file, threads=threads)
+        record.add(name, timing, time.perf_counter() - start)
+
+    entries = dict(base.entries) if base else {}
+    entries.update({key: tuple(record.done[key]["t"]) for key in manifest.ops})
+    seconds = round(sum(r["s"] for r in record.done.values()), 1)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if base is not None:
+        _check_same_machine(base, threads)
+        metadata = dict(base.metadata)
+        metadata["extensions"] = [
+            *metadata.get("extensions", []),
+            {"date": now, "ops": len(manifest.ops), "measure_seconds": seconds},
+        ]
+        overhead = base.overhead
+    else:
+        metadata = {
+            "target": target or manifest.target,
+            "measured": True,
+            "device": device or platform.node() or "unknown",
+            **machine(),
+            "threads": threads,
+            "batch": 1,
+            "dtype": "float32",
+            "date": now,
+            "method": "onnxruntime, one session per op, batch 1, warm-up then batches of"
+            f" {BATCH_RUNS} runs until the median moves < 1 %; median/p10/p90 in ms",
+            "space": manifest.space,
+            "measure_seconds": seconds,
+            **(extra_metadata or {}),
+        }
+        sums = [sum(entries[key][0] for key in model.ops) for model in manifest.models]
+        wholes = [record.done[f"model:{model.name}"]["t"][0] for model in manifest.models]
+        overhead = fit_overhead(sums, wholes)
+    table = LatencyTable(metadata=metadata, entries=entries, overhead=overhead, source=str(out))
+    table.save(out)
+    partial_path(out).unlink()
+    return table
+
+
+def _check_same_machine(base: LatencyTable, threads: int) -> None:
+    """Entries measured elsewhere or with other threads would not add up with the table's."""
+    here = machine()["cpu"]
+    if base.metadata.get("cpu") != here or int(base.metadata.get("threads", 1)) != threads:
+        raise NasError(
+            f"table {base.source} was measured on {base.metadata.get('cpu')!r} with {base.metadata.get('threads')}"
+            f" threads; this is {here!r} with {threads}: extend it on its own device"
+        )

@@ -1,0 +1,121 @@
+"""Latency tables: predict and interpolate, exact space bounds, and the bad inputs users make."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from nas import ArchConfig, NasError, SearchSpace
+from nas.config import Op, ops
+from nas.latency import LatencyTable, Overhead, fit_overhead, space_bounds
+from tests.conftest import all_configs
+
+
+def synthetic_table(space: SearchSpace, *, drop: set[str] = frozenset(), seed: int = 0) -> LatencyTable:
+    """A table with made-up (but consistent) latencies: enough to test the arithmetic without timing."""
+    rng = random.Random(seed)
+    entries = {op.key: (rng.uniform(0.01, 1.0), 0.0, 0.0, 30) for op in space.ops() if op.key not in drop}
+    return LatencyTable(
+        metadata={"target": "synthetic", "measured": True, "space": {"name": space.name, "hash": space.hash}},
+        entries=entries,
+        overhead=Overhead(scale=1.1, offset_ms=0.05),
+    )
+
+
+def test_predict_is_overhead_applied_to_the_sum_of_ops(tiny_space: SearchSpace) -> None:
+    table = synthetic_table(tiny_space)
+    config = tiny_space.random_config(1)
+    op_sum = sum(table.entries[op.key][0] for op in ops(config))
+    assert table.predict(config) == pytest.approx(1.1 * op_sum + 0.05)
+    explanation = table.explain(config)
+    assert [row.op for row in explanation.rows] == ops(config)
+    assert explanation.interpolated == 0
+
+
+def test_space_bounds_equal_brute_force(tiny_space: SearchSpace) -> None:
+    table = synthetic_table(tiny_space, seed=3)
+    latencies = {config: table.predict(config) for config in all_configs(tiny_space)}
+    bounds = space_bounds(tiny_space, table)
+    assert bounds.fastest_ms == pytest.approx(min(latencies.values()))
+    assert bounds.slowest_ms == pytest.approx(max(latencies.values()))
+    assert table.predict(bounds.fastest) == pytest.approx(bounds.fastest_ms)
+    assert tiny_space.contains(bounds.fastest)
+    assert tiny_space.contains(bounds.slowest)
+
+
+def _missing_op_config(tiny_space: SearchSpace) -> tuple[ArchConfig, Op]:
+    config = next(c for c in all_configs(tiny_space) if len(c.layers) == 3 and c.layers[1].expanded == 64)
+    return config, ops(config)[2]
+
+
+def test_absent_channel_count_is_interpolated_and_flagged(tiny_space: SearchSpace) -> None:
+    config, op = _missing_op_config(tiny_space)  # ir op with 16 -> 64 expanded
+    table = synthetic_table(tiny_space)
+    # an expansion of 56 lies between 48 and 64, both measured for the same shape
+    narrower = replace(op, expanded=56)
+    lo, hi = table.entries[replace(op, expanded=48).key][0], table.entries[op.key][0]
+    priced = table.op_ms(narrower)
+    assert priced.interpolated
+    assert priced.ms == pytest.approx((lo + hi) / 2)
+    layers = list(config.layers)
+    layers[1] = replace(layers[1], expanded=56)
+    assert table.explain(replace(config, layers=tuple(layers))).interpolated == 1
+
+
+def test_op_without_neighbours_gives_a_clear_error(tiny_space: SearchSpace) -> None:
+    config, op = _missing_op_config(tiny_space)
+    table = synthetic_table(tiny_space, drop={op.key})  # 64 is the largest expansion: nothing above it
+    with pytest.raises(NasError) as info:
+        table.predict(config)
+    message = str(info.value)
+    assert op.key in message
+    assert "python -m nas.latency extend --target synthetic --config CONFIG" in message
+
+
+def test_overhead_fit_recovers_a_line() -> None:
+    fit = fit_overhead([1.0, 2.0, 4.0, 8.0], [1.3, 2.5, 4.9, 9.7])
+    assert (fit.scale, fit.offset_ms) == pytest.approx((1.2, 0.1))
+    assert fit.max_abs_error_pct == pytest.approx(0, abs=1e-9)
+
+
+def test_table_of_another_space_is_refused(tiny_space: SearchSpace, default_space: SearchSpace) -> None:
+    table = synthetic_table(tiny_space)
+    with pytest.raises(NasError, match=r"was built for space 'tiny' .* not for 'mobilenetv3'.* lacks 2753 of its ops"):
+        space_bounds(default_space, table)
+
+
+def test_save_load_round_trip(tiny_space: SearchSpace, tmp_path: Path) -> None:
+    table = synthetic_table(tiny_space)
+    table.save(tmp_path / "t.yaml")
+    again = LatencyTable.load(tmp_path / "t.yaml")
+    assert again.overhead == table.overhead
+    assert again.entries.keys() == table.entries.keys()
+    config = tiny_space.random_config(0)
+    assert again.predict(config) == pytest.approx(table.predict(config), rel=1e-4)
+
+
+def test_unknown_target_lists_the_available_tables() -> None:
+    with pytest.raises(NasError, match=r"unknown target 'nope'; available tables: .*or give a table file path"):
+        LatencyTable.load("nope")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("metadata: {target: t, measured: true}\nops:\n  ir|r7|i8: [0.1, 0.1, 0.1, 30]\n", "malformed op key"),
+        ("metadata: {target: t, measured: true}\nops:\n  last|r7|i8|o16|re: [0.1, 0.1]\n", "[median_ms, p10_ms"),
+        ("metadata: {target: t, measured: true}\nops: {}\n", "ops: expected a non-empty mapping"),
+        ("metadata: {target: t}\nops: {}\n", "metadata: missing key 'measured'"),
+        ("metadata: {target: t, measured: true}\nops:\n  last|r7|i8|o16|re: [0.1, 0.1, 0.", "not valid YAML"),
+    ],
+)
+def test_corrupt_or_truncated_table_is_a_clear_error(text: str, fragment: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(NasError) as info:
+        LatencyTable.load(path)
+    assert str(info.value).startswith(str(path))
+    assert fragment in str(info.value)

@@ -1,0 +1,169 @@
+"""nas.latency as a user runs it: real export, real onnxruntime timing, kill -9 and resume."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nas import ArchConfig, SearchSpace
+from nas.latency import LatencyTable
+from tests.conftest import ROOT, TINY_SPACE, run_cli
+
+
+@pytest.fixture(scope="module")
+def space_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("space") / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY_SPACE))
+    return path
+
+
+@pytest.fixture(scope="module")
+def bundle(space_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("bundle") / "tiny-bundle"
+    result = run_cli(
+        "nas.latency",
+        "build",
+        "--space",
+        str(space_file),
+        "--target",
+        "tiny",
+        "--bundle",
+        str(folder),
+        "--calibration",
+        "2",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "python -m nas.latency measure tiny-bundle --out tiny.yaml" in result.stdout
+    return folder
+
+
+def test_measure_side_never_imports_torch() -> None:
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'optuna', 'matplotlib'):\n"
+        "            raise ImportError('device side must not import ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import nas.latency.measure, nas.latency.__main__\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout == "ok\n", result.stderr
+
+
+def test_killed_measurement_resumes_without_remeasuring(bundle: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tiny.yaml"
+    partial = tmp_path / "tiny.yaml.partial.jsonl"
+    command = [sys.executable, "-m", "nas.latency", "measure", str(bundle), "--out", str(out)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if partial.exists() and partial.read_text().count("\n") >= 21:
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, "measurement finished before it could be interrupted"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not out.exists()
+    before = [json.loads(line) for line in partial.read_text().splitlines()[1:] if line.endswith("}")]
+    assert len(before) >= 20
+
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"resuming: {len(before)} of 146 already measured" in result.stderr
+    assert not partial.exists()
+    table = LatencyTable.load(out)
+    assert len(table.entries) == 144
+    for record in before:
+        if not record["name"].startswith("model:"):
+            assert table.entries[record["name"]][0] == pytest.approx(record["t"][0], abs=1e-5)
+    assert table.metadata["measured"] is True
+    assert table.metadata["threads"] == 1
+    assert table.overhead.models == 2
+
+
+@pytest.fixture(scope="module")
+def measured_table(space_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("table") / "tiny.yaml"
+    result = run_cli(
+        "nas.latency", "build", "--space", str(space_file), "--target", "tiny", "--out", str(out), "--calibration", "3"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "wrote" in result.stdout
+    return out
+
+
+def test_built_table_prices_every_config_of_its_space(measured_table: Path, space_file: Path) -> None:
+    table = LatencyTable.load(measured_table)
+    space = SearchSpace.load(space_file)
+    assert table.metadata["space"]["hash"] == space.hash
+    for seed in range(20):
+        assert table.explain(space.random_config(seed)).interpolated == 0
+    result = run_cli("nas.latency", "show", "--target", str(measured_table))
+    assert result.returncode == 0, result.stderr
+    assert "space tiny: fastest" in result.stdout
+
+
+def test_validate_writes_csv_plot_and_summary(measured_table: Path, space_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "validation"
+    result = run_cli(
+        "nas.latency",
+        "validate",
+        "--target",
+        str(measured_table),
+        "--space",
+        str(space_file),
+        "--samples",
+        "3",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "all: 3 networks, MAPE" in result.stdout
+    lines = (out / "validation.csv").read_text().splitlines()
+    assert lines[0].startswith("name,predicted_ms,measured_ms,error_pct")
+    assert len(lines) == 4
+    assert (out / "validation.png").stat().st_size > 0
+
+
+def test_extend_measures_only_missing_ops(measured_table: Path, space_file: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    table = LatencyTable.load(measured_table)
+    config = SearchSpace.load(space_file).random_config(0)
+    wider = replace(config, head=replace(config.head, hidden_channels=80))  # hidden 80 was never measured
+    path = tmp_path / "wider.yaml"
+    wider.save(path)
+    result = run_cli("nas.latency", "extend", "--target", str(measured_table), "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "measured and added 1 ops" in result.stdout
+    extended = LatencyTable.load(measured_table)
+    assert len(extended.entries) == len(table.entries) + 1
+    assert extended.explain(ArchConfig.load(path)).interpolated == 0
+    assert len(extended.metadata["extensions"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["show", "--target", "nope"], "unknown target 'nope'; available tables:"),
+        (["measure", "{tmp}", "--out", "{tmp}/t.yaml"], "no manifest.yaml in this folder"),
+        (["measure", "{tmp}/absent", "--out", "{tmp}/t.yaml"], "no such bundle folder"),
+        (["build", "--target", "t", "--threads", "0", "--out", "{tmp}/t.yaml"], "--threads 0: use 1 or more"),
+        (["show", "--target", "{tmp}/missing.yaml"], "no such latency table file"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], fragment: str, tmp_path: Path) -> None:
+    result = run_cli("nas.latency", *(a.replace("{tmp}", str(tmp_path)) for a in args))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
