@@ -106,7 +106,10 @@ def test_unknown_target_lists_the_available_tables() -> None:
     ("text", "fragment"),
     [
         ("metadata: {target: t, measured: true}\nops:\n  ir|r7|i8: [0.1, 0.1, 0.1, 30]\n", "malformed op key"),
-        ("metadata: {target: t, measured: true}\nops:\n  last|r7|i8|o16|re: [0.1, 0.1]\n", "[median_ms, p10_ms"),
+        (
+            "metadata: {target: t, measured: true}\nops:\n  last|r7|i8|o16|re: [0.1, 0.1]\n",
+            "[latency_ms, p50_ms, p90_ms, runs]",
+        ),
         ("metadata: {target: t, measured: true}\nops: {}\n", "ops: expected a non-empty mapping"),
         ("metadata: {target: t}\nops: {}\n", "metadata: missing key 'measured'"),
         ("metadata: {target: t, measured: true}\nops:\n  last|r7|i8|o16|re: [0.1, 0.1, 0.", "not valid YAML"),

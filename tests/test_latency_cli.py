@@ -14,6 +14,8 @@ import yaml
 
 from nas import ArchConfig, SearchSpace
 from nas.latency import LatencyTable
+from nas.latency._bundle import read_manifest
+from nas.latency.measure import Timing, in_context
 from tests.conftest import ROOT, TINY_SPACE, run_cli
 
 
@@ -60,31 +62,36 @@ def test_measure_side_never_imports_torch() -> None:
 
 
 def test_killed_measurement_resumes_without_remeasuring(bundle: Path, tmp_path: Path) -> None:
+    manifest = read_manifest(bundle)
+    total = len(manifest.shapes) + len(manifest.ops) + len(manifest.models)
     out = tmp_path / "tiny.yaml"
     partial = tmp_path / "tiny.yaml.partial.jsonl"
     command = [sys.executable, "-m", "nas.latency", "measure", str(bundle), "--out", str(out)]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wanted = len(manifest.shapes) + 20  # every shape baseline (timed first) and some ops
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if partial.exists() and partial.read_text().count("\n") >= 21:
+        if partial.exists() and partial.read_text().count("\n") > wanted:
             break
         time.sleep(0.02)
     assert process.poll() is None, "measurement finished before it could be interrupted"
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not out.exists()
-    before = [json.loads(line) for line in partial.read_text().splitlines()[1:] if line.endswith("}")]
-    assert len(before) >= 20
+    records = [json.loads(line) for line in partial.read_text().splitlines()[1:] if line.endswith("}")]
+    before = {r["name"]: Timing(*r["t"]) for r in records}
+    assert len(before) >= wanted
 
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert f"resuming: {len(before)} of 146 already measured" in result.stderr
+    assert f"resuming: {len(before)} of {total} already measured" in result.stderr
     assert not partial.exists()
     table = LatencyTable.load(out)
-    assert len(table.entries) == 144
-    for record in before:
-        if not record["name"].startswith("model:"):
-            assert table.entries[record["name"]][0] == pytest.approx(record["t"][0], abs=1e-5)
+    assert len(table.entries) == len(manifest.ops) == 144
+    resumed_ops = [name for name in before if name in manifest.ops]
+    assert resumed_ops
+    for name in resumed_ops:  # rows from timings taken before the kill come back unchanged
+        assert table.entries[name][0] == pytest.approx(in_context(name, before[name], before)[0], abs=1e-5)
     assert table.metadata["measured"] is True
     assert table.metadata["threads"] == 1
     assert table.overhead.models == 2

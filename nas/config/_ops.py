@@ -47,6 +47,14 @@ class Op:
     def out_size(self) -> int:
         return 1 if self.kind == "head" else conv_out(self.size, self.kernel, self.stride)
 
+    def context_shapes(self) -> tuple[tuple[int, int], tuple[int, int] | None]:
+        """(channels, size) of the activations around the op: what its timing context is built from.
+
+        The head ends in a vector, so it has no context after it.
+        """
+        after = None if self.kind == "head" else (self.out, self.out_size)
+        return (self.cin, self.size), after
+
     @classmethod
     def parse(cls, key: str) -> Op:
         """Inverse of ``key``; raises ValueError on a malformed key."""

@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--out", type=Path, help="table file to write instead of latency_tables/NAME.yaml")
     build.add_argument("--bundle", type=Path, help="only export ONNX files + manifest here, to measure on a device")
     build.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
-    build.add_argument("--calibration", type=int, default=10, help="random networks timed whole to fit overhead")
+    build.add_argument("--calibration", type=int, default=20, help="random networks timed whole to fit overhead")
     build.add_argument("--seed", type=int, default=0, help="seed of the calibration networks")
     build.add_argument("--device", help="device description to record (default: host name)")
 

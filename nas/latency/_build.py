@@ -11,7 +11,7 @@ from pathlib import Path
 from nas._paths import PROJECT_ROOT, reference_configs
 from nas._progress import progress
 from nas.config import ArchConfig, Op, ops
-from nas.latency._bundle import BundleModel, Manifest
+from nas.latency._bundle import FORMAT, BundleModel, Manifest, shape_key
 from nas.latency._table import LatencyTable
 from nas.latency.measure import measure_bundle
 from nas.space import SearchSpace
@@ -40,13 +40,19 @@ def write_bundle(
     """Export every op and model not exported yet (files are written atomically); returns seconds spent."""
     import torch
 
-    from nas.model import export_onnx, op_input_shape, op_module
+    from nas.model import context_module, export_onnx, op_input_shape, shape_module
 
     start = time.perf_counter()
+    shapes = {shape for op in op_list for shape in op.context_shapes() if shape is not None}
+    shape_files = {shape_key(shape): f"shapes/{shape_key(shape)}.onnx" for shape in sorted(shapes)}
+    for (channels, size), file in zip(sorted(shapes), shape_files.values(), strict=True):
+        if not (bundle / file).exists():
+            torch.manual_seed(0)
+            export_onnx(shape_module(channels), bundle / file, input_shape=(1, channels, size, size))
     todo = [op for op in op_list if not (bundle / op_file(op)).exists()]
     for op in progress(todo, total=len(todo), desc=f"exporting {len(op_list)} ops"):
         torch.manual_seed(0)
-        export_onnx(op_module(op), bundle / op_file(op), input_shape=op_input_shape(op))
+        export_onnx(context_module(op), bundle / op_file(op), input_shape=op_input_shape(op))
     entries = []
     for name, config in models.items():
         file = f"models/{name}.onnx"
@@ -54,7 +60,7 @@ def write_bundle(
         if not (bundle / file).exists():
             export_onnx(config, bundle / file)
         entries.append(BundleModel(name, file, tuple(op.key for op in ops(config))))
-    Manifest(target, space_info, {op.key: op_file(op) for op in op_list}, tuple(entries)).save(bundle)
+    Manifest(target, space_info, {op.key: op_file(op) for op in op_list}, shape_files, tuple(entries)).save(bundle)
     return time.perf_counter() - start
 
 
@@ -68,7 +74,7 @@ def space_info(space: SearchSpace) -> dict[str, str]:
     return {"name": space.name, "hash": space.hash, "file": shown}
 
 
-def space_bundle(bundle: Path, *, space: SearchSpace, target: str, calibration: int = 10, seed: int = 0) -> float:
+def space_bundle(bundle: Path, *, space: SearchSpace, target: str, calibration: int = 20, seed: int = 0) -> float:
     """Bundle of every op of ``space`` plus calibration networks; returns export seconds."""
     models = calibration_configs(space, calibration, seed)
     return write_bundle(bundle, target, space_info(space), space.ops(), models)
@@ -80,13 +86,13 @@ def build_table(
     target: str,
     out: Path,
     threads: int = 1,
-    calibration: int = 10,
+    calibration: int = 20,
     seed: int = 0,
     device: str | None = None,
     bundle: Path | None = None,
 ) -> LatencyTable:
     """Enumerate, export and measure every op of ``space`` here; rerunning resumes an interrupted build."""
-    bundle = bundle or BUNDLES_DIR / f"{target}-{space.hash}"
+    bundle = bundle or BUNDLES_DIR / f"{target}-{space.hash}-v{FORMAT.rsplit('/', 1)[1]}"
     export_seconds = space_bundle(bundle, space=space, target=target, calibration=calibration, seed=seed)
     return measure_bundle(
         bundle,

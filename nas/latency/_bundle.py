@@ -14,7 +14,7 @@ from nas._errors import NasError
 from nas._fields import Field
 from nas._yaml import read_mapping, write_yaml
 
-FORMAT = "nas-latency-bundle/1"
+FORMAT = "nas-latency-bundle/2"
 MANIFEST = "manifest.yaml"
 
 
@@ -31,7 +31,8 @@ class BundleModel:
 class Manifest:
     target: str
     space: dict[str, str]  # name, hash, file of the space the ops were enumerated from
-    ops: dict[str, str]  # op key -> ONNX file, relative to the bundle
+    ops: dict[str, str]  # op key -> ONNX file of the op in its context, relative to the bundle
+    shapes: dict[str, str]  # shape key -> ONNX file of the context baseline at that activation shape
     models: tuple[BundleModel, ...]
 
     def to_dict(self) -> dict[str, Any]:
@@ -42,6 +43,7 @@ class Manifest:
             "batch": 1,
             "dtype": "float32",
             "ops": self.ops,
+            "shapes": self.shapes,
             "models": [{"name": m.name, "file": m.file, "ops": list(m.ops)} for m in self.models],
         }
 
@@ -60,13 +62,15 @@ def read_manifest(bundle: str | os.PathLike[str]) -> Manifest:
             " create it with: python -m nas.latency build --bundle DIR"
         )
     keys = Field(str(path), "", read_mapping(path)).mapping(
-        ["format", "target", "space", "batch", "dtype", "ops", "models"]
+        ["format", "target", "space", "batch", "dtype", "ops", "shapes", "models"]
     )
     keys["format"].text(allowed=[FORMAT])
-    ops = keys["ops"].value
+    ops, shapes = keys["ops"].value, keys["shapes"].value
     if not isinstance(ops, dict) or not ops:
         raise keys["ops"].error("expected a non-empty mapping of op key -> ONNX file")
-    files = [str(file) for file in ops.values()]
+    if not isinstance(shapes, dict) or not shapes:
+        raise keys["shapes"].error("expected a non-empty mapping of shape key -> ONNX file")
+    files = [str(file) for file in [*ops.values(), *shapes.values()]]
     models = []
     if keys["models"].value:
         for item in keys["models"].items():
@@ -80,5 +84,11 @@ def read_manifest(bundle: str | os.PathLike[str]) -> Manifest:
         target=keys["target"].text(),
         space={name: f.text() for name, f in keys["space"].mapping(["name", "hash", "file"]).items()},
         ops={str(k): str(v) for k, v in ops.items()},
+        shapes={str(k): str(v) for k, v in shapes.items()},
         models=tuple(models),
     )
+
+
+def shape_key(shape: tuple[int, int]) -> str:
+    """``c24s112``: an activation of 24 channels, 112x112."""
+    return f"c{shape[0]}s{shape[1]}"

@@ -72,10 +72,10 @@ class Explanation:
 
 @dataclass
 class LatencyTable:
-    """Per-op median latencies (ms) with where and how they were measured."""
+    """Per-op latencies (ms, in context: see nas.latency.measure) with where and how they were measured."""
 
     metadata: dict[str, Any]
-    entries: dict[str, tuple[float, float, float, int]]  # key -> (median, p10, p90, count)
+    entries: dict[str, tuple[float, float, float, int]]  # key -> (latency_ms, p50_ms, p90_ms, runs)
     overhead: Overhead = field(default_factory=Overhead)
     source: str = ""
     _groups: dict[tuple[Any, ...], dict[tuple[int, ...], float]] | None = field(
@@ -94,10 +94,12 @@ class LatencyTable:
         metadata["measured"].boolean()
         entries: dict[str, tuple[float, float, float, int]] = {}
         if not isinstance(keys["ops"].value, dict) or not keys["ops"].value:
-            raise keys["ops"].error("expected a non-empty mapping of op key -> [median, p10, p90, count]")
+            raise keys["ops"].error("expected a non-empty mapping of op key -> [latency_ms, p50_ms, p90_ms, runs]")
         for key, row in keys["ops"].value.items():
             if not _valid_row(row):
-                raise SpecError(str(path), f"ops.{key}", "expected [median_ms, p10_ms, p90_ms, count] with ms > 0")
+                raise SpecError(
+                    str(path), f"ops.{key}", "expected [latency_ms, p50_ms, p90_ms, runs] with latency_ms > 0"
+                )
             try:
                 Op.parse(str(key))
             except ValueError as exc:

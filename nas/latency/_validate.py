@@ -23,8 +23,8 @@ from nas.space import SearchSpace
 class Sample:
     name: str
     predicted_ms: float
-    measured_ms: float
-    p10_ms: float
+    measured_ms: float  # p10 of single-inference times, the statistic the table predicts
+    median_ms: float
     p90_ms: float
     interpolated_ops: int
     macs: int
@@ -93,8 +93,8 @@ def validate(table: LatencyTable, configs: dict[str, ArchConfig], out: Path) -> 
                 Sample(
                     name,
                     explanation.total_ms,
+                    timing.ms,
                     timing.median_ms,
-                    timing.p10_ms,
                     timing.p90_ms,
                     explanation.interpolated,
                     config.macs(),
@@ -110,7 +110,7 @@ def _write_csv(path: Path, samples: list[Sample]) -> None:
     with tempfile.NamedTemporaryFile("w", newline="", dir=path.parent, delete=False, suffix=".tmp") as handle:
         writer = csv.writer(handle)
         writer.writerow(
-            ["name", "predicted_ms", "measured_ms", "error_pct", "p10_ms", "p90_ms", "interpolated_ops", "macs"]
+            ["name", "predicted_ms", "measured_ms", "error_pct", "median_ms", "p90_ms", "interpolated_ops", "macs"]
         )
         for s in samples:
             writer.writerow(
@@ -119,7 +119,7 @@ def _write_csv(path: Path, samples: list[Sample]) -> None:
                     f"{s.predicted_ms:.4f}",
                     f"{s.measured_ms:.4f}",
                     f"{s.error_pct:.2f}",
-                    f"{s.p10_ms:.4f}",
+                    f"{s.median_ms:.4f}",
                     f"{s.p90_ms:.4f}",
                     s.interpolated_ops,
                     s.macs,
@@ -147,7 +147,7 @@ def _plot(path: Path, samples: list[Sample], table: LatencyTable) -> None:
     ax.fill_between(line, line * 0.9, line * 1.1, color="grey", alpha=0.15, label="±10 %")
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
-    ax.set_xlabel("measured latency (ms, onnxruntime)")
+    ax.set_xlabel("measured latency (ms, onnxruntime, p10 of runs)")
     ax.set_ylabel("predicted latency (ms, table)")
     ax.set_title(f"{table.target}: {summarize(samples).line('all')[5:]}", fontsize=7)
     ax.legend(fontsize=8)

@@ -1,8 +1,15 @@
-"""Device side: time every ONNX file of a bundle with onnxruntime and write a latency table.
+"""Device side: time a bundle's ONNX files with onnxruntime and write a latency table.
 
 Needs only numpy, onnxruntime and yaml on the device (tests check that torch is never imported).
+
+Each op is timed inside a context (1x1 conv -> op -> 1x1 conv) so that onnxruntime lays it out and
+fuses it as inside a network; half of a two-conv chain at each side's activation shape is then
+subtracted. The statistic is the 10th percentile of single-inference times: on a busy or virtual
+machine interference only ever adds time, and the low percentile is the most repeatable estimate of
+the op's own cost (bench/RESULTS.md compares median, p10 and minimum).
+
 Results are appended to ``TABLE.partial.jsonl`` as they come, so an interrupted run resumes where it
-stopped; the table itself is written once, atomically, when everything is measured.
+stopped; the table is written once, atomically, when everything is measured.
 """
 
 from __future__ import annotations
@@ -10,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -23,33 +29,42 @@ import onnxruntime as ort
 
 from nas._errors import NasError
 from nas._progress import progress
-from nas.latency._bundle import Manifest, read_manifest
+from nas.config import Op
+from nas.latency._bundle import Manifest, read_manifest, shape_key
 from nas.latency._table import LatencyTable, fit_overhead
 
 BATCH_RUNS = 10
+MIN_LATENCY_MS = 0.001  # floor for an op whose context-corrected time rounds to nothing
+METHOD = (
+    "onnxruntime CPUExecutionProvider, batch 1; each op timed between two 1x1 convs, minus half a two-conv"
+    " chain at each side's shape; p10 of single-inference times, batches of 10 runs until p10 moves < 1 %"
+)
+ROW = "[latency_ms (p10, in context), p50_ms, p90_ms, runs]"
 
 
 @dataclass(frozen=True)
 class Timing:
-    median_ms: float
+    """Single-inference times of one ONNX file, in ms; ``ms`` is the statistic tables use (p10)."""
+
     p10_ms: float
+    median_ms: float
     p90_ms: float
     count: int
 
-    def row(self) -> tuple[float, float, float, int]:
-        return (self.median_ms, self.p10_ms, self.p90_ms, self.count)
+    @property
+    def ms(self) -> float:
+        return self.p10_ms
 
 
 def time_onnx(
     path: str | os.PathLike[str],
     *,
     threads: int = 1,
-    min_runs: int = 30,
+    min_runs: int = 60,
     max_seconds: float = 3.0,
     tolerance: float = 0.01,
 ) -> Timing:
-    """Median latency of one inference (batch 1): warm up, then time batches of runs until adding a batch
-    moves the median by less than ``tolerance`` (or ``max_seconds`` pass).
+    """Warm up, then time batches of runs until adding a batch moves p10 by less than ``tolerance``.
 
     One session at a time, created and destroyed here: with several intra-op threads, idle open
     sessions spin and steal cores (MEASURED.md).
@@ -77,13 +92,13 @@ def time_onnx(
                 session.run(None, feed)
                 times.append((time.perf_counter_ns() - start) / 1e6)
             if len(times) >= min_runs:
-                now, before = statistics.median(times), statistics.median(times[:-BATCH_RUNS])
+                now, before = np.percentile(times, 10), np.percentile(times[:-BATCH_RUNS], 10)
                 if abs(now - before) <= tolerance * now or time.perf_counter() > stop_at:
                     break
     finally:
         del session
     p10, p50, p90 = np.percentile(times, [10, 50, 90])
-    return Timing(float(p50), float(p10), float(p90), len(times))
+    return Timing(float(p10), float(p50), float(p90), len(times))
 
 
 def machine() -> dict[str, Any]:
@@ -107,12 +122,13 @@ def machine() -> dict[str, Any]:
     }
 
 
-class _Progress:
-    """The append-only record of a measurement run: one JSON line per measured file."""
+class _Record:
+    """The append-only record of a measurement run: one JSON line per timed file."""
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = path
-        self.done: dict[str, dict[str, Any]] = {}
+        self.done: dict[str, Timing] = {}
+        self.seconds = 0.0
         if path.exists():
             lines = path.read_text().splitlines()
             first = json.loads(lines[0]) if lines else {}
@@ -125,23 +141,39 @@ class _Progress:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError:
-                    continue  # a line cut short by a kill: measure that file again
-                self.done[record["name"]] = record
+                    continue  # a line cut short by a kill: that file is timed again
+                self.done[record["name"]] = Timing(*record["t"])
+                self.seconds += record["s"]
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"header": header}) + "\n")
 
     def add(self, name: str, timing: Timing, seconds: float) -> None:
-        record = {"name": name, "t": timing.row(), "s": round(seconds, 3)}
+        line = {"name": name, "t": [timing.p10_ms, timing.median_ms, timing.p90_ms, timing.count], "s": seconds}
         with self.path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write(json.dumps(line) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        self.done[name] = record
+        self.done[name] = timing
+        self.seconds += seconds
 
 
 def partial_path(out: Path) -> Path:
     return out.with_name(out.name + ".partial.jsonl")
+
+
+def in_context(op_key: str, timing: Timing, shapes: dict[str, Timing]) -> tuple[float, float, float, int]:
+    """A table row: the op's timing in its context minus half the two-conv chain at each side."""
+    before, after = Op.parse(op_key).context_shapes()
+    context = shapes[f"shape:{shape_key(before)}"].ms / 2
+    if after is not None:
+        context += shapes[f"shape:{shape_key(after)}"].ms / 2
+    return (
+        max(timing.p10_ms - context, MIN_LATENCY_MS),
+        max(timing.median_ms - context, MIN_LATENCY_MS),
+        max(timing.p90_ms - context, MIN_LATENCY_MS),
+        timing.count,
+    )
 
 
 def measure_bundle(
@@ -154,32 +186,34 @@ def measure_bundle(
     extra_metadata: dict[str, Any] | None = None,
     base: LatencyTable | None = None,
 ) -> LatencyTable:
-    """Measure what ``out.partial.jsonl`` does not hold yet, then write the table ``out`` atomically.
+    """Time what ``out.partial.jsonl`` does not hold yet, then write the table ``out`` atomically.
 
-    With ``base``, its entries are kept and only the bundle's ops are added (``extend``).
+    With ``base``, its entries and fit are kept and only the bundle's ops are added (``extend``).
     """
     bundle, out = Path(bundle), Path(out)
     manifest: Manifest = read_manifest(bundle)
     if threads < 1:
         raise NasError(f"--threads {threads}: use 1 or more")
-    header = {"space_hash": manifest.space["hash"], "threads": threads, "ops": len(manifest.ops)}
-    record = _Progress(partial_path(out), header)
-    work = [(key, file) for key, file in manifest.ops.items()]
-    work += [(f"model:{m.name}", m.file) for m in manifest.models]
-    todo = [(name, file) for name, file in work if name not in record.done]
-    if len(todo) < len(work):
-        print(f"resuming: {len(work) - len(todo)} of {len(work)} already measured ({record.path})", file=sys.stderr)
-    for name, file in progress(todo, total=len(todo), desc=f"measuring {bundle.name}"):
-        start = time.perf_counter()
-        timing = time_onnx(bundle / file, threads=threads)
-        record.add(name, timing, time.perf_counter() - start)
-
-    entries = dict(base.entries) if base else {}
-    entries.update({key: tuple(record.done[key]["t"]) for key in manifest.ops})
-    seconds = round(sum(r["s"] for r in record.done.values()), 1)
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if base is not None:
         _check_same_machine(base, threads)
+    header = {"space_hash": manifest.space["hash"], "threads": threads, "ops": len(manifest.ops)}
+    record = _Record(partial_path(out), header)
+    work = [(f"shape:{key}", file, 200) for key, file in manifest.shapes.items()]
+    work += [(key, file, 60) for key, file in manifest.ops.items()]
+    work += [(f"model:{m.name}", m.file, 60) for m in manifest.models]
+    todo = [item for item in work if item[0] not in record.done]
+    if len(todo) < len(work):
+        print(f"resuming: {len(work) - len(todo)} of {len(work)} already measured ({record.path})", file=sys.stderr)
+    for name, file, runs in progress(todo, total=len(todo), desc=f"measuring {bundle.name}"):
+        start = time.perf_counter()
+        timing = time_onnx(bundle / file, threads=threads, min_runs=runs)
+        record.add(name, timing, round(time.perf_counter() - start, 3))
+
+    entries = dict(base.entries) if base else {}
+    entries.update({key: in_context(key, record.done[key], record.done) for key in manifest.ops})
+    seconds = round(record.seconds, 1)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if base is not None:
         metadata = dict(base.metadata)
         metadata["extensions"] = [
             *metadata.get("extensions", []),
@@ -196,14 +230,14 @@ def measure_bundle(
             "batch": 1,
             "dtype": "float32",
             "date": now,
-            "method": "onnxruntime, one session per op, batch 1, warm-up then batches of"
-            f" {BATCH_RUNS} runs until the median moves < 1 %; median/p10/p90 in ms",
+            "method": METHOD,
+            "row": ROW,
             "space": manifest.space,
             "measure_seconds": seconds,
             **(extra_metadata or {}),
         }
         sums = [sum(entries[key][0] for key in model.ops) for model in manifest.models]
-        wholes = [record.done[f"model:{model.name}"]["t"][0] for model in manifest.models]
+        wholes = [record.done[f"model:{model.name}"].ms for model in manifest.models]
         overhead = fit_overhead(sums, wholes)
     table = LatencyTable(metadata=metadata, entries=entries, overhead=overhead, source=str(out))
     table.save(out)

@@ -3,7 +3,7 @@
 from nas.model._blocks import ConvBNAct, InvertedResidual, SqueezeExcite
 from nas.model._export import export_onnx
 from nas.model._network import Network, build_model
-from nas.model._op_module import op_input_shape, op_module
+from nas.model._op_module import context_module, op_input_shape, op_module, shape_module
 from nas.model._weights import load_weights
 
 __all__ = [
@@ -12,8 +12,10 @@ __all__ = [
     "Network",
     "SqueezeExcite",
     "build_model",
+    "context_module",
     "export_onnx",
     "load_weights",
     "op_input_shape",
     "op_module",
+    "shape_module",
 ]

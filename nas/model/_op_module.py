@@ -1,4 +1,10 @@
-"""One latency op as a standalone torch module, for exporting and timing it alone."""
+"""Latency ops as standalone torch modules, timed inside a context that matches a network's.
+
+Timed alone, an op pays what it never pays inside a network: onnxruntime reorders its input into and
+its output out of the blocked NCHWc layout, and its SE gate and residual add stay unfused. So each op
+is timed between two 1x1 convs (``context_module``), and half of a two-conv chain at each side's
+activation shape (``shape_module``) is subtracted (see nas/latency/measure.py and bench/RESULTS.md).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,20 @@ def op_module(op: Op) -> nn.Module:
         return ConvBNAct(op.cin, op.out, 1, act=op.act)
     head = HeadConfig(last_channels=op.cin, hidden_channels=op.expanded, act=op.act)
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), classifier(head, op.out))
+
+
+def context_module(op: Op) -> nn.Sequential:
+    """1x1 conv -> op -> 1x1 conv (no conv after the head), at the op's own widths."""
+    before, after = op.context_shapes()
+    parts = [ConvBNAct(before[0], before[0], 1, act="relu"), op_module(op)]
+    if after is not None:
+        parts.append(ConvBNAct(after[0], after[0], 1, act="relu"))
+    return nn.Sequential(*parts)
+
+
+def shape_module(channels: int) -> nn.Sequential:
+    """Two 1x1 convs: timing it at a shape gives the context cost to subtract (half per side)."""
+    return nn.Sequential(ConvBNAct(channels, channels, 1, act="relu"), ConvBNAct(channels, channels, 1, act="relu"))
 
 
 def op_input_shape(op: Op) -> tuple[int, int, int, int]:
