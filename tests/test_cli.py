@@ -25,7 +25,9 @@ def test_show_space_reports_size_and_references() -> None:
     result = run_cli("nas.space", "show", str(DEFAULT_SPACE))
     assert result.returncode == 0, result.stderr
     assert "size: 53,635,990,234,312,212,480 distinct configs" in result.stdout
-    assert "mobilenetv3_large (yes), mobilenetv3_small (yes)" in result.stdout
+    assert "mobilenetv3_large (yes)" in result.stdout
+    assert "mobilenetv3_small (yes)" in result.stdout
+    assert "mobilenetv3_large_075 (no)" in result.stdout
 
 
 def test_export_cli_writes_a_runnable_model(tmp_path: Path) -> None:

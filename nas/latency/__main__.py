@@ -17,7 +17,7 @@ from pathlib import Path
 
 from nas import _cli
 from nas._errors import NasError
-from nas._paths import DEFAULT_SPACE, TABLES_DIR
+from nas._paths import DEFAULT_SPACE, SPACES_DIR, TABLES_DIR
 from nas.latency._table import LatencyTable
 
 
@@ -55,6 +55,19 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--seed", type=int, default=0)
     validate.add_argument("--out", type=Path, help="folder for validation.csv/.png (default runs/validate-NAME)")
 
+    estimate = sub.add_parser("estimate", help="estimate the arm64 table from published ARM measurements")
+    estimate.add_argument("--target", default="arm64", help="table name (default: %(default)s)")
+    estimate.add_argument("--ofa", type=Path, required=True, help="folder of OFA's Note10 *_lookup_table.yaml files")
+    estimate.add_argument("--space", default=str(DEFAULT_SPACE), help="space to price (default: %(default)s)")
+    estimate.add_argument("--out", type=Path, help="table file (default: latency_tables/TARGET.yaml)")
+
+    ofa = sub.add_parser("import-ofa", help="convert OFA/ProxylessNAS latency lookup tables")
+    ofa.add_argument("folder", type=Path, help="folder of *_lookup_table.yaml files (one per resolution)")
+    ofa.add_argument("--target", required=True, help="table name, e.g. note10")
+    ofa.add_argument("--device", default="Samsung Galaxy Note10", help="device the tables were measured on")
+    ofa.add_argument("--space", default=str(SPACES_DIR / "ofa_mbv3_w1.2.yaml"), help="space the tables cover")
+    ofa.add_argument("--out", type=Path, help="table file (default: latency_tables/TARGET.yaml)")
+
     show = sub.add_parser("show", help="a table's metadata and its space's latency range")
     show.add_argument("--target", required=True, help="table name or path")
     show.add_argument("--config", help="explain one config op by op")
@@ -85,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "build":
         return _build(args)
+    if args.command in ("estimate", "import-ofa"):
+        return _make_table(args)
     table = LatencyTable.load(args.target)
     if notice := table.notice():
         print(notice, file=sys.stderr)
@@ -93,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from nas.latency._build import extend_table
 
         added = extend_table(table, [ArchConfig.load(path) for path in args.config])
-        print(f"{table.source}: measured and added {added} ops" if added else f"{table.source}: nothing missing")
+        how = "measured" if table.measured else "estimated (by the table's model)"
+        print(f"{table.source}: {how} and added {added} ops" if added else f"{table.source}: nothing missing")
     elif args.command == "validate":
         _validate(args, table)
     else:
@@ -138,6 +154,39 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _make_table(args: argparse.Namespace) -> int:
+    from nas.latency._build import space_info
+    from nas.space import SearchSpace
+
+    out = args.out or TABLES_DIR / f"{args.target}.yaml"
+    if out.is_dir():
+        raise NasError(f"--out {out}: is a folder; give a file name such as {out / (args.target + '.yaml')}")
+    space = SearchSpace.load(args.space)
+    if args.command == "estimate":
+        from nas.latency._arm64 import estimate_arm64
+
+        table = estimate_arm64(args.ofa, space, target=args.target)
+        t, cal = table.metadata["transfer"], table.metadata["calibration"]
+        print(
+            f"transfer model: leave-one-out error {t['loo_mape_pct']} % on {t['samples']} Note10 ops"
+            f" ({t['loo_within10_pct']} % within ±10 %)"
+        )
+        for row in cal["fitted"] + cal["held_out"]:
+            kind = "fitted" if row in cal["fitted"] else "held out"
+            print(
+                f"  {row['network']}: estimated {row['estimated_ms']} ms, published {row['published_ms']} ms"
+                f" ({row['error_pct']:+.1f} %, {kind})"
+            )
+    else:
+        from nas.latency._ofa import import_ofa
+
+        table = import_ofa(args.folder, target=args.target, device=args.device, space=space_info(space))
+    table.source = str(out)
+    table.save(out)
+    print(f"wrote {out}: {len(table.entries)} ops{'' if table.measured else ' (ESTIMATED, measured: false)'}")
+    return 0
+
+
 def _validate(args: argparse.Namespace, table: LatencyTable) -> None:
     from nas.latency._validate import summary_text, validate, validation_configs, write_summary
     from nas.latency.measure import machine
@@ -174,10 +223,16 @@ def _show(args: argparse.Namespace, table: LatencyTable) -> None:
         if key in meta:
             print(f"  {key}: {meta[key]}")
     print(f"  space: {meta.get('space')}")
-    print(
-        f"  overhead: whole = {o.scale:.3f} x sum of ops + {o.offset_ms:.3f} ms (fit on {o.models} networks,"
-        f" mean error {o.mean_abs_error_pct:.1f} %, worst {o.max_abs_error_pct:.1f} %)"
-    )
+    if o.models:
+        print(f"  overhead: whole = {o.scale:.3f} x sum of ops + {o.offset_ms:.3f} ms (fit on {o.models} networks,"
+              f" mean error {o.mean_abs_error_pct:.1f} %, worst {o.max_abs_error_pct:.1f} %)")
+    else:
+        print("  overhead: none fitted; a prediction is the plain sum of ops")
+    calibration = meta.get("calibration", {})
+    for kind in ("fitted", "held_out"):
+        for row in calibration.get(kind, []):
+            print(f"  {kind.replace('_', ' ')}: {row['network']} estimated {row['estimated_ms']} ms, published"
+                  f" {row['published_ms']} ms ({row['error_pct']:+.1f} %)")
     if args.config:
         config = ArchConfig.load(args.config)
         ex = table.explain(config)

@@ -107,7 +107,13 @@ def build_table(
 def extend_table(table: LatencyTable, configs: Sequence[ArchConfig]) -> int:
     """Measure here the ops of ``configs`` that ``table`` lacks and add them to its file; returns how many."""
     missing = sorted({op for config in configs for op in ops(config) if op.key not in table.entries})
-    if missing:
+    if missing and "model" in table.metadata:  # an estimated table prices new ops with its own model
+        from nas.latency._estimate import DeviceModel
+
+        model = DeviceModel.from_dict(table.metadata["model"])
+        table.add({op.key: (round(model.op_ms(op), 6),) * 3 + (0,) for op in missing})
+        table.save(table.source)
+    elif missing:
         with tempfile.TemporaryDirectory() as tmp:
             write_bundle(Path(tmp), table.target, table.metadata["space"], missing, {})
             extended = measure_bundle(tmp, Path(table.source), threads=int(table.metadata["threads"]), base=table)

@@ -1,0 +1,124 @@
+"""Import Once-for-All / ProxylessNAS latency lookup tables (one YAML file per input resolution).
+
+OFA keys: ``expanded_conv-input:HxWxC-output:hxwxC-expand:MID-kernel:K-stride:S-idskip:B-se:B-hs:B`` for
+blocks; ``Conv`` (stem), ``Conv_1`` (last 1x1 conv), and ``AvgPool2D`` + ``Conv_2`` (hidden 1x1 conv) +
+``Logits`` (classifier), which together are our ``head`` op. Values are ``{count, mean, std}`` in ms.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from nas._errors import NasError
+from nas._yaml import read_mapping
+from nas.config import Op
+from nas.latency._table import LatencyTable, Overhead
+
+_BLOCK = re.compile(
+    r"expanded_conv-input:(\d+)x(\d+)x(\d+)-output:(\d+)x(\d+)x(\d+)-expand:(\d+)-kernel:(\d+)-stride:(\d+)"
+    r"-idskip:([01])-se:([01])-hs:([01])"
+)
+_OTHER = re.compile(r"(Conv|Conv_1|AvgPool2D|Conv_2|Logits)-input:(\d+)x(\d+)x(\d+)-output:(?:(\d+)x(\d+)x)?(\d+)")
+HEAD_PARTS = ("AvgPool2D", "Conv_2", "Logits")
+
+
+def block_op(key: str) -> Op | None:
+    """Our op for an OFA ``expanded_conv`` key (None for other keys)."""
+    m = _BLOCK.fullmatch(key)
+    if m is None:
+        return None
+    h, _, cin, oh, _, cout, mid, k, s, skip, se, hs = (int(g) for g in m.groups())
+    op = Op("ir", h, cin, mid, cout, k, s, bool(se), "hswish" if hs else "relu")
+    if op.out_size != oh or bool(skip) != (s == 1 and cin == cout):
+        raise ValueError(f"inconsistent OFA key {key!r}")
+    return op
+
+
+def ofa_keys(op: Op) -> list[str]:
+    """The OFA keys that together price ``op`` (inverse of the import)."""
+    o = op.out_size
+    if op.kind == "ir":
+        skip = int(op.stride == 1 and op.cin == op.out)
+        return [
+            f"expanded_conv-input:{op.size}x{op.size}x{op.cin}-output:{o}x{o}x{op.out}-expand:{op.expanded}"
+            f"-kernel:{op.kernel}-stride:{op.stride}-idskip:{skip}-se:{int(op.se)}-hs:{int(op.act == 'hswish')}"
+        ]
+    if op.kind == "stem":
+        return [f"Conv-input:{op.size}x{op.size}x3-output:{o}x{o}x{op.out}"]
+    if op.kind == "last":
+        return [f"Conv_1-input:{op.size}x{op.size}x{op.cin}-output:{o}x{o}x{op.out}"]
+    return [
+        f"AvgPool2D-input:{op.size}x{op.size}x{op.cin}-output:1x1x{op.cin}",
+        f"Conv_2-input:1x1x{op.cin}-output:1x1x{op.expanded}",
+        f"Logits-input:1x1x{op.expanded}-output:{op.out}",
+    ]
+
+
+def _mean(path: Path, key: str, value: Any) -> float:
+    if not isinstance(value, dict) or not isinstance(value.get("mean"), (int, float)) or value["mean"] <= 0:
+        raise NasError(f"{path}: {key}: expected a mapping with a positive 'mean' (ms)")
+    return float(value["mean"])
+
+
+def read_ofa_file(path: Path) -> dict[Op, float]:
+    """One OFA file (one resolution) as our ops; OFA's stem and head use h-swish."""
+    data = read_mapping(path)
+    ops: dict[Op, float] = {}
+    others: dict[str, tuple[tuple[int, ...], float]] = {}
+    for key, value in data.items():
+        key = str(key)
+        try:
+            op = block_op(key)
+        except ValueError as exc:
+            raise NasError(f"{path}: {exc}") from None
+        if op is not None:
+            ops[op] = _mean(path, key, value)
+            continue
+        m = _OTHER.fullmatch(key)
+        if m is None:
+            raise NasError(f"{path}: key {key!r} is not in OFA's latency-table format")
+        others[m.group(1)] = (tuple(int(g) for g in m.groups()[1:] if g is not None), _mean(path, key, value))
+    missing = [name for name in ("Conv", "Conv_1", *HEAD_PARTS) if name not in others]
+    if missing:
+        raise NasError(f"{path}: no {missing[0]} entry; an OFA table needs Conv, Conv_1, AvgPool2D, Conv_2, Logits")
+    (h, _, _, oh, _, stem_out), stem_ms = others["Conv"]
+    ops[Op("stem", h, 3, stem_out, stem_out, 3, h // oh, False, "hswish")] = stem_ms
+    (lh, _, lin, _, _, lout), last_ms = others["Conv_1"]
+    ops[Op("last", lh, lin, lout, lout, act="hswish")] = last_ms
+    (hidden,) = others["Conv_2"][0][-1:]
+    (classes,) = others["Logits"][0][-1:]
+    ops[Op("head", lh, lout, hidden, classes, act="hswish")] = sum(others[name][1] for name in HEAD_PARTS)
+    return ops
+
+
+def import_ofa(folder: Path, *, target: str, device: str, space: dict[str, str]) -> LatencyTable:
+    """Every ``*_lookup_table.yaml`` of ``folder`` as one table (keys carry the resolution)."""
+    files = sorted(folder.glob("*_lookup_table.yaml"))
+    if not files:
+        raise NasError(f"{folder}: no *_lookup_table.yaml files (OFA's format, one per input resolution)")
+    timings: dict[str, list[float]] = {}
+    for path in files:
+        for op, ms in read_ofa_file(path).items():
+            timings.setdefault(op.key, []).append(ms)
+    # small late-stage ops recur in several resolutions' files: their mean across files
+    entries = {key: (sum(v) / len(v),) * 3 + (len(v),) for key, v in timings.items()}
+    metadata = {
+        "target": target,
+        "measured": True,
+        "device": device,
+        "runtime": "not stated by the source",
+        "threads": "not stated by the source",
+        "batch": 1,
+        "dtype": "float32",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "method": "imported from Once-for-All latency lookup tables (mean ms per op, timed alone on the device);"
+        " prediction is the plain sum, as in OFA's own latency predictor",
+        "row": "[mean_ms, mean_ms, mean_ms, files] (the source gives mean and std only; an op in several files is"
+        " averaged)",
+        "source": f"{len(files)} files from {folder}",
+        "space": space,
+    }
+    return LatencyTable(metadata=metadata, entries=entries, overhead=Overhead(), source="")

@@ -1,0 +1,110 @@
+"""The estimated arm64 table and the OFA import: published figures, honesty, reproducibility."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nas import ArchConfig, SearchSpace
+from nas._paths import REFERENCE_DIR, SPACES_DIR, TABLES_DIR
+from nas.latency import LatencyTable
+from nas.latency._ofa import ofa_keys, read_ofa_file
+from tests.conftest import SHARED_DATA, run_cli
+
+OFA_DIR = SHARED_DATA / "ofa_note10_lut"
+needs_ofa = pytest.mark.skipif(not OFA_DIR.exists(), reason="../shared/data/ofa_note10_lut is not beside this checkout")
+
+
+@pytest.mark.parametrize(
+    ("name", "published", "tolerance"),
+    [
+        ("mobilenetv3_large", 51.0, 0.05),
+        ("mobilenetv3_small", 15.8, 0.10),
+        ("mobilenetv3_large_075", 39.0, 0.15),  # not used for fitting
+        ("mobilenetv3_small_075", 12.8, 0.15),  # not used for fitting
+    ],
+)
+def test_arm64_matches_published_pixel1_latency(name: str, published: float, tolerance: float) -> None:
+    table = LatencyTable.load("arm64")
+    predicted = table.predict(ArchConfig.load(REFERENCE_DIR / f"{name}.yaml"))
+    assert predicted == pytest.approx(published, rel=tolerance)
+
+
+def test_arm64_is_labelled_an_estimate_with_its_sources() -> None:
+    meta = LatencyTable.load("arm64").metadata
+    assert meta["measured"] is False
+    assert "ESTIMATE" in meta["method"]
+    assert any("once-for-all" in source for source in meta["sources"])
+    assert any("Tables 3 and 5 (Pixel-1 latencies)" in source for source in meta["sources"])
+    assert meta["transfer"]["loo_mape_pct"] > 0
+    assert {row["network"] for row in meta["calibration"]["held_out"]} == {
+        "mobilenetv3_large_075",
+        "mobilenetv3_small_075",
+    }
+
+
+def test_estimate_notice_appears_in_cli_output() -> None:
+    result = run_cli("nas.latency", "show", "--target", "arm64")
+    assert result.returncode == 0, result.stderr
+    notice = [line for line in result.stderr.splitlines() if "is an ESTIMATE" in line]
+    assert len(notice) == 1
+    assert "python -m nas.latency build --target arm64 --bundle DIR" in notice[0]
+    assert "is an ESTIMATE" not in run_cli("nas.latency", "show", "--target", "x86_64").stderr
+
+
+@needs_ofa
+def test_ofa_import_round_trips_keys() -> None:
+    for path in sorted(OFA_DIR.glob("*_lookup_table.yaml")):
+        original = set(yaml.safe_load(path.read_text()))
+        back = {key for op in read_ofa_file(path) for key in ofa_keys(op)}
+        assert back == original, path.name
+
+
+def test_ofa_space_is_priced_from_the_note10_table_without_interpolation() -> None:
+    space = SearchSpace.load(SPACES_DIR / "ofa_mbv3_w1.2.yaml")
+    table = LatencyTable.load("note10")
+    assert table.metadata["measured"] is True
+    assert table.metadata["space"]["hash"] == space.hash
+    assert {op.key for op in space.ops()} <= set(table.entries)
+    for seed in range(50):
+        config = space.random_config(seed)
+        assert table.explain(config).interpolated == 0
+
+
+@needs_ofa
+def test_documented_commands_rebuild_the_shipped_tables(tmp_path: Path) -> None:
+    for command, target in ((["estimate", "--ofa", str(OFA_DIR)], "arm64"), (["import-ofa", str(OFA_DIR)], "note10")):
+        out = tmp_path / f"{target}.yaml"
+        result = run_cli("nas.latency", *command, "--target", target, "--out", str(out))
+        assert result.returncode == 0, result.stderr
+        rebuilt, shipped = LatencyTable.load(out), LatencyTable.load(target)
+        assert rebuilt.entries.keys() == shipped.entries.keys()
+        for key, row in shipped.entries.items():
+            assert rebuilt.entries[key][0] == pytest.approx(row[0], rel=1e-6)
+
+
+def test_estimated_table_prices_new_ops_with_its_model(tmp_path: Path) -> None:
+    path = tmp_path / "arm64.yaml"
+    shutil.copy(TABLES_DIR / "arm64.yaml", path)
+    large = ArchConfig.load(REFERENCE_DIR / "mobilenetv3_large.yaml")
+    layers = list(large.layers)
+    layers[7] = replace(layers[7], expanded=152)  # a NetAdapt-style width no config of the space has
+    config = replace(large, layers=tuple(layers))
+    config.save(tmp_path / "narrow.yaml")
+    result = run_cli("nas.latency", "extend", "--target", str(path), "--config", str(tmp_path / "narrow.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "estimated (by the table's model) and added 1 ops" in result.stdout
+    extended = LatencyTable.load(path)
+    assert extended.explain(config).interpolated == 0
+    assert extended.predict(config) < extended.predict(large)
+
+
+def test_import_of_a_folder_without_tables_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_cli("nas.latency", "import-ofa", str(tmp_path), "--target", "x", "--out", str(tmp_path / "x.yaml"))
+    assert result.returncode == 2
+    assert "no *_lookup_table.yaml files" in result.stderr
+    assert not (tmp_path / "x.yaml").exists()
