@@ -224,15 +224,19 @@ def _show(args: argparse.Namespace, table: LatencyTable) -> None:
             print(f"  {key}: {meta[key]}")
     print(f"  space: {meta.get('space')}")
     if o.models:
-        print(f"  overhead: whole = {o.scale:.3f} x sum of ops + {o.offset_ms:.3f} ms (fit on {o.models} networks,"
-              f" mean error {o.mean_abs_error_pct:.1f} %, worst {o.max_abs_error_pct:.1f} %)")
+        print(
+            f"  overhead: whole = {o.scale:.3f} x sum of ops + {o.offset_ms:.3f} ms (fit on {o.models} networks,"
+            f" mean error {o.mean_abs_error_pct:.1f} %, worst {o.max_abs_error_pct:.1f} %)"
+        )
     else:
         print("  overhead: none fitted; a prediction is the plain sum of ops")
     calibration = meta.get("calibration", {})
     for kind in ("fitted", "held_out"):
         for row in calibration.get(kind, []):
-            print(f"  {kind.replace('_', ' ')}: {row['network']} estimated {row['estimated_ms']} ms, published"
-                  f" {row['published_ms']} ms ({row['error_pct']:+.1f} %)")
+            print(
+                f"  {kind.replace('_', ' ')}: {row['network']} estimated {row['estimated_ms']} ms, published"
+                f" {row['published_ms']} ms ({row['error_pct']:+.1f} %)"
+            )
     if args.config:
         config = ArchConfig.load(args.config)
         ex = table.explain(config)

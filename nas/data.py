@@ -1,0 +1,253 @@
+"""Datasets from disk or from an installed package (no downloads): ImageFolder trees, CIFAR-10, digits.
+
+``load_dataset(spec)`` takes a built-in name (``digits``: scikit-learn's 1,797 handwritten 8x8 digits,
+shipped inside the package) or a folder (an ImageFolder tree of class subfolders, or CIFAR-10's
+python/binary batches). Images are kept as uint8; batches are resized to the evaluator's resolution,
+normalized with the training split's statistics and lightly augmented, all with torch ops.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import pickle
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nas._errors import NasError
+
+BUILTIN = ("digits",)
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+MAX_STORED_SIZE = 224
+
+
+@dataclass
+class Dataset:
+    """Images (uint8, N x C x H x W), labels, class names and a fixed train/holdout split."""
+
+    name: str
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+    holdout: torch.Tensor  # bool mask: True for held-out images
+    flip: bool = True  # horizontal flips are label-preserving (not for digits)
+    notes: tuple[str, ...] = ()
+    _stats: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def indices(self, split: str) -> torch.Tensor:
+        mask = self.holdout if split == "holdout" else ~self.holdout
+        return torch.nonzero(mask).flatten()
+
+    def normalization(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel mean and std of the training images (the holdout is never looked at)."""
+        if self._stats is None:
+            train = self.images[~self.holdout].float() / 255
+            mean = train.mean(dim=(0, 2, 3))
+            std = train.std(dim=(0, 2, 3)).clamp_min(1e-3)
+            self._stats = (mean, std)
+        return self._stats
+
+    def batch(
+        self, index: torch.Tensor, resolution: int, *, augment: bool = False, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Float images (B x 3 x R x R), normalized, optionally augmented, with their labels."""
+        mean, std = self.normalization()
+        x = (self.images[index].float() / 255 - mean[None, :, None, None]) / std[None, :, None, None]
+        if x.shape[-1] != resolution:
+            x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+        if augment:
+            x = _augment(x, flip=self.flip, generator=generator)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return x.contiguous(), self.labels[index]
+
+    def batches(
+        self,
+        split: str,
+        batch_size: int,
+        resolution: int,
+        *,
+        augment: bool = False,
+        generator: torch.Generator | None = None,
+        shuffle: bool = False,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        index = self.indices(split)
+        if shuffle:
+            index = index[torch.randperm(len(index), generator=generator)]
+        for start in range(0, len(index), batch_size):
+            yield self.batch(index[start : start + batch_size], resolution, augment=augment, generator=generator)
+
+
+def _augment(x: torch.Tensor, *, flip: bool, generator: torch.Generator | None) -> torch.Tensor:
+    """Random shifts by up to 1/8 of the side (reflect padding) and, where allowed, horizontal flips."""
+    n, _, h, w = x.shape
+    pad = max(1, h // 8)
+    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None].expand(-1, x.shape[1], -1, w + 2 * pad)
+    out = torch.gather(padded, 2, rows)
+    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :].expand(-1, x.shape[1], h, -1)
+    out = torch.gather(out, 3, cols)
+    if flip:
+        mirror = torch.rand(n, generator=generator) < 0.5
+        out = torch.where(mirror[:, None, None, None], out.flip(-1), out)
+    return out
+
+
+def stratified_holdout(labels: torch.Tensor, fraction: float, seed: int = 0) -> torch.Tensor:
+    """The same held-out images for a dataset every time: ``fraction`` of each class, seeded."""
+    generator = torch.Generator().manual_seed(seed)
+    holdout = torch.zeros(len(labels), dtype=torch.bool)
+    for label in labels.unique():
+        members = torch.nonzero(labels == label).flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        holdout[members[: max(1, round(len(members) * fraction))]] = True
+    return holdout
+
+
+def load_dataset(spec: str | Path, *, holdout_fraction: float = 0.2) -> Dataset:
+    """A built-in name (``digits``) or a folder: an ImageFolder tree or CIFAR-10's batches."""
+    text = str(spec)
+    if text in BUILTIN:
+        return _digits(holdout_fraction)
+    folder = Path(text)
+    if not folder.exists():
+        raise NasError(f"{folder}: no such dataset folder; give a folder or a built-in name ({', '.join(BUILTIN)})")
+    if not folder.is_dir():
+        raise NasError(f"{folder}: is a file; give a folder of class subfolders, CIFAR-10 batches, or 'digits'")
+    if (folder / "data_batch_1").exists() or (folder / "data_batch_1.bin").exists():
+        return _cifar10(folder)
+    return _image_folder(folder, holdout_fraction)
+
+
+def _digits(holdout_fraction: float) -> Dataset:
+    from importlib.resources import files
+
+    try:
+        resource = files("sklearn.datasets") / "data" / "digits.csv.gz"
+        with gzip.open(io.BytesIO(resource.read_bytes())) as handle:
+            data = np.loadtxt(handle, delimiter=",")
+    except (ModuleNotFoundError, FileNotFoundError):
+        raise NasError("the built-in 'digits' dataset needs scikit-learn: pip install scikit-learn") from None
+    images = torch.from_numpy((data[:, :-1] * (255 / 16)).round().astype(np.uint8)).reshape(-1, 1, 8, 8)
+    labels = torch.from_numpy(data[:, -1].astype(np.int64))
+    return Dataset(
+        name="digits",
+        images=images,
+        labels=labels,
+        classes=tuple(str(d) for d in range(10)),
+        holdout=stratified_holdout(labels, holdout_fraction),
+        flip=False,
+    )
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Loads CIFAR-10's python batches: plain containers and numpy arrays only, never other objects."""
+
+    ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    binary = path.with_name(path.name + ".bin")
+    if binary.exists():
+        raw = np.frombuffer(binary.read_bytes(), dtype=np.uint8).reshape(-1, 3073)
+        return raw[:, 1:].reshape(-1, 3, 32, 32), raw[:, 0].astype(np.int64)
+    try:
+        with path.open("rb") as handle:
+            batch = _ArrayUnpickler(handle, encoding="bytes").load()
+        return np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32), np.asarray(batch[b"labels"])
+    except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
+        raise NasError(f"{path}: not a CIFAR-10 batch ({exc})") from None
+
+
+def _cifar10(folder: Path) -> Dataset:
+    parts = [_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6) if _exists(folder / f"data_batch_{i}")]
+    test = folder / "test_batch"
+    if not _exists(test):
+        raise NasError(f"{folder}: CIFAR-10 folder without test_batch; it is the held-out split, copy it there")
+    held = _cifar_batch(test)
+    images = np.concatenate([p[0] for p in parts] + [held[0]])
+    labels = np.concatenate([p[1] for p in parts] + [held[1]])
+    holdout = torch.zeros(len(labels), dtype=torch.bool)
+    holdout[-len(held[1]) :] = True
+    classes = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    return Dataset("cifar10", torch.from_numpy(images.copy()), torch.from_numpy(labels), classes, holdout)
+
+
+def _exists(path: Path) -> bool:
+    return path.exists() or path.with_name(path.name + ".bin").exists()
+
+
+def _image_folder(folder: Path, holdout_fraction: float) -> Dataset:
+    from PIL import Image, UnidentifiedImageError
+
+    class_dirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    files = {d.name: sorted(f for f in d.rglob("*") if f.is_file()) for d in class_dirs}
+    skipped = sum(1 for fs in files.values() for f in fs if f.suffix.lower() not in IMAGE_SUFFIXES)
+    files = {name: [f for f in fs if f.suffix.lower() in IMAGE_SUFFIXES] for name, fs in files.items()}
+    files = {name: fs for name, fs in files.items() if fs}
+    if not files:
+        raise NasError(f"{folder}: no class subfolders with images (expected {folder}/CLASS/IMAGE.png ...)")
+    if len(files) == 1:
+        raise NasError(f"{folder}: only one class ({next(iter(files))}); a classifier needs at least two")
+    decoded, labels, unreadable = [], [], 0
+    for label, fs in enumerate(files.values()):
+        for f in fs:
+            try:
+                with Image.open(f) as image:
+                    image.load()
+                    decoded.append(image.copy())
+                    labels.append(label)
+            except (UnidentifiedImageError, OSError):
+                unreadable += 1
+    modes = Counter("L" if im.mode in ("L", "1", "I;16", "I") else "RGB" for im in decoded)
+    mode = "L" if set(modes) == {"L"} else "RGB"
+    sizes = Counter(im.size for im in decoded)
+    (width, height), _ = sizes.most_common(1)[0]
+    side = min(max(width, height), MAX_STORED_SIZE)
+    notes = []
+    if skipped or unreadable:
+        notes.append(f"skipped {skipped} non-image files and {unreadable} unreadable images in {folder}")
+    if len(sizes) > 1 or side != width or width != height:
+        notes.append(f"resized images of {len(sizes)} sizes to {side}x{side}")
+    if len(modes) > 1:
+        notes.append(f"converted {modes['L']} grayscale images to RGB")
+    arrays = [np.asarray(im.convert(mode).resize((side, side), Image.BILINEAR)) for im in decoded]
+    stacked = np.stack(arrays)
+    images = torch.from_numpy(stacked[:, None] if mode == "L" else stacked.transpose(0, 3, 1, 2).copy())
+    label_tensor = torch.tensor(labels, dtype=torch.int64)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return Dataset(
+        name=folder.name,
+        images=images,
+        labels=label_tensor,
+        classes=tuple(files),
+        holdout=stratified_holdout(label_tensor, holdout_fraction),
+        notes=tuple(notes),
+    )

@@ -1,0 +1,45 @@
+"""Accuracy evaluators behind one interface: size baselines, zero-cost proxies, short training.
+
+``get_evaluator(name, **options).score(config) -> Score`` (higher is better, deterministic for a seed).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from nas._errors import NasError
+from nas.evaluate._base import Evaluator, Score
+from nas.evaluate._baselines import FlopsEvaluator, ParamsEvaluator
+from nas.evaluate._proxies import GradNormEvaluator, NaswotEvaluator, SynflowEvaluator, ZenEvaluator
+from nas.evaluate._train import TrainEvaluator
+
+EVALUATORS: dict[str, type[Evaluator]] = {
+    cls.name: cls
+    for cls in (
+        ParamsEvaluator,
+        FlopsEvaluator,
+        SynflowEvaluator,
+        NaswotEvaluator,
+        GradNormEvaluator,
+        ZenEvaluator,
+        TrainEvaluator,
+    )
+}
+
+
+def get_evaluator(name: str, **options: Any) -> Evaluator:
+    """An evaluator by name; options are its keyword arguments (e.g. ``data="digits"``, ``seed=1``)."""
+    if name not in EVALUATORS:
+        raise NasError(f"unknown evaluator {name!r}; available: {', '.join(EVALUATORS)}")
+    cls = EVALUATORS[name]
+    keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    accepted = [n for n, p in inspect.signature(cls).parameters.items() if p.kind in keyword]
+    for option in options:
+        if option not in accepted:  # an evaluator's options are its keyword-only constructor arguments
+            listing = ", ".join(accepted) or "none"
+            raise NasError(f"evaluator {name!r} has no option {option!r}; its options: {listing}")
+    return cls(**options)
+
+
+__all__ = ["EVALUATORS", "Evaluator", "Score", "TrainEvaluator", "get_evaluator"]

@@ -1,0 +1,124 @@
+"""Datasets: the shipped one, folders as users have them, CIFAR-10 batches, and the held-out split."""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nas import NasError
+from nas.data import load_dataset, stratified_holdout
+
+
+def test_digits_ship_with_the_package() -> None:
+    data = load_dataset("digits")
+    assert data.images.shape == (1797, 1, 8, 8)
+    assert data.num_classes == 10
+    assert not data.flip  # a mirrored digit is not the same digit
+
+
+def test_no_held_out_image_is_in_the_training_split() -> None:
+    data = load_dataset("digits")
+    train, holdout = set(data.indices("train").tolist()), set(data.indices("holdout").tolist())
+    assert not train & holdout
+    assert len(train) + len(holdout) == len(data.labels)
+    per_class = torch.bincount(data.labels[data.holdout], minlength=10) / torch.bincount(data.labels)
+    assert torch.all((per_class > 0.15) & (per_class < 0.25))
+    assert torch.equal(load_dataset("digits").holdout, data.holdout)  # the same split every time
+
+
+def test_holdout_split_is_seeded() -> None:
+    labels = torch.arange(100) % 4
+    assert torch.equal(stratified_holdout(labels, 0.3, seed=1), stratified_holdout(labels, 0.3, seed=1))
+    assert not torch.equal(stratified_holdout(labels, 0.3, seed=1), stratified_holdout(labels, 0.3, seed=2))
+
+
+def test_batches_are_resized_normalized_and_augmented_deterministically() -> None:
+    data = load_dataset("digits")
+    index = data.indices("train")[:16]
+    a, y = data.batch(index, 32, augment=True, generator=torch.Generator().manual_seed(0))
+    b, _ = data.batch(index, 32, augment=True, generator=torch.Generator().manual_seed(0))
+    plain, _ = data.batch(index, 32)
+    assert a.shape == (16, 3, 32, 32)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, plain)
+    assert torch.equal(y, data.labels[index])
+
+
+def _save(path: Path, size: tuple[int, int], mode: str = "RGB", value: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, color=value if mode == "L" else (value, 0, 255 - value)).save(path)
+
+
+def test_image_folder_with_mixed_sizes_modes_and_stray_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for i in range(6):
+        _save(tmp_path / "cats" / f"{i}.png", (24, 24), value=i * 20)
+        _save(tmp_path / "dogs" / f"{i}.jpg", (32, 24) if i % 2 else (24, 24), mode="L" if i < 2 else "RGB", value=200)
+    (tmp_path / "dogs" / "notes.txt").write_text("not an image")
+    (tmp_path / "cats" / "broken.png").write_bytes(b"\x89PNG garbage")
+    data = load_dataset(tmp_path)
+    assert data.classes == ("cats", "dogs")
+    assert data.images.shape == (12, 3, 24, 24)
+    err = capsys.readouterr().err
+    assert "skipped 1 non-image files and 1 unreadable images" in err
+    assert "resized images of 2 sizes to 24x24" in err
+    assert "converted 2 grayscale images to RGB" in err
+
+
+@pytest.mark.parametrize(
+    ("layout", "fragment"),
+    [
+        ({}, "no class subfolders with images"),
+        ({"only/a.png": True}, "only one class (only); a classifier needs at least two"),
+        ({"a/readme.txt": False, "b/x.csv": False}, "no class subfolders with images"),
+    ],
+)
+def test_unusable_folders_are_clear_errors(tmp_path: Path, layout: dict[str, bool], fragment: str) -> None:
+    for name, is_image in layout.items():
+        if is_image:
+            _save(tmp_path / name, (8, 8))
+        else:
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_text("x")
+    with pytest.raises(NasError, match=re.escape(fragment)):
+        load_dataset(tmp_path)
+
+
+def test_missing_folder_and_unknown_name(tmp_path: Path) -> None:
+    with pytest.raises(NasError, match=r"no such dataset folder; give a folder or a built-in name \(digits\)"):
+        load_dataset(tmp_path / "absent")
+    with pytest.raises(NasError, match="no such dataset folder"):
+        load_dataset("mnist")
+
+
+def test_cifar10_binary_and_python_batches(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        rows = np.concatenate([rng.integers(0, 10, (20, 1)), rng.integers(0, 256, (20, 3072))], axis=1)
+        (tmp_path / f"{name}.bin").write_bytes(rows.astype(np.uint8).tobytes())
+    data = load_dataset(tmp_path)
+    assert data.images.shape == (120, 3, 32, 32)
+    assert int(data.holdout.sum()) == 20  # CIFAR's own test batch is the held-out split
+
+    python = tmp_path / "py"
+    python.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (10, 3072)).astype(np.uint8), b"labels": list(range(10))}
+        (python / name).write_bytes(pickle.dumps(batch))
+    assert load_dataset(python).images.shape == (60, 3, 32, 32)
+
+
+def test_cifar_reader_refuses_pickled_code(tmp_path: Path) -> None:
+    class Exploit:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    (tmp_path / "data_batch_1").write_bytes(pickle.dumps({b"data": Exploit(), b"labels": []}))
+    (tmp_path / "test_batch").write_bytes(pickle.dumps({b"data": [], b"labels": []}))
+    with pytest.raises(NasError, match=r"not a CIFAR-10 batch \(refusing to load builtins.print\)"):
+        load_dataset(tmp_path)
