@@ -1,0 +1,181 @@
+"""The Optuna study of a search: storage, sampler, objective under a hard latency budget."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import RetryFailedTrialCallback
+
+from nas._errors import NasError
+from nas.config import ArchConfig
+from nas.evaluate import Evaluator
+from nas.latency import LatencyTable
+from nas.space import SearchSpace
+
+_RDB_PARAMETERS = inspect.signature(optuna.storages.RDBStorage.__init__).parameters
+SAMPLERS = ("nsga2", "tpe", "gp", "random")
+OBJECTIVES = ("pareto", "mnas")
+INFEASIBLE = float("-inf")  # score recorded for a config over budget: it is never evaluated
+RESULT = "nas"  # the user attribute holding config, latency, MACs, params, feasibility and score
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What defines a study: rerunning with another setup must not mix results into it."""
+
+    space_hash: str
+    target: str
+    budget_ms: float
+    objective: str
+    evaluator: str
+
+    def as_attrs(self) -> dict[str, Any]:
+        return {
+            "space_hash": self.space_hash,
+            "target": self.target,
+            "budget_ms": self.budget_ms,
+            "objective": self.objective,
+            "evaluator": self.evaluator,
+        }
+
+
+def make_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage; RDB storages get heartbeats so trials of a killed process are failed and retried."""
+    if url.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+    engine: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        engine["connect_args"] = {"timeout": 60}  # several workers on one file wait instead of failing
+    # Optuna >= 4.9 calls the retry hook heartbeat_stale_trial_callback; older versions failed_trial_callback
+    hook = (
+        "heartbeat_stale_trial_callback"
+        if "heartbeat_stale_trial_callback" in _RDB_PARAMETERS
+        else ("failed_trial_callback")
+    )
+    try:
+        storage = optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine,
+            heartbeat_interval=5,
+            grace_period=15,
+            **{hook: RetryFailedTrialCallback(max_retry=2)},
+        )
+    except Exception as exc:  # sqlalchemy raises many kinds for bad URLs and unreachable servers
+        first_line = str(exc).splitlines()[0][:160]
+        raise NasError(f"--storage {url}: cannot open it ({type(exc).__name__}: {first_line})") from None
+    if url.startswith("sqlite"):
+        _fast_sqlite(storage)
+    return storage
+
+
+def _fast_sqlite(storage: optuna.storages.RDBStorage) -> None:
+    """WAL journal + synchronous=NORMAL: a search commits once per sampled parameter (dozens per trial),
+    and without this each commit waits for the disk. The database stays consistent after a crash."""
+    from sqlalchemy import event
+
+    def pragmas(connection: Any, _: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(storage.engine, "connect", pragmas)
+    storage.engine.dispose()  # connections opened before the listener reconnect with it
+
+
+def make_sampler(name: str, seed: int | None, objective: str) -> optuna.samplers.BaseSampler:
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "tpe":  # multivariate: multi-objective TPE's default independent mode is ~10x slower
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def open_study(
+    *, storage: optuna.storages.BaseStorage, name: str, setup: Setup, sampler_name: str, seed: int | None
+) -> optuna.Study:
+    directions = ["maximize", "minimize"] if setup.objective == "pareto" else ["maximize"]
+    sampler = make_sampler(sampler_name, seed, setup.objective)
+    study = optuna.create_study(
+        storage=storage, study_name=name, directions=directions, sampler=sampler, load_if_exists=True
+    )
+    existing = study.user_attrs.get("setup")
+    if existing is None:
+        study.set_user_attr("setup", setup.as_attrs())
+    elif existing != setup.as_attrs():
+        differ = ", ".join(
+            f"{k} {existing.get(k)!r} (now {v!r})" for k, v in setup.as_attrs().items() if existing.get(k) != v
+        )
+        raise NasError(f"study {name!r} already holds a search with {differ}; give another --study or --out")
+    return study
+
+
+def trial_config(trial: optuna.trial.FrozenTrial) -> ArchConfig:
+    return ArchConfig.from_dict(result(trial)["config"], source=f"trial {trial.number}")
+
+
+def make_objective(
+    *,
+    space: SearchSpace,
+    table: LatencyTable,
+    evaluator: Evaluator,
+    budget_ms: float,
+    objective: str,
+    w: float,
+) -> Callable[[optuna.Trial], Any]:
+    """Latency is priced from the table first; a config over budget is recorded infeasible unevaluated."""
+
+    def run(trial: optuna.Trial) -> Any:
+        config = space.sample(trial)
+        latency = table.predict(config)
+        trial.set_constraint("latency_over_budget_ms", latency - budget_ms)
+        record = {
+            "config": config.to_dict(),
+            "latency_ms": latency,
+            "macs": config.macs(),
+            "params": config.params(),
+            "feasible": latency <= budget_ms,
+        }
+        if not record["feasible"]:
+            _record(trial, record)
+            return (INFEASIBLE, latency) if objective == "pareto" else INFEASIBLE
+        score = evaluator.score(config)
+        _record(trial, {**record, "score": score.value, "fidelity": score.fidelity, "eval_seconds": score.seconds})
+        if objective == "pareto":
+            return score.value, latency
+        if score.value <= 0:
+            raise NasError(f"--objective mnas needs positive scores; evaluator {evaluator.name} gave {score.value}")
+        return score.value * (latency / budget_ms) ** w  # MnasNet's reward ACC * (LAT / T)^w
+
+    return run
+
+
+def _record(trial: optuna.Trial, values: dict[str, Any]) -> None:
+    """A trial's results as one user attribute: one database commit instead of one per value."""
+    trial.set_user_attr(RESULT, values)
+
+
+def result(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    return trial.user_attrs.get(RESULT, {})
+
+
+def feasible_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return [
+        t
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if result(t).get("feasible") and math.isfinite(result(t).get("score", math.nan))
+    ]
+
+
+def default_storage(out: Path) -> str:
+    return f"sqlite:///{(out / 'study.db').resolve()}"
