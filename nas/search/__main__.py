@@ -11,6 +11,7 @@ import argparse
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -72,14 +73,23 @@ def _validate(args: argparse.Namespace) -> float:
     return budget
 
 
+def _bind_negative_budget(argv: list[str]) -> list[str]:
+    """``--budget -5ms`` reaches the budget check (argparse would take -5ms for an option)."""
+    for i, item in enumerate(argv[:-1]):
+        if item == "--budget" and argv[i + 1].startswith("-"):
+            return [*argv[:i], f"--budget={argv[i + 1]}", *argv[i + 2 :]]
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    raw = list(sys.argv[1:] if argv is None else argv)
+    raw = _bind_negative_budget(list(sys.argv[1:] if argv is None else argv))
     args = _parser().parse_args(raw)
     budget = _validate(args)
 
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
     from nas.evaluate import get_evaluator
     from nas.latency import LatencyTable, space_bounds
@@ -175,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if worker:
         return 0
     wall = time.perf_counter() - start
-    best = write_results(
+    best, front = write_results(
         out=args.out,
         study=study,
         space=space,
@@ -185,16 +195,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         args={**vars(args), "out": str(args.out), "storage": storage_url},
         wall_seconds=wall,
     )
-    complete = len(study.get_trials(deepcopy=False, states=states))
-    print(f"search {name}: {complete} trials on {table.target} within {budget:g} ms, {wall:.0f} s")
+    complete = study.get_trials(deepcopy=False, states=states)
+    from nas.search._study import feasible_trials
+
+    print(
+        f"search {name}: {len(complete)} trials ({len(feasible_trials(study))} within {budget:g} ms) on"
+        f" {table.target}, {wall:.0f} s this run"
+    )
     if best is None:
-        print("no config within budget yet; raise --trials or --budget")
+        print("best: none within budget yet; raise --trials or --budget")
+        print("config: -")
+        print("front: empty")
     else:
         print(
             f"best: {best.name}, score {best.score:.4g} ({evaluator.name}), latency {best.latency_ms:.3f} ms"
             f"{'' if table.measured else ' (ESTIMATED table)'}"
         )
         print(f"config: {args.out / 'best.yaml'}   onnx: {args.out / 'best.onnx'}")
+        print(
+            f"front: {len(front)} configs from {front[0].latency_ms:.3f} ms (score {front[0].score:.4g}) to"
+            f" {front[-1].latency_ms:.3f} ms (score {front[-1].score:.4g})"
+        )
     print(f"results: {args.out / 'summary.md'}, pareto.png, pareto.csv")
     return 0
 

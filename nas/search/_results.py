@@ -82,7 +82,7 @@ def write_results(
     budget_ms: float,
     args: dict[str, Any],
     wall_seconds: float,
-) -> Point | None:
+) -> tuple[Point | None, list[Point]]:
     from nas.model import export_onnx
 
     trials = feasible_trials(study)
@@ -121,7 +121,7 @@ def write_results(
     write_text_atomic(out / "run.json", json.dumps(record, indent=2, default=str) + "\n")
     _plot(out / "pareto.png", all_trials, front, refs, budget_ms, table, evaluator)
     write_text_atomic(out / "summary.md", _summary(record, front, best, refs, table, evaluator, out))
-    return best
+    return best, front
 
 
 def _write_csv(path: Path, front: list[Point]) -> None:

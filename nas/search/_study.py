@@ -11,6 +11,7 @@ from typing import Any
 
 import optuna
 from optuna.storages import RetryFailedTrialCallback
+from sqlalchemy.exc import SQLAlchemyError
 
 from nas._errors import NasError
 from nas.config import ArchConfig
@@ -54,21 +55,26 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
     engine: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         engine["connect_args"] = {"timeout": 60}  # several workers on one file wait instead of failing
-    # Optuna >= 4.9 calls the retry hook heartbeat_stale_trial_callback; older versions failed_trial_callback
-    hook = (
-        "heartbeat_stale_trial_callback"
-        if "heartbeat_stale_trial_callback" in _RDB_PARAMETERS
-        else ("failed_trial_callback")
-    )
+    # Optuna >= 4.9 renamed the retry hook and its callback; older versions have the first names only
+    if "heartbeat_stale_trial_callback" in _RDB_PARAMETERS:
+        hook, retry = "heartbeat_stale_trial_callback", optuna.storages.RetryHeartbeatStaleTrialCallback
+    else:
+        hook, retry = "failed_trial_callback", RetryFailedTrialCallback
     try:
         storage = optuna.storages.RDBStorage(
             url,
             engine_kwargs=engine,
             heartbeat_interval=5,
             grace_period=15,
-            **{hook: RetryFailedTrialCallback(max_retry=2)},
+            **{hook: retry(max_retry=2)},
         )
-    except Exception as exc:  # sqlalchemy raises many kinds for bad URLs and unreachable servers
+    except ImportError as exc:
+        missing = getattr(exc.__cause__, "name", None) or "its driver"
+        raise NasError(
+            f"--storage {url}: the database driver ({missing}) is not installed; PostgreSQL: pip install"
+            " 'psycopg[binary]', MySQL: pip install pymysql"
+        ) from None
+    except (SQLAlchemyError, ValueError, OSError) as exc:  # bad URL, unreachable server, unwritable file
         first_line = str(exc).splitlines()[0][:160]
         raise NasError(f"--storage {url}: cannot open it ({type(exc).__name__}: {first_line})") from None
     if url.startswith("sqlite"):

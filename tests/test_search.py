@@ -1,0 +1,228 @@
+"""nas.search as a user runs it: results, resume after kill -9, workers sharing a study, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from nas import ArchConfig, SearchSpace
+from nas.latency import LatencyTable, space_bounds
+from nas.search import parse_budget
+from tests.conftest import ROOT, TINY_SPACE, run_cli
+from tests.test_latency import synthetic_table
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny space with a table of made-up latencies (the search itself is what is tested here)."""
+    folder = tmp_path_factory.mktemp("search")
+    space_file = folder / "tiny.yaml"
+    space_file.write_text(yaml.safe_dump(TINY_SPACE))
+    space = SearchSpace.load(space_file)
+    table = synthetic_table(space, seed=5)
+    table.metadata["space"]["file"] = str(space_file)
+    table.save(folder / "tiny_table.yaml")
+    return {"space": space_file, "table": folder / "tiny_table.yaml"}
+
+
+def _search(setup: dict[str, Path], out: Path, *extra: str, budget: str = "2.5ms") -> subprocess.CompletedProcess:
+    return run_cli(
+        "nas.search",
+        "--target",
+        str(setup["table"]),
+        "--space",
+        str(setup["space"]),
+        "--budget",
+        budget,
+        "--evaluator",
+        "params",
+        "--out",
+        str(out),
+        *extra,
+    )
+
+
+def _study(out: Path) -> optuna.Study:
+    return optuna.load_study(study_name=out.name, storage=f"sqlite:///{out / 'study.db'}")
+
+
+def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"), [("60ms", 60.0), ("60 ms", 60.0), ("0.06s", 60.0), ("60", 60.0), ("1.5 MS", 1.5), ("2e1ms", 20.0)]
+)
+def test_budget_forms(text: str, ms: float) -> None:
+    assert parse_budget(text) == pytest.approx(ms)
+
+
+def test_search_writes_every_result_and_respects_the_budget(setup: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = _search(setup, out, "--trials", "60", "--seed", "1")
+    assert result.returncode == 0, result.stderr
+    for name in ("study.db", "run.json", "pareto.csv", "best.yaml", "best.onnx", "pareto.png", "summary.md"):
+        assert (out / name).stat().st_size > 0, name
+    assert list((out / "pareto").glob("*.yaml"))
+    best = ArchConfig.load(out / "best.yaml")
+    assert LatencyTable.load(setup["table"]).predict(best) <= 2.5
+    record = json.loads((out / "run.json").read_text())
+    assert record["seed"] == 1
+    assert record["space"]["hash"] == SearchSpace.load(setup["space"]).hash
+    assert record["table"]["measured"] is True
+    assert {"torch", "optuna", "onnxruntime"} <= set(record["versions"])
+    assert len(_complete(_study(out))) == 60
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 5
+    assert str(out / "best.yaml") in lines[2]
+
+
+def test_over_budget_configs_are_recorded_but_not_evaluated(setup: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert _search(setup, out, "--trials", "40", budget="1.8ms").returncode == 0
+    trials = _complete(_study(out))
+    over = [t for t in trials if not t.user_attrs["nas"]["feasible"]]
+    assert over
+    for trial in over:
+        assert "score" not in trial.user_attrs["nas"]
+        assert trial.user_attrs["nas"]["latency_ms"] > 1.8
+        assert trial.constraints["latency_over_budget_ms"] > 0
+
+
+def test_rerun_after_kill_keeps_finished_trials_and_reaches_the_count(setup: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "nas.search",
+        "--target",
+        str(setup["table"]),
+        "--space",
+        str(setup["space"]),
+        "--budget",
+        "2.5ms",
+        "--evaluator",
+        "synflow",
+        "--out",
+        str(out),
+        "--trials",
+        "70",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    finished: list[int] = []
+    while time.monotonic() < deadline and len(finished) < 10:
+        time.sleep(0.3)
+        if (out / "study.db").exists():
+            try:
+                finished = [t.number for t in _complete(_study(out))]
+            except Exception:  # the study may not exist yet
+                continue
+    assert process.poll() is None, "the search ended before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    before = {t.number: t.values for t in _complete(_study(out))}
+    assert 10 <= len(before) < 70
+
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"resuming study 'run': {len(before)} trials already complete" in result.stderr
+    after = {t.number: t.values for t in _complete(_study(out))}
+    assert len(after) == 70
+    assert all(after[number] == values for number, values in before.items())
+
+
+def test_two_workers_share_one_study(setup: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = _search(setup, out, "--trials", "80", "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    trials = _study(out).trials
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers))
+    assert len(_complete(_study(out))) >= 80
+    assert (out / "worker1.log").exists()
+
+
+@pytest.mark.skipif(not os.environ.get("NAS_TEST_POSTGRES_URL"), reason="no PostgreSQL server (.ci/run starts one)")
+def test_two_workers_on_postgresql(setup: dict[str, Path], tmp_path: Path) -> None:
+    url = os.environ["NAS_TEST_POSTGRES_URL"]
+    name = f"pg{os.getpid()}"
+    result = _search(setup, tmp_path / "run", "--trials", "40", "--workers", "2", "--storage", url, "--study", name)
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name=name, storage=url)
+    numbers = [t.number for t in study.trials]
+    assert len(numbers) == len(set(numbers))
+    assert len(_complete(study)) >= 40
+
+
+def test_unreachable_budget_names_the_fastest_latency(setup: dict[str, Path], tmp_path: Path) -> None:
+    space = SearchSpace.load(setup["space"])
+    fastest = space_bounds(space, LatencyTable.load(setup["table"])).fastest_ms
+    result = _search(setup, tmp_path / "run", budget=f"{fastest * 0.9}ms")
+    assert result.returncode == 2
+    assert f"the fastest config of tiny takes {fastest:.3f} ms" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--budget", "abc"], "--budget 'abc': not a latency; write it like 60ms"),
+        (["--budget", "-5ms"], "--budget '-5ms': not a latency"),
+        (["--budget", "0"], "--budget '0': must be a positive latency"),
+        (["--target", "nowhere"], "unknown target 'nowhere'; available tables: arm64"),
+        (["--sampler", "cmaes"], "--sampler 'cmaes': unknown; use one of nsga2, tpe, gp, random"),
+        (["--evaluator", "acc"], "unknown evaluator 'acc'; available: params"),
+        (
+            ["--storage", "postgresql://nobody@127.0.0.1:9/none"],
+            "--storage postgresql://nobody@127.0.0.1:9/none: cannot open it",
+        ),
+        (["--out", "{file}"], "is a file; give a folder for the run's results"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    setup: dict[str, Path], tmp_path: Path, args: list[str], fragment: str
+) -> None:
+    (tmp_path / "file.txt").write_text("x")
+    base = {"--target": str(setup["table"]), "--budget": "2.5ms", "--out": str(tmp_path / "run")}
+    given = dict(zip(args[::2], (a.replace("{file}", str(tmp_path / "file.txt")) for a in args[1::2]), strict=True))
+    flat = [item for pair in {**base, **given}.items() for item in pair]
+    result = run_cli("nas.search", "--space", str(setup["space"]), "--evaluator", "params", *flat)
+    assert result.returncode == 2, result.stderr
+    assert fragment in result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert not (tmp_path / "run" / "best.yaml").exists()
+
+
+def test_a_study_of_another_space_is_not_mixed(setup: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert _search(setup, out, "--trials", "5").returncode == 0
+    other = dict(yaml.safe_load(setup["space"].read_text()), head={"last_channels": [32], "hidden_channels": 64})
+    other_file = tmp_path / "other.yaml"
+    other_file.write_text(yaml.safe_dump(other))
+    result = run_cli(
+        "nas.search",
+        "--target",
+        str(setup["table"]),
+        "--space",
+        str(other_file),
+        "--budget",
+        "2.5ms",
+        "--evaluator",
+        "params",
+        "--out",
+        str(out),
+        "--trials",
+        "10",
+    )
+    assert result.returncode == 2
+    assert "study 'run' already holds a search with space_hash" in result.stderr
