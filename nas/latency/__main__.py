@@ -255,5 +255,10 @@ def _show(args: argparse.Namespace, table: LatencyTable) -> None:
     print(f"  space {space.name}: fastest {bounds.fastest_ms:.3f} ms, slowest {bounds.slowest_ms:.3f} ms")
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """Console script."""
     raise SystemExit(_cli.run(main))
+
+
+if __name__ == "__main__":
+    entry()

@@ -250,5 +250,10 @@ class _progress:
         self.bar.close()
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """Console script."""
     raise SystemExit(_cli.run(main))
+
+
+if __name__ == "__main__":
+    entry()
