@@ -226,3 +226,23 @@ def test_a_study_of_another_space_is_not_mixed(setup: dict[str, Path], tmp_path:
     )
     assert result.returncode == 2
     assert "study 'run' already holds a search with space_hash" in result.stderr
+
+
+def test_rung_steps() -> None:
+    from nas.search._halving import rung_steps
+
+    assert rung_steps(300, 3, 3) == [33, 100, 300]
+    assert rung_steps(10, 2, 2) == [5, 10]
+
+
+def test_successive_halving_trains_survivors_further(setup: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = _search(
+        setup, out, "--trials", "12", "--evaluator", "train", "--steps", "9", "--eta", "3", "--rungs", "2", budget="4ms"
+    )
+    assert result.returncode == 0, result.stderr
+    feasible = [t.user_attrs["nas"] for t in _complete(_study(out)) if t.user_attrs["nas"]["feasible"]]
+    rungs = sorted(r["rung"] for r in feasible)
+    assert rungs.count(0) > rungs.count(1) >= 1  # eta 3: one of each full bracket of three goes on
+    assert all(r["fidelity"].startswith("trained 3/9" if r["rung"] == 0 else "trained 9/9") for r in feasible)
+    assert len(list((out / "checkpoints").glob("trial_*.pt"))) == len(feasible)

@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="run folder (default: runs/TARGET-BUDGET)")
     p.add_argument("--seed", type=int, default=0, help="sampler and evaluator seed (default: %(default)s)")
     p.add_argument("--workers", type=int, default=1, help="processes on this machine sharing the study")
+    p.add_argument("--eta", type=int, default=3, help="successive halving (train evaluator, pareto): keep 1/eta")
+    p.add_argument("--rungs", type=int, default=3, help="successive halving: fidelity rungs (default: %(default)s)")
     p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     return p
 
@@ -58,7 +60,9 @@ def _validate(args: argparse.Namespace) -> float:
         raise NasError(f"--sampler {args.sampler!r}: unknown; use one of {', '.join(SAMPLERS)}")
     if args.objective not in OBJECTIVES:
         raise NasError(f"--objective {args.objective!r}: unknown; use one of {', '.join(OBJECTIVES)}")
-    for flag in ("trials", "workers", "steps"):
+    if args.eta < 2:
+        raise NasError(f"--eta {args.eta}: use 2 or more")
+    for flag in ("trials", "workers", "steps", "rungs"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise NasError(f"--{flag} {value}: use 1 or more")
@@ -170,13 +174,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         if bar is not None:
             callbacks.append(bar.update)
         try:
-            study.optimize(
-                objective,
-                n_trials=None if args.trials is None else remaining,
-                timeout=args.timeout,
-                callbacks=callbacks,
-                catch=(),
-            )
+            if args.evaluator == "train" and args.objective == "pareto":
+                from nas.search._halving import run_halving
+
+                run_halving(
+                    study=study,
+                    space=space,
+                    table=table,
+                    evaluator=evaluator,
+                    budget_ms=budget,
+                    trials=args.trials,
+                    timeout=args.timeout,
+                    eta=args.eta,
+                    rungs=args.rungs,
+                    checkpoints=args.out / "checkpoints",
+                    callback=None if bar is None else bar.update,
+                )
+            else:
+                study.optimize(
+                    objective,
+                    n_trials=None if args.trials is None else remaining,
+                    timeout=args.timeout,
+                    callbacks=callbacks,
+                    catch=(),
+                )
         finally:
             if bar is not None:
                 bar.close()

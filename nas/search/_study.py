@@ -153,10 +153,12 @@ def make_objective(
             "feasible": latency <= budget_ms,
         }
         if not record["feasible"]:
-            _record(trial, record)
+            record_result(trial, record)
             return (INFEASIBLE, latency) if objective == "pareto" else INFEASIBLE
         score = evaluator.score(config)
-        _record(trial, {**record, "score": score.value, "fidelity": score.fidelity, "eval_seconds": score.seconds})
+        record_result(
+            trial, {**record, "score": score.value, "fidelity": score.fidelity, "eval_seconds": score.seconds}
+        )
         if objective == "pareto":
             return score.value, latency
         if score.value <= 0:
@@ -166,7 +168,7 @@ def make_objective(
     return run
 
 
-def _record(trial: optuna.Trial, values: dict[str, Any]) -> None:
+def record_result(trial: optuna.Trial, values: dict[str, Any]) -> None:
     """A trial's results as one user attribute: one database commit instead of one per value."""
     trial.set_user_attr(RESULT, values)
 

@@ -1,0 +1,94 @@
+"""Successive halving for the training evaluator in the Pareto search (Optuna's pruners refuse
+multi-objective studies): ask a bracket of configs within budget, train all of them a little, keep
+the best 1/eta, continue the survivors from their checkpoints, and tell each config the score of the
+highest rung it reached (the rung is recorded with it)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+
+from nas.evaluate import TrainEvaluator
+from nas.latency import LatencyTable
+from nas.search._study import INFEASIBLE, record_result
+from nas.space import SearchSpace
+
+
+def rung_steps(total: int, eta: int, rungs: int) -> list[int]:
+    """Training steps per rung, ending at ``total``: e.g. 300 steps, eta 3, 3 rungs -> [33, 100, 300]."""
+    return sorted({max(1, total // eta**k) for k in range(rungs)})
+
+
+def run_halving(
+    *,
+    study: optuna.Study,
+    space: SearchSpace,
+    table: LatencyTable,
+    evaluator: TrainEvaluator,
+    budget_ms: float,
+    trials: int | None,
+    timeout: float | None,
+    eta: int,
+    rungs: int,
+    checkpoints: Path,
+    callback: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
+) -> None:
+    steps = rung_steps(evaluator.steps, eta, rungs)
+    bracket = eta ** (len(steps) - 1)
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    deadline = math.inf if timeout is None else time.monotonic() + timeout
+    complete = (optuna.trial.TrialState.COMPLETE,)
+
+    def left() -> float:
+        return math.inf if trials is None else trials - len(study.get_trials(deepcopy=False, states=complete))
+
+    def tell(trial: optuna.Trial, values: tuple[float, float]) -> None:
+        frozen = study.tell(trial, values)
+        if callback is not None:
+            callback(study, frozen)
+
+    while left() > 0 and time.monotonic() < deadline:
+        population = []  # (trial, config, latency) within budget
+        while len(population) < min(bracket, left()) and time.monotonic() < deadline:
+            trial = study.ask()
+            config = space.sample(trial)
+            latency = table.predict(config)
+            trial.set_constraint("latency_over_budget_ms", latency - budget_ms)
+            base = {
+                "config": config.to_dict(),
+                "latency_ms": latency,
+                "macs": config.macs(),
+                "params": config.params(),
+                "feasible": latency <= budget_ms,
+            }
+            if base["feasible"]:
+                population.append((trial, config, latency, base))
+            else:
+                record_result(trial, base)
+                tell(trial, (INFEASIBLE, latency))
+                if left() <= 0:
+                    break
+        for rung, until in enumerate(steps):
+            scored = sorted(
+                (
+                    (
+                        evaluator.score(config, steps=until, checkpoint=checkpoints / f"trial_{trial.number}.pt"),
+                        trial,
+                        config,
+                        latency,
+                        base,
+                    )
+                    for trial, config, latency, base in population
+                ),
+                key=lambda item: item[0].value,
+                reverse=True,
+            )
+            keep = 0 if rung == len(steps) - 1 else max(1, len(scored) // eta)
+            for score, trial, _, latency, base in scored[keep:]:  # they stop here, scored at this rung
+                record_result(trial, {**base, "score": score.value, "fidelity": score.fidelity, "rung": rung})
+                tell(trial, (score.value, latency))
+            population = [(trial, config, latency, base) for _, trial, config, latency, base in scored[:keep]]
