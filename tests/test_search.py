@@ -246,3 +246,31 @@ def test_successive_halving_trains_survivors_further(setup: dict[str, Path], tmp
     assert rungs.count(0) > rungs.count(1) >= 1  # eta 3: one of each full bracket of three goes on
     assert all(r["fidelity"].startswith("trained 3/9" if r["rung"] == 0 else "trained 9/9") for r in feasible)
     assert len(list((out / "checkpoints").glob("trial_*.pt"))) == len(feasible)
+
+
+def test_mnas_objective_is_a_single_reward_under_the_budget(setup: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = _search(setup, out, "--trials", "30", "--objective", "mnas", "--w", "-0.07")
+    assert result.returncode == 0, result.stderr
+    study = _study(out)
+    assert len(study.directions) == 1
+    for trial in _complete(study):
+        record = trial.user_attrs["nas"]
+        if record["feasible"]:
+            assert trial.value == pytest.approx(record["score"] * (record["latency_ms"] / 2.5) ** -0.07)
+    assert (out / "best.yaml").exists()
+
+
+def test_mnas_with_training_reports_rungs_for_optunas_pruner(setup: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = _search(
+        setup, out, "--trials", "6", "--objective", "mnas", "--evaluator", "train", "--steps", "9", budget="4ms"
+    )
+    assert result.returncode == 0, result.stderr
+    trials = _study(out).trials
+    evaluated = [t for t in trials if t.intermediate_values]
+    assert evaluated
+    for trial in evaluated:
+        assert set(trial.intermediate_values) <= {1, 3, 9}
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            assert set(trial.intermediate_values) == {1, 3, 9}

@@ -131,7 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     objective = make_objective(
-        space=space, table=table, evaluator=evaluator, budget_ms=budget, objective=args.objective, w=args.w
+        space=space,
+        table=table,
+        evaluator=evaluator,
+        budget_ms=budget,
+        objective=args.objective,
+        w=args.w,
+        checkpoints=args.out / "checkpoints",
     )
     states = (optuna.trial.TrialState.COMPLETE,)
     callbacks = []

@@ -14,7 +14,7 @@ import optuna
 
 from nas.evaluate import TrainEvaluator
 from nas.latency import LatencyTable
-from nas.search._study import INFEASIBLE, record_result
+from nas.search._study import INFEASIBLE, price_trial, record_result
 from nas.space import SearchSpace
 
 
@@ -55,16 +55,7 @@ def run_halving(
         population = []  # (trial, config, latency) within budget
         while len(population) < min(bracket, left()) and time.monotonic() < deadline:
             trial = study.ask()
-            config = space.sample(trial)
-            latency = table.predict(config)
-            trial.set_constraint("latency_over_budget_ms", latency - budget_ms)
-            base = {
-                "config": config.to_dict(),
-                "latency_ms": latency,
-                "macs": config.macs(),
-                "params": config.params(),
-                "feasible": latency <= budget_ms,
-            }
+            config, latency, base = price_trial(trial, space, table, budget_ms)
             if base["feasible"]:
                 population.append((trial, config, latency, base))
             else:

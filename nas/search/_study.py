@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from nas._errors import NasError
 from nas.config import ArchConfig
-from nas.evaluate import Evaluator
+from nas.evaluate import Evaluator, Score, TrainEvaluator
 from nas.latency import LatencyTable
 from nas.space import SearchSpace
 
@@ -97,13 +97,27 @@ def _fast_sqlite(storage: optuna.storages.RDBStorage) -> None:
     storage.engine.dispose()  # connections opened before the listener reconnect with it
 
 
+HAS_SET_CONSTRAINT = hasattr(optuna.Trial, "set_constraint")  # Optuna >= 5
+
+
+def _constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
+    """Older Optuna: the budget constraint read back from the trial's recorded result."""
+    return [trial.user_attrs.get(RESULT, {}).get("over_budget_ms", 0.0)]
+
+
+def set_budget_constraint(trial: optuna.Trial, over_budget_ms: float) -> None:
+    if HAS_SET_CONSTRAINT:
+        trial.set_constraint("latency_over_budget_ms", over_budget_ms)
+
+
 def make_sampler(name: str, seed: int | None, objective: str) -> optuna.samplers.BaseSampler:
+    extra = {} if HAS_SET_CONSTRAINT else {"constraints_func": _constraints}
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        return optuna.samplers.NSGAIISampler(seed=seed, **extra)
     if name == "tpe":  # multivariate: multi-objective TPE's default independent mode is ~10x slower
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, **extra)
     if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
+        return optuna.samplers.GPSampler(seed=seed, **extra)
     return optuna.samplers.RandomSampler(seed=seed)
 
 
@@ -112,8 +126,9 @@ def open_study(
 ) -> optuna.Study:
     directions = ["maximize", "minimize"] if setup.objective == "pareto" else ["maximize"]
     sampler = make_sampler(sampler_name, seed, setup.objective)
+    pruner = optuna.pruners.SuccessiveHalvingPruner() if setup.objective == "mnas" else None
     study = optuna.create_study(
-        storage=storage, study_name=name, directions=directions, sampler=sampler, load_if_exists=True
+        pruner=pruner, storage=storage, study_name=name, directions=directions, sampler=sampler, load_if_exists=True
     )
     existing = study.user_attrs.get("setup")
     if existing is None:
@@ -130,6 +145,24 @@ def trial_config(trial: optuna.trial.FrozenTrial) -> ArchConfig:
     return ArchConfig.from_dict(result(trial)["config"], source=f"trial {trial.number}")
 
 
+def price_trial(
+    trial: optuna.Trial, space: SearchSpace, table: LatencyTable, budget_ms: float
+) -> tuple[ArchConfig, float, dict[str, Any]]:
+    """Sample a config, price it from the table and set the budget constraint, before any evaluation."""
+    config = space.sample(trial)
+    latency = table.predict(config)
+    set_budget_constraint(trial, latency - budget_ms)
+    record = {
+        "over_budget_ms": latency - budget_ms,
+        "config": config.to_dict(),
+        "latency_ms": latency,
+        "macs": config.macs(),
+        "params": config.params(),
+        "feasible": latency <= budget_ms,
+    }
+    return config, latency, record
+
+
 def make_objective(
     *,
     space: SearchSpace,
@@ -138,24 +171,19 @@ def make_objective(
     budget_ms: float,
     objective: str,
     w: float,
+    checkpoints: Path,
 ) -> Callable[[optuna.Trial], Any]:
     """Latency is priced from the table first; a config over budget is recorded infeasible unevaluated."""
 
     def run(trial: optuna.Trial) -> Any:
-        config = space.sample(trial)
-        latency = table.predict(config)
-        trial.set_constraint("latency_over_budget_ms", latency - budget_ms)
-        record = {
-            "config": config.to_dict(),
-            "latency_ms": latency,
-            "macs": config.macs(),
-            "params": config.params(),
-            "feasible": latency <= budget_ms,
-        }
+        config, latency, record = price_trial(trial, space, table, budget_ms)
         if not record["feasible"]:
             record_result(trial, record)
             return (INFEASIBLE, latency) if objective == "pareto" else INFEASIBLE
-        score = evaluator.score(config)
+        if objective == "mnas" and isinstance(evaluator, TrainEvaluator):
+            score = _pruned_training(trial, evaluator, config, latency, budget_ms, w, checkpoints)
+        else:
+            score = evaluator.score(config)
         record_result(
             trial, {**record, "score": score.value, "fidelity": score.fidelity, "eval_seconds": score.seconds}
         )
@@ -166,6 +194,27 @@ def make_objective(
         return score.value * (latency / budget_ms) ** w  # MnasNet's reward ACC * (LAT / T)^w
 
     return run
+
+
+def _pruned_training(
+    trial: optuna.Trial,
+    evaluator: TrainEvaluator,
+    config: ArchConfig,
+    latency: float,
+    budget_ms: float,
+    w: float,
+    checkpoints: Path,
+) -> Score:
+    """Train in rungs, reporting the MnasNet reward after each so Optuna's pruner can stop the trial."""
+    from nas.search._halving import rung_steps
+
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    for until in rung_steps(evaluator.steps, 3, 3):
+        score = evaluator.score(config, steps=until, checkpoint=checkpoints / f"trial_{trial.number}.pt")
+        trial.report(score.value * (latency / budget_ms) ** w, step=until)
+        if until < evaluator.steps and trial.should_prune():
+            raise optuna.TrialPruned()
+    return score
 
 
 def record_result(trial: optuna.Trial, values: dict[str, Any]) -> None:
