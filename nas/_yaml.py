@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from nas._errors import NasError, SpecError
+from nas._files import write_text_atomic
 
 # libyaml's C implementation of the safe loader when present (~5x faster on latency tables); same safety.
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -66,27 +66,6 @@ def read_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
 def dump(data: Any) -> str:
     """Serialize with key order kept and FlowMap rows on one line each."""
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write through a temporary file in the same folder and rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_yaml(path: str | os.PathLike[str], data: Any) -> None:

@@ -34,8 +34,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"space": space_file, "table": folder / "tiny_table.yaml"}
 
 
-def _search(setup: dict[str, Path], out: Path, *extra: str, budget: str = "2.5ms") -> subprocess.CompletedProcess:
-    return run_cli(
+def _args(
+    setup: dict[str, Path], out: Path, *extra: str, budget: str = "2.5ms", evaluator: str = "params"
+) -> list[str]:
+    return [
         "nas.search",
         "--target",
         str(setup["table"]),
@@ -44,11 +46,15 @@ def _search(setup: dict[str, Path], out: Path, *extra: str, budget: str = "2.5ms
         "--budget",
         budget,
         "--evaluator",
-        "params",
+        evaluator,
         "--out",
         str(out),
         *extra,
-    )
+    ]
+
+
+def _search(setup: dict[str, Path], out: Path, *extra: str, budget: str = "2.5ms") -> subprocess.CompletedProcess:
+    return run_cli(*_args(setup, out, *extra, budget=budget))
 
 
 def _study(out: Path) -> optuna.Study:
@@ -100,23 +106,7 @@ def test_over_budget_configs_are_recorded_but_not_evaluated(setup: dict[str, Pat
 
 def test_rerun_after_kill_keeps_finished_trials_and_reaches_the_count(setup: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "nas.search",
-        "--target",
-        str(setup["table"]),
-        "--space",
-        str(setup["space"]),
-        "--budget",
-        "2.5ms",
-        "--evaluator",
-        "synflow",
-        "--out",
-        str(out),
-        "--trials",
-        "70",
-    ]
+    command = [sys.executable, "-m", *_args(setup, out, "--trials", "70", evaluator="synflow")]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     finished: list[int] = []

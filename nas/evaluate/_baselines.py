@@ -12,25 +12,33 @@ from nas.config import ArchConfig
 from nas.evaluate._base import Evaluator, Score
 
 
-class ParamsEvaluator(Evaluator):
-    """log10 of the parameter count (the network as configured, classes included)."""
+class _SizeEvaluator(Evaluator):
+    """log10 of a size count of the network as configured (its own resolution and classes)."""
 
-    name = "params"
     kind = "baseline"
+
+    def count(self, config: ArchConfig) -> int:
+        raise NotImplementedError
 
     def score(self, config: ArchConfig) -> Score:
         start = time.perf_counter()
-        params = config.params()
-        return Score(math.log10(params), self.kind, "analytic", time.perf_counter() - start, {"params": params})
+        value = self.count(config)
+        return Score(math.log10(value), self.kind, "analytic", time.perf_counter() - start, {self.name: value})
 
 
-class FlopsEvaluator(Evaluator):
+class ParamsEvaluator(_SizeEvaluator):
+    """log10 of the parameter count (classes included)."""
+
+    name = "params"
+
+    def count(self, config: ArchConfig) -> int:
+        return config.params()
+
+
+class FlopsEvaluator(_SizeEvaluator):
     """log10 of the multiply-accumulates of convolutions and linear layers at the config's resolution."""
 
     name = "flops"
-    kind = "baseline"
 
-    def score(self, config: ArchConfig) -> Score:
-        start = time.perf_counter()
-        macs = config.macs()
-        return Score(math.log10(macs), self.kind, "analytic", time.perf_counter() - start, {"macs": macs})
+    def count(self, config: ArchConfig) -> int:
+        return config.macs()

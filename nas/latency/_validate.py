@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import random
 import tempfile
 from dataclasses import dataclass
@@ -10,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from nas._files import pyplot, save_figure, write_csv, write_text_atomic
 from nas._paths import reference_configs
 from nas._progress import progress
-from nas._yaml import write_text_atomic
 from nas.config import ArchConfig
 from nas.latency._table import LatencyTable
 from nas.latency.measure import time_onnx
@@ -107,32 +106,27 @@ def validate(table: LatencyTable, configs: dict[str, ArchConfig], out: Path) -> 
 
 
 def _write_csv(path: Path, samples: list[Sample]) -> None:
-    with tempfile.NamedTemporaryFile("w", newline="", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            ["name", "predicted_ms", "measured_ms", "error_pct", "median_ms", "p90_ms", "interpolated_ops", "macs"]
-        )
-        for s in samples:
-            writer.writerow(
-                [
-                    s.name,
-                    f"{s.predicted_ms:.4f}",
-                    f"{s.measured_ms:.4f}",
-                    f"{s.error_pct:.2f}",
-                    f"{s.median_ms:.4f}",
-                    f"{s.p90_ms:.4f}",
-                    s.interpolated_ops,
-                    s.macs,
-                ]
-            )
-    Path(handle.name).replace(path)
+    write_csv(
+        path,
+        ["name", "predicted_ms", "measured_ms", "error_pct", "median_ms", "p90_ms", "interpolated_ops", "macs"],
+        [
+            [
+                s.name,
+                f"{s.predicted_ms:.4f}",
+                f"{s.measured_ms:.4f}",
+                f"{s.error_pct:.2f}",
+                f"{s.median_ms:.4f}",
+                f"{s.p90_ms:.4f}",
+                s.interpolated_ops,
+                s.macs,
+            ]
+            for s in samples
+        ],
+    )
 
 
 def _plot(path: Path, samples: list[Sample], table: LatencyTable) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     measured = np.array([s.measured_ms for s in samples])
     predicted = np.array([s.predicted_ms for s in samples])
@@ -152,10 +146,7 @@ def _plot(path: Path, samples: list[Sample], table: LatencyTable) -> None:
     ax.set_title(f"{table.target}: {summarize(samples).line('all')[5:]}", fontsize=7)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".png") as handle:
-        fig.savefig(handle.name, dpi=120)
-    plt.close(fig)
-    Path(handle.name).replace(path)
+    save_figure(fig, path)
 
 
 def summary_text(table: LatencyTable, samples: list[Sample]) -> str:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import importlib.metadata
 import json
 import platform
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -14,9 +12,9 @@ from typing import Any
 import optuna
 
 from nas._errors import NasError
+from nas._files import pyplot, save_figure, write_csv, write_text_atomic
 from nas._paths import reference_configs
 from nas._table import format_table
-from nas._yaml import write_text_atomic
 from nas.config import ArchConfig
 from nas.evaluate import Evaluator
 from nas.latency import LatencyTable
@@ -125,21 +123,21 @@ def write_results(
 
 
 def _write_csv(path: Path, front: list[Point]) -> None:
-    with tempfile.NamedTemporaryFile("w", newline="", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["config", "score", "latency_ms", "macs", "params", "file"])
-        for p in front:
-            writer.writerow(
-                [
-                    p.name,
-                    f"{p.score:.6g}",
-                    f"{p.latency_ms:.4f}",
-                    p.config.macs(),
-                    p.config.params(),
-                    f"pareto/{p.name}.yaml",
-                ]
-            )
-    Path(handle.name).replace(path)
+    write_csv(
+        path,
+        ["config", "score", "latency_ms", "macs", "params", "file"],
+        [
+            [
+                p.name,
+                f"{p.score:.6g}",
+                f"{p.latency_ms:.4f}",
+                p.config.macs(),
+                p.config.params(),
+                f"pareto/{p.name}.yaml",
+            ]
+            for p in front
+        ],
+    )
 
 
 def _latency_label(table: LatencyTable) -> str:
@@ -156,10 +154,7 @@ def _plot(
     table: LatencyTable,
     evaluator: Evaluator,
 ) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4.8))
     feasible = [t for t in trials if result(t).get("feasible")]
@@ -202,10 +197,7 @@ def _plot(
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".png") as handle:
-        fig.savefig(handle.name, dpi=120)
-    plt.close(fig)
-    Path(handle.name).replace(path)
+    save_figure(fig, path)
 
 
 def _summary(
