@@ -89,3 +89,16 @@ def test_unknown_evaluator_lists_the_available_ones() -> None:
         get_evaluator("acc")
     with pytest.raises(NasError, match=r"evaluator 'params' has no option 'data'; its options: none"):
         get_evaluator("params", data="digits")
+
+
+def test_evaluate_cli_scores_a_config_and_refuses_bad_data(tmp_path: Path) -> None:
+    from tests.conftest import SMALL, run_cli
+
+    result = run_cli("nas.evaluate", str(SMALL), "--evaluator", "naswot")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("naswot: ")
+    assert "zero-cost at 32px on digits" in result.stdout
+    result = run_cli("nas.evaluate", str(SMALL), "--evaluator", "train", "--data", str(tmp_path / "none"))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "no such dataset folder" in result.stderr

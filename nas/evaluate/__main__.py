@@ -1,0 +1,35 @@
+"""python -m nas.evaluate CONFIG --evaluator NAME: score one network (training shows a progress bar)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+from nas import _cli
+from nas.config import ArchConfig
+from nas.evaluate import EVALUATORS, get_evaluator
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nas.evaluate", description=__doc__)
+    parser.add_argument("config", help="config YAML")
+    parser.add_argument("--evaluator", default="flops", help=f"one of {', '.join(EVALUATORS)}")
+    parser.add_argument("--data", default="digits", help="dataset: 'digits' or a folder (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=300, help="training steps of the train evaluator")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    config = ArchConfig.load(args.config)
+    options: dict[str, object] = {}
+    if args.evaluator not in ("params", "flops"):
+        options = {"data": args.data, "seed": args.seed}
+    if args.evaluator == "train":
+        options.update(steps=args.steps, progress=True)
+    score = get_evaluator(args.evaluator, **options).score(config)
+    print(f"{args.evaluator}: {score.value:.6g} ({score.kind}, {score.fidelity}, {score.seconds:.2f} s)")
+    print(json.dumps(score.details, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_cli.run(main))
