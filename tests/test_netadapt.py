@@ -67,6 +67,16 @@ def test_coupled_groups_keep_every_residual(network: tuple[ArchConfig, nn.Module
         assert pruned(torch.randn(1, 3, 64, 64)).shape == (1, 10)
 
 
+def test_no_proposal_drops_an_expand_conv(large: ArchConfig) -> None:
+    from nas.netadapt._units import keeps_structure
+
+    units = {u.name: u for u in prunable_units(large)}
+    assert not keeps_structure(large, units["layer1.expanded"], 16)  # 16 -> 64 -> 24: 16 would drop the expand
+    assert keeps_structure(large, units["layer1.expanded"], 24)
+    assert not keeps_structure(large, units["layers3-5.width"], 120)  # layers 4 and 5 expand 40 -> 120
+    assert keeps_structure(large, units["layers3-5.width"], 32)
+
+
 def test_units_of_large_follow_mobilenetv3_section_4_2(large: ArchConfig) -> None:
     units = prunable_units(large)
     assert {u.name for u in units if u.kind == "width"} == {
@@ -77,3 +87,114 @@ def test_units_of_large_follow_mobilenetv3_section_4_2(large: ArchConfig) -> Non
         "layers12-14.width",
     }  # layer 0 is a residual on the stem's output: its width cannot shrink alone
     assert sum(u.kind == "expanded" for u in units) == 14  # every block with an expand conv
+
+
+# ---- the CLI, on a small network priced by the estimated arm64 table (it prices any width) ----------
+import csv  # noqa: E402
+import json  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from nas import export_onnx  # noqa: E402
+from nas.latency import LatencyTable  # noqa: E402
+from tests.conftest import ROOT, run_cli  # noqa: E402
+from tests.test_evaluate import TINY  # noqa: E402
+
+
+@pytest.fixture
+def tiny_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    replace(TINY, name="tiny").save(path)
+    return path
+
+
+def _budget(fraction: float) -> str:
+    return f"{LatencyTable.load('arm64').predict(TINY) * fraction:.4f}ms"
+
+
+def _netadapt_args(config: Path, out: Path, budget: str, *extra: str) -> list[str]:
+    return [
+        "nas.netadapt",
+        "--config",
+        str(config),
+        "--target",
+        "arm64",
+        "--budget",
+        budget,
+        "--out",
+        str(out),
+        "--short-steps",
+        "3",
+        "--long-epochs",
+        "0.2",
+        "--init-cut",
+        "0.05",
+        *extra,
+    ]
+
+
+def test_latency_falls_every_iteration_and_ends_within_budget(tiny_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    budget = _budget(0.85)
+    result = run_cli(*_netadapt_args(tiny_file, out, budget))
+    assert result.returncode == 0, result.stderr
+    assert "ESTIMATE" in result.stderr  # the arm64 table says what it is
+    assert "no --weights: training" in result.stderr
+    with (out / "history.csv").open() as handle:
+        latencies = [float(row["latency_ms"]) for row in csv.DictReader(handle)]
+    start = json.loads((out / "final.json").read_text())["start_ms"]
+    assert latencies
+    assert all(b < a for a, b in zip([start, *latencies], latencies, strict=False))
+    assert latencies[-1] <= float(budget.removesuffix("ms"))
+    trimmed = ArchConfig.load(out / "config.yaml")
+    assert LatencyTable.load("arm64").predict(trimmed) <= float(budget.removesuffix("ms"))
+    export_onnx(trimmed, tmp_path / "trimmed.onnx")
+    assert (out / "netadapt.png").stat().st_size > 0
+    assert (out / "weights.pt").exists()
+
+
+def test_resume_after_kill_continues_at_the_next_iteration(tiny_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", *_netadapt_args(tiny_file, out, _budget(0.7), "--short-steps", "20")]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    history: list = []
+    while time.monotonic() < deadline and not history:
+        time.sleep(0.2)
+        if (out / "state.json").exists():
+            history = json.loads((out / "state.json").read_text())["history"]
+    assert process.poll() is None, "NetAdapt finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = json.loads((out / "state.json").read_text())["history"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"resuming {out}: {len(done)} iterations done" in result.stderr
+    final = json.loads((out / "state.json").read_text())["history"]
+    assert final[: len(done)] == done
+    assert [row["iteration"] for row in final] == list(range(1, len(final) + 1))
+
+
+def test_budget_already_met_is_nothing_to_do(tiny_file: Path, tmp_path: Path) -> None:
+    result = run_cli(*_netadapt_args(tiny_file, tmp_path / "run", _budget(1.5)))
+    assert result.returncode == 0
+    assert "nothing to do" in result.stdout
+    assert not (tmp_path / "run").exists()
+
+
+def test_unreachable_budget_names_what_pruning_can_reach(tiny_file: Path, tmp_path: Path) -> None:
+    result = run_cli(*_netadapt_args(tiny_file, tmp_path / "run", _budget(0.05)))
+    assert result.returncode == 2
+    assert "is out of reach: pruning every unit to 8 channels gives" in result.stderr
+    assert result.stderr.count("\n") == 2  # the estimate notice and the error
+
+
+def test_weights_of_another_config_are_refused(tiny_file: Path, tmp_path: Path, small: ArchConfig) -> None:
+    torch.save(build_model(small).state_dict(), tmp_path / "w.pt")
+    result = run_cli(*_netadapt_args(tiny_file, tmp_path / "run", _budget(0.85), "--weights", str(tmp_path / "w.pt")))
+    assert result.returncode == 2
+    assert "tensor 'features.2.block.0.0.weight' has shape (72, 16, 1, 1), the config needs" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -106,17 +106,35 @@ class TrainEvaluator(Evaluator):
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             step = int(state["step"])
+        self._run(model, optimizer, step, until, self.steps, self.lr, config.name or "config")
+        if checkpoint is not None:
+            tmp = checkpoint.with_name(checkpoint.name + ".tmp")
+            torch.save({"step": until, "model": model.state_dict(), "optimizer": optimizer.state_dict()}, tmp)
+            os.replace(tmp, checkpoint)
+        return model
+
+    def _run(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        start: int,
+        until: int,
+        horizon: int,
+        lr: float,
+        label: str,
+    ) -> None:
+        """Steps ``start`` to ``until`` of a cosine schedule over ``horizon`` steps peaking at ``lr``."""
         use_amp = self.device.type == "cuda"
         scaler = torch.amp.GradScaler(enabled=use_amp)
         model.train()
-        steps = range(step, until)
+        steps = range(start, until)
         if self.progress:
             from tqdm import tqdm
 
-            steps = tqdm(steps, desc=f"training {config.name or 'config'}", unit="step", leave=False)
+            steps = tqdm(steps, desc=f"training {label}", unit="step", leave=False)
         for s in steps:
             for group in optimizer.param_groups:
-                group["lr"] = 0.5 * self.lr * (1 + math.cos(math.pi * s / self.steps))
+                group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * s / horizon))
             x, y = self._step_batch(s)
             x = x.to(self.device, memory_format=torch.channels_last)
             y = y.to(self.device)
@@ -127,10 +145,14 @@ class TrainEvaluator(Evaluator):
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-        if checkpoint is not None:
-            tmp = checkpoint.with_name(checkpoint.name + ".tmp")
-            torch.save({"step": until, "model": model.state_dict(), "optimizer": optimizer.state_dict()}, tmp)
-            os.replace(tmp, checkpoint)
+
+    def finetune(self, model: nn.Module, steps: int, *, lr: float | None = None, label: str = "fine-tune") -> nn.Module:
+        """Continue training an existing (e.g. pruned) network for ``steps`` steps, a fresh cosine schedule."""
+        model.to(self.device, memory_format=torch.channels_last)
+        optimizer = torch.optim.SGD(
+            _param_groups(model, self.weight_decay), lr=lr or self.lr / 10, momentum=self.momentum, nesterov=True
+        )
+        self._run(model, optimizer, 0, steps, max(steps, 1), lr or self.lr / 10, label)
         return model
 
     def recalibrate(self, model: nn.Module, batches: int = 8) -> None:

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import nnls
 
 from nas.config import Op, se_channels
 
@@ -92,6 +91,8 @@ def _design(ops: Sequence[Op], x86: Sequence[float] | None) -> np.ndarray:
 
 def _fit(design: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Non-negative weights minimising the sum of squared relative errors."""
+    from scipy.optimize import nnls
+
     weights, _ = nnls(design / target[:, None], np.ones(len(target)))
     return weights
 
@@ -137,6 +138,8 @@ def group_parts(transfer: Transfer, op_list: Sequence[Op]) -> np.ndarray:
 
 def fit_factors(parts: np.ndarray, targets_ms: Sequence[float]) -> np.ndarray:
     """Non-negative factors per group minimising squared relative error over the anchors."""
+    from scipy.optimize import nnls
+
     targets = np.asarray(targets_ms, dtype=float)
     factors, _ = nnls(parts / targets[:, None], np.ones(len(targets)))
     return factors

@@ -55,3 +55,17 @@ def shrink(config: ArchConfig, unit: Unit, channels: int) -> ArchConfig:
         field = "expanded" if unit.kind == "expanded" else "out"
         layers[index] = replace(layers[index], **{field: channels})
     return replace(config, layers=tuple(layers))
+
+
+def keeps_structure(config: ArchConfig, unit: Unit, channels: int) -> bool:
+    """Whether ``unit`` at ``channels`` keeps every block's shape: an expanded width equal to the block's
+    input width would drop its expand conv (MobileNetV3's convention), which weights cannot follow."""
+    if unit.kind == "expanded":
+        return channels != config.in_channels(unit.layers[0])
+    readers = [*unit.layers[1:], unit.layers[-1] + 1]
+    return all(config.layers[j].expanded != channels for j in readers if j < len(config.layers))
+
+
+def smallest(config: ArchConfig, unit: Unit, step: int) -> int:
+    """The smallest width (a multiple of ``step``) ``unit`` can take without changing any block's shape."""
+    return next(c for c in range(step, unit.channels + 1, step) if keeps_structure(config, unit, c))

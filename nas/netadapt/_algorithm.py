@@ -1,0 +1,165 @@
+"""The NetAdapt loop (Yang et al. 2018; MobileNetV3 variant, Howard et al. 2019 section 4.2), priced by a
+latency table. Every finished iteration is saved whole, so a rerun resumes at the next one."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nas._errors import NasError
+from nas._files import write_csv, write_text_atomic
+from nas.config import ArchConfig
+from nas.evaluate import TrainEvaluator
+from nas.latency import LatencyTable
+from nas.model import Network, build_model, load_weights
+from nas.netadapt._slice import prune
+from nas.netadapt._units import Unit, keeps_structure, prunable_units, shrink, smallest
+
+HISTORY = ["iteration", "unit", "channels_before", "channels_after", "latency_ms", "accuracy", "proposals", "seconds"]
+
+
+@dataclass(frozen=True)
+class Options:
+    budget_ms: float
+    short_steps: int = 100
+    init_cut: float = 0.025
+    decay: float = 0.96
+    step: int = 8
+    select: str = "acc"  # "acc" (NetAdapt) or "acc-per-ms" (MobileNetV3: accuracy change per ms saved)
+
+
+@dataclass(frozen=True)
+class Pricer:
+    """Prices configs from the table; with ``measure_missing`` (target = this machine) it times the ops the
+    table lacks on the spot, else a config it cannot price (or interpolate) is no candidate."""
+
+    table: LatencyTable
+    measure_missing: bool = False
+
+    def __call__(self, config: ArchConfig) -> float | None:
+        try:
+            return self.table.predict(config)
+        except NasError:
+            if not self.measure_missing:
+                return None
+        from nas.latency._build import extend_table
+
+        extend_table(self.table, [config])
+        return self.table.predict(config)
+
+
+def largest_fitting(config: ArchConfig, unit: Unit, target_ms: float, price: Pricer, step: int) -> int | None:
+    """The largest channel count (a multiple of ``step`` below the current one) that meets ``target_ms``."""
+    for channels in range((unit.channels - 1) // step * step, step - 1, -step):
+        if not keeps_structure(config, unit, channels):
+            continue
+        latency = price(shrink(config, unit, channels))
+        if latency is not None and latency <= target_ms:
+            return channels
+    return None
+
+
+def minimum_widths(config: ArchConfig, step: int) -> ArchConfig:
+    """Every unit at its minimum width (widths first, then expansions): the fastest network pruning can reach."""
+    for unit in sorted(prunable_units(config), key=lambda u: u.kind != "width"):
+        unit = next(u for u in prunable_units(config) if u.kind == unit.kind and u.layers == unit.layers)
+        config = shrink(config, unit, smallest(config, unit, step))
+    return config
+
+
+@dataclass
+class State:
+    """What a run has finished: the network after the last iteration and the history that led to it."""
+
+    config: ArchConfig
+    model: Network
+    start_ms: float
+    start_accuracy: float
+    history: list[dict[str, Any]]
+
+    def save(self, out: Path) -> None:
+        """Weights, config and history first, state.json last: its presence marks the iteration finished."""
+        tmp = out / "weights.pt.tmp"
+        torch.save(self.model.state_dict(), tmp)
+        tmp.replace(out / "weights.pt")
+        self.config.save(out / "config.yaml")
+        write_csv(out / "history.csv", HISTORY, [[row[k] for k in HISTORY] for row in self.history])
+        record = {"start_ms": self.start_ms, "start_accuracy": self.start_accuracy, "history": self.history}
+        write_text_atomic(out / "state.json", json.dumps(record, indent=1))
+
+    @classmethod
+    def load(cls, out: Path) -> State:
+        record = json.loads((out / "state.json").read_text())
+        config = ArchConfig.load(out / "config.yaml")
+        model = build_model(config)
+        load_weights(model, out / "weights.pt")
+        return cls(config, model, record["start_ms"], record["start_accuracy"], record["history"])
+
+    @property
+    def accuracy(self) -> float:
+        return self.history[-1]["accuracy"] if self.history else self.start_accuracy
+
+
+def run_netadapt(
+    *,
+    state: State,
+    price: Pricer,
+    trainer: TrainEvaluator,
+    options: Options,
+    out: Path,
+    log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> State:
+    """Iterate until the predicted latency is within budget; ``state`` is saved after every iteration."""
+    latency = price(state.config)
+    while latency > options.budget_ms:
+        iteration = len(state.history) + 1
+        cut = options.init_cut * options.decay ** (iteration - 1) * state.start_ms
+        target = max(latency - cut, options.budget_ms)
+        began, proposals = time.perf_counter(), []
+        units = prunable_units(state.config)
+        for n, unit in enumerate(units, 1):
+            channels = largest_fitting(state.config, unit, target, price, options.step)
+            if channels is None:
+                continue
+            candidate = prune(state.model, unit, channels)
+            trainer.finetune(candidate, options.short_steps, label=f"{unit.name} -> {channels}")
+            accuracy = trainer.accuracy(candidate)
+            proposal_ms = price(candidate.config)
+            proposals.append((accuracy, proposal_ms, unit, channels, candidate))
+            log(
+                f"  iteration {iteration}, proposal {n}/{len(units)}: {unit.name} {unit.channels} -> {channels},"
+                f" {proposal_ms:.3f} ms, held-out accuracy {accuracy:.4f}"
+            )
+        if not proposals:
+            raise NasError(f"no unit can shrink to reach {target:.3f} ms; the budget is out of reach for pruning")
+        if options.select == "acc":
+            chosen = max(proposals, key=lambda p: (p[0], -p[1]))
+        else:
+            chosen = max(proposals, key=lambda p: (p[0] - state.accuracy) / max(latency - p[1], 1e-9))
+        accuracy, latency, unit, channels, model = chosen
+        state.history.append(
+            {
+                "iteration": iteration,
+                "unit": unit.name,
+                "channels_before": unit.channels,
+                "channels_after": channels,
+                "latency_ms": round(latency, 4),
+                "accuracy": round(accuracy, 5),
+                "proposals": len(proposals),
+                "seconds": round(time.perf_counter() - began, 1),
+            }
+        )
+        state.config, state.model = model.config, model
+        state.save(out)
+        log(
+            f"iteration {iteration}: kept {unit.name} {unit.channels} -> {channels}: {latency:.3f} ms,"
+            f" held-out accuracy {accuracy:.4f}"
+        )
+    return state
