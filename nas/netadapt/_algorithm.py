@@ -138,7 +138,12 @@ def run_netadapt(
                 f" {proposal_ms:.3f} ms, held-out accuracy {accuracy:.4f}"
             )
         if not proposals:
-            raise NasError(f"no unit can shrink to reach {target:.3f} ms; the budget is out of reach for pruning")
+            hint = (
+                ""
+                if price.measure_missing
+                else ("; widths outside the table cannot be priced without --measure-missing (on the table's machine)")
+            )
+            raise NasError(f"no unit can shrink to reach {target:.3f} ms by the table{hint}")
         if options.select == "acc":
             chosen = max(proposals, key=lambda p: (p[0], -p[1]))
         else:
