@@ -21,7 +21,7 @@ from scipy.stats import kendalltau, spearmanr
 from nas import SearchSpace
 from nas._paths import DEFAULT_SPACE
 from nas.data import load_dataset
-from nas.evaluate import EVALUATORS, get_evaluator
+from nas.evaluate import EVALUATORS, get_evaluator, options_for
 
 SEEDS = (0, 1)
 
@@ -50,8 +50,7 @@ def main() -> None:
             score = get_evaluator("train", data=data, steps=args.steps, seed=seed).score(config)
             row[f"train_seed{seed}"], row[f"train_seconds{seed}"] = score.value, score.seconds
         for name in cheap:
-            options = {} if name in ("params", "flops") else {"data": data}
-            score = get_evaluator(name, **options).score(config)
+            score = get_evaluator(name, **options_for(name, data=data)).score(config)
             row[name], row[f"{name}_seconds"] = score.value, score.seconds
         with results.open("a") as handle:
             handle.write(json.dumps(row) + "\n")

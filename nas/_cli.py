@@ -10,6 +10,16 @@ from nas._errors import NasError
 USER_ERROR = 2
 
 
+def bind_dash_value(argv: Sequence[str], flag: str) -> list[str]:
+    """``FLAG -5ms`` as ``FLAG=-5ms``, so a negative value reaches the command's own check (argparse would
+    take -5ms for an option and print its usage instead)."""
+    argv = list(argv)
+    for i, item in enumerate(argv[:-1]):
+        if item == flag and argv[i + 1].startswith("-"):
+            return [*argv[:i], f"{flag}={argv[i + 1]}", *argv[i + 2 :]]
+    return argv
+
+
 def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
     """Call a command's ``main``; turn NasError into ``error: ...`` + exit 2 and Ctrl-C into exit 130."""
     try:

@@ -28,13 +28,24 @@ EVALUATORS: dict[str, type[Evaluator]] = {
 }
 
 
+def _accepted(cls: type[Evaluator]) -> list[str]:
+    """An evaluator's options: its keyword constructor arguments."""
+    keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [n for n, p in inspect.signature(cls).parameters.items() if p.kind in keyword]
+
+
+def options_for(name: str, **candidates: Any) -> dict[str, Any]:
+    """The candidate options (a CLI's --data, --seed, --steps...) that evaluator ``name`` takes."""
+    accepted = _accepted(EVALUATORS[name]) if name in EVALUATORS else []
+    return {key: value for key, value in candidates.items() if key in accepted}
+
+
 def get_evaluator(name: str, **options: Any) -> Evaluator:
     """An evaluator by name; options are its keyword arguments (e.g. ``data="digits"``, ``seed=1``)."""
     if name not in EVALUATORS:
         raise NasError(f"unknown evaluator {name!r}; available: {', '.join(EVALUATORS)}")
     cls = EVALUATORS[name]
-    keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    accepted = [n for n, p in inspect.signature(cls).parameters.items() if p.kind in keyword]
+    accepted = _accepted(cls)
     for option in options:
         if option not in accepted:  # an evaluator's options are its keyword-only constructor arguments
             listing = ", ".join(accepted) or "none"
@@ -42,4 +53,4 @@ def get_evaluator(name: str, **options: Any) -> Evaluator:
     return cls(**options)
 
 
-__all__ = ["EVALUATORS", "Evaluator", "Score", "TrainEvaluator", "get_evaluator"]
+__all__ = ["EVALUATORS", "Evaluator", "Score", "TrainEvaluator", "get_evaluator", "options_for"]

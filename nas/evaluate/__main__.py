@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from nas import _cli
 from nas.config import ArchConfig
-from nas.evaluate import EVALUATORS, get_evaluator
+from nas.evaluate import EVALUATORS, get_evaluator, options_for
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,11 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     config = ArchConfig.load(args.config)
-    options: dict[str, object] = {}
-    if args.evaluator not in ("params", "flops"):
-        options = {"data": args.data, "seed": args.seed}
-    if args.evaluator == "train":
-        options.update(steps=args.steps, progress=True)
+    options = options_for(args.evaluator, data=args.data, seed=args.seed, steps=args.steps, progress=True)
     score = get_evaluator(args.evaluator, **options).score(config)
     print(f"{args.evaluator}: {score.value:.6g} ({score.kind}, {score.fidelity}, {score.seconds:.2f} s)")
     print(json.dumps(score.details, default=str))

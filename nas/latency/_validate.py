@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from nas._files import pyplot, save_figure, write_csv, write_text_atomic
-from nas._paths import reference_configs
 from nas._progress import progress
 from nas.config import ArchConfig
 from nas.latency._table import LatencyTable
@@ -69,12 +67,9 @@ def summarize(samples: list[Sample]) -> Summary:
 
 def validation_configs(space: SearchSpace, samples: int, seed: int) -> dict[str, ArchConfig]:
     """The shipped references the space contains plus ``samples`` random configs (own seed stream)."""
-    configs = {
-        name: config for name, path in reference_configs().items() if space.contains(config := ArchConfig.load(path))
-    }
-    rng = random.Random(f"validate-{seed}")
-    configs.update({f"sample{i:03d}": space.random_config(rng) for i in range(samples)})
-    return configs
+    from nas.latency._build import references_and_samples
+
+    return references_and_samples(space, samples, stream=f"validate-{seed}", prefix="sample", digits=3)
 
 
 def validate(table: LatencyTable, configs: dict[str, ArchConfig], out: Path) -> list[Sample]:

@@ -39,12 +39,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    raw = list(sys.argv[1:] if argv is None else argv)
-    for i, item in enumerate(raw[:-1]):  # --budget -5ms reaches the budget check
-        if item == "--budget" and raw[i + 1].startswith("-"):
-            raw[i : i + 2] = [f"--budget={raw[i + 1]}"]
-            break
-    args = _parser().parse_args(raw)
+    args = _parser().parse_args(_cli.bind_dash_value(sys.argv[1:] if argv is None else argv, "--budget"))
     from nas.config import ArchConfig
     from nas.latency import LatencyTable
     from nas.search import parse_budget

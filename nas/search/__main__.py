@@ -77,16 +77,30 @@ def _validate(args: argparse.Namespace) -> float:
     return budget
 
 
-def _bind_negative_budget(argv: list[str]) -> list[str]:
-    """``--budget -5ms`` reaches the budget check (argparse would take -5ms for an option)."""
-    for i, item in enumerate(argv[:-1]):
-        if item == "--budget" and argv[i + 1].startswith("-"):
-            return [*argv[:i], f"--budget={argv[i + 1]}", *argv[i + 2 :]]
-    return argv
+def _spawn_worker(raw: list[str], out: Path, storage_url: str, name: str, index: int) -> subprocess.Popen:
+    """Another process on the same study; its stderr goes to OUT/workerN.log."""
+    command = [
+        sys.executable,
+        "-m",
+        "nas.search",
+        *raw,
+        "--out",
+        str(out),
+        "--storage",
+        storage_url,
+        "--study",
+        name,
+        "--worker-index",
+        str(index),
+        "--workers",
+        "1",
+    ]
+    with (out / f"worker{index}.log").open("w") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    raw = _bind_negative_budget(list(sys.argv[1:] if argv is None else argv))
+    raw = _cli.bind_dash_value(sys.argv[1:] if argv is None else argv, "--budget")
     args = _parser().parse_args(raw)
     budget = _validate(args)
 
@@ -95,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
-    from nas.evaluate import get_evaluator
+    from nas.evaluate import get_evaluator, options_for
     from nas.latency import LatencyTable, space_bounds
     from nas.search._results import write_results
     from nas.search._study import Setup, make_objective, make_storage, open_study
@@ -113,10 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"--budget {budget:g} ms is unreachable: the fastest config of {space.name} takes"
             f" {bounds.fastest_ms:.3f} ms on {table.target}; raise the budget"
         )
-    options = {} if args.evaluator in ("params", "flops") else {"data": args.data, "seed": args.seed}
-    if args.evaluator == "train":
-        options["steps"] = args.steps
-    evaluator = get_evaluator(args.evaluator, **options)
+    evaluator = get_evaluator(
+        args.evaluator, **options_for(args.evaluator, data=args.data, seed=args.seed, steps=args.steps)
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     storage_url = args.storage or default_storage(args.out)
     storage = make_storage(storage_url)
@@ -127,9 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         name=name,
         setup=setup,
         sampler_name=args.sampler,
-        seed=None if args.seed is None else args.seed + args.worker_index,
+        seed=args.seed + args.worker_index,  # workers must not sample the same sequence
     )
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     objective = make_objective(
         space=space,
         table=table,
@@ -144,33 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.trials is not None:
         callbacks.append(optuna.study.MaxTrialsCallback(args.trials, states=states))
     done_before = len(study.get_trials(deepcopy=False, states=states))
-    children = (
-        []
-        if worker
-        else [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "nas.search",
-                    *raw,
-                    "--out",
-                    str(args.out),
-                    "--storage",
-                    storage_url,
-                    "--study",
-                    name,
-                    "--worker-index",
-                    str(i),
-                    "--workers",
-                    "1",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=(args.out / f"worker{i}.log").open("w"),
-            )
-            for i in range(1, args.workers)
-        ]
-    )
+    children = [] if worker else [_spawn_worker(raw, args.out, storage_url, name, i) for i in range(1, args.workers)]
     start = time.perf_counter()
     remaining = None if args.trials is None else max(0, args.trials - done_before)
     if not worker and done_before:

@@ -110,7 +110,7 @@ def set_budget_constraint(trial: optuna.Trial, over_budget_ms: float) -> None:
         trial.set_constraint("latency_over_budget_ms", over_budget_ms)
 
 
-def make_sampler(name: str, seed: int | None, objective: str) -> optuna.samplers.BaseSampler:
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     extra = {} if HAS_SET_CONSTRAINT else {"constraints_func": _constraints}
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, **extra)
@@ -122,10 +122,10 @@ def make_sampler(name: str, seed: int | None, objective: str) -> optuna.samplers
 
 
 def open_study(
-    *, storage: optuna.storages.BaseStorage, name: str, setup: Setup, sampler_name: str, seed: int | None
+    *, storage: optuna.storages.BaseStorage, name: str, setup: Setup, sampler_name: str, seed: int
 ) -> optuna.Study:
     directions = ["maximize", "minimize"] if setup.objective == "pareto" else ["maximize"]
-    sampler = make_sampler(sampler_name, seed, setup.objective)
+    sampler = make_sampler(sampler_name, seed)
     pruner = optuna.pruners.SuccessiveHalvingPruner() if setup.objective == "mnas" else None
     study = optuna.create_study(
         pruner=pruner, storage=storage, study_name=name, directions=directions, sampler=sampler, load_if_exists=True
