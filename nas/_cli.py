@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable, Sequence
 
@@ -18,6 +19,16 @@ def bind_dash_value(argv: Sequence[str], flag: str) -> list[str]:
         if item == flag and argv[i + 1].startswith("-"):
             return [*argv[:i], f"{flag}={argv[i + 1]}", *argv[i + 2 :]]
     return argv
+
+
+def budget_parser(prog: str, doc: str | None, *, budget_help: str) -> argparse.ArgumentParser:
+    """The parser of a command that works to a latency budget on a target table (search, NetAdapt, pipeline)."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {prog}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--target", required=True, help="latency table: a name in latency_tables/ or a file")
+    parser.add_argument("--budget", required=True, help=f"{budget_help}: 60ms, 0.06s or 60 (ms)")
+    return parser
 
 
 def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:

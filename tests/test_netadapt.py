@@ -198,3 +198,13 @@ def test_weights_of_another_config_are_refused(tiny_file: Path, tmp_path: Path, 
     assert result.returncode == 2
     assert "tensor 'features.2.block.0.0.weight' has shape (72, 16, 1, 1), the config needs" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_resume_refuses_a_run_of_another_network(tiny_file: Path, tmp_path: Path, small: ArchConfig) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    small.save(out / "start.yaml")
+    (out / "state.json").write_text("{}")
+    result = run_cli(*_netadapt_args(tiny_file, out, _budget(0.85)))
+    assert result.returncode == 2
+    assert f"--out {out} holds NetAdapt of another network" in result.stderr

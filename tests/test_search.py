@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -236,6 +237,10 @@ def test_successive_halving_trains_survivors_further(setup: dict[str, Path], tmp
     assert rungs.count(0) > rungs.count(1) >= 1  # eta 3: one of each full bracket of three goes on
     assert all(r["fidelity"].startswith("trained 3/9" if r["rung"] == 0 else "trained 9/9") for r in feasible)
     assert len(list((out / "checkpoints").glob("trial_*.pt"))) == len(feasible)
+    with (out / "pareto.csv").open() as handle:
+        assert {row["rung"] for row in csv.DictReader(handle)} <= {"0", "1"}
+    best = next(t for t in _complete(_study(out)) if f"trial_{t.number:05d}" == ArchConfig.load(out / "best.yaml").name)
+    assert best.user_attrs["nas"]["rung"] == 1  # the best is taken among the fully trained
 
 
 def test_mnas_objective_is_a_single_reward_under_the_budget(setup: dict[str, Path], tmp_path: Path) -> None:

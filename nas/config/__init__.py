@@ -13,6 +13,7 @@ from nas.config._arch import (
     make_divisible,
     se_channels,
 )
+from nas.config._compare import Agreement, agreement, stages
 from nas.config._describe import describe_config
 from nas.config._ops import Op, head_ops, layer_op, ops, stem_op
 
@@ -20,12 +21,14 @@ __all__ = [
     "ACTIVATIONS",
     "KERNELS",
     "STRIDES",
+    "Agreement",
     "ArchConfig",
     "HeadConfig",
     "LayerConfig",
     "Op",
     "StemConfig",
     "Unit",
+    "agreement",
     "conv_out",
     "describe_config",
     "head_ops",
@@ -33,5 +36,6 @@ __all__ = [
     "make_divisible",
     "ops",
     "se_channels",
+    "stages",
     "stem_op",
 ]

@@ -4,7 +4,7 @@ from nas.model._blocks import ConvBNAct, InvertedResidual, SqueezeExcite
 from nas.model._export import export_onnx
 from nas.model._network import Network, build_model
 from nas.model._op_module import context_module, op_input_shape, op_module, shape_module
-from nas.model._weights import load_weights
+from nas.model._weights import load_weights, save_weights
 
 __all__ = [
     "ConvBNAct",
@@ -17,5 +17,6 @@ __all__ = [
     "load_weights",
     "op_input_shape",
     "op_module",
+    "save_weights",
     "shape_module",
 ]

@@ -37,3 +37,12 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
     if extra:
         raise NasError(f"{path}: unexpected tensor {extra[0]!r}; these weights belong to another config")
     model.load_state_dict(state)
+
+
+def save_weights(model: nn.Module, path: str | os.PathLike[str]) -> Path:
+    """The model's state dict, written whole or not at all (temp file, then rename)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(model.state_dict(), tmp)
+    tmp.replace(path)
+    return path

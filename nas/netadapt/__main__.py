@@ -8,18 +8,21 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nas import _cli
 from nas._errors import NasError
 from nas._paths import PROJECT_ROOT
 
+if TYPE_CHECKING:
+    from nas.config import ArchConfig
+    from nas.latency import LatencyTable
+
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m nas.netadapt", description=__doc__)
+    p = _cli.budget_parser("nas.netadapt", __doc__, budget_help="latency budget")
     p.add_argument("--config", required=True, help="the network to trim (config YAML)")
     p.add_argument("--weights", help="its trained weights (state dict); without them it is trained first")
-    p.add_argument("--target", required=True, help="latency table: a name in latency_tables/ or a file")
-    p.add_argument("--budget", required=True, help="latency budget: 45ms, 0.045s or 45 (ms)")
     p.add_argument("--data", default="digits", help="dataset for fine-tuning and held-out accuracy")
     p.add_argument("--resolution", type=int, default=32, help="training resolution (default: %(default)s)")
     p.add_argument("--short-steps", type=int, default=100, help="fine-tuning steps per proposal")
@@ -84,6 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     trainer = TrainEvaluator(data=args.data, resolution=args.resolution, seed=args.seed, progress=sys.stderr.isatty())
     long_steps = max(1, round(args.long_epochs * len(trainer.data.indices("train")) / trainer.batch_size))
     if (out / "state.json").exists():
+        started_from = out / "start.yaml"
+        if started_from.exists() and ArchConfig.load(started_from) != config:
+            raise NasError(
+                f"--out {out} holds NetAdapt of another network ({started_from}); give another --out or delete it"
+            )
         state = State.load(out)
         print(
             f"resuming {out}: {len(state.history)} iterations done ({price(state.config):.3f} ms)",
@@ -100,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             trainer.finetune(model, long_steps, lr=trainer.lr, label="initial training")
         state = State(config, model, start_ms, trainer.accuracy(model), [])
+        config.save(out / "start.yaml")
         state.save(out)
     options = Options(
         budget_ms=budget,
@@ -140,21 +149,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _measured(start, final, table) -> dict[str, float] | None:
+def _measured(start: ArchConfig, final: ArchConfig, table: LatencyTable) -> dict[str, float] | None:
     """Whole-network latency timed here, when the table was measured on this machine."""
-    from nas.latency.measure import machine, time_onnx
+    from nas.latency import measure_here
 
-    if not table.measured or table.metadata.get("cpu") != machine()["cpu"]:
+    times = measure_here([start, final], table)
+    if times is None:
         return None
-    import tempfile
-
-    from nas.model import export_onnx
-
-    threads = int(table.metadata.get("threads", 1))
-    with tempfile.TemporaryDirectory() as tmp:
-        before = time_onnx(export_onnx(start, Path(tmp) / "a.onnx"), threads=threads).ms
-        after = time_onnx(export_onnx(final, Path(tmp) / "b.onnx"), threads=threads).ms
-    return {"start_ms": before, "final_ms": after, "speedup": before / after}
+    return {"start_ms": times[0], "final_ms": times[1], "speedup": times[0] / times[1]}
 
 
 def _plot(out: Path, state, report: dict, table) -> None:

@@ -11,14 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from nas._errors import NasError
 from nas._files import write_csv, write_text_atomic
 from nas.config import ArchConfig
 from nas.evaluate import TrainEvaluator
 from nas.latency import LatencyTable
-from nas.model import Network, build_model, load_weights
+from nas.model import Network, build_model, load_weights, save_weights
 from nas.netadapt._slice import prune
 from nas.netadapt._units import Unit, keeps_structure, prunable_units, shrink, smallest
 
@@ -86,9 +84,7 @@ class State:
 
     def save(self, out: Path) -> None:
         """Weights, config and history first, state.json last: its presence marks the iteration finished."""
-        tmp = out / "weights.pt.tmp"
-        torch.save(self.model.state_dict(), tmp)
-        tmp.replace(out / "weights.pt")
+        save_weights(self.model, out / "weights.pt")
         self.config.save(out / "config.yaml")
         write_csv(out / "history.csv", HISTORY, [[row[k] for k in HISTORY] for row in self.history])
         record = {"start_ms": self.start_ms, "start_accuracy": self.start_accuracy, "history": self.history}

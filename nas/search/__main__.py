@@ -25,11 +25,7 @@ DEFAULT_EVALUATOR = "flops"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m nas.search", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--target", required=True, help="latency table: a name in latency_tables/ or a file")
-    p.add_argument("--budget", required=True, help="latency budget: 60ms, 60 ms, 0.06s or 60 (ms)")
+    p = _cli.budget_parser("nas.search", __doc__, budget_help="latency budget")
     p.add_argument("--space", default=str(DEFAULT_SPACE), help="search space YAML (default: %(default)s)")
     p.add_argument(
         "--evaluator",

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
-import platform
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ import optuna
 from nas._errors import NasError
 from nas._files import pyplot, save_figure, write_csv, write_text_atomic
 from nas._paths import reference_configs
+from nas._provenance import table_record, versions
 from nas._table import format_table
 from nas.config import ArchConfig
 from nas.evaluate import Evaluator
@@ -28,6 +27,7 @@ class Point:
     config: ArchConfig
     score: float
     latency_ms: float
+    rung: int = 0  # successive halving: the fidelity rung the score was measured at
 
 
 def pareto_front(points: list[Point]) -> list[Point]:
@@ -60,16 +60,6 @@ def references(space: SearchSpace, table: LatencyTable, evaluator: Evaluator) ->
     return points
 
 
-def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for package in ("nas", "torch", "optuna", "onnxruntime", "onnx", "numpy"):
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            found[package] = "not installed"
-    return found
-
-
 def write_results(
     *,
     out: Path,
@@ -85,10 +75,18 @@ def write_results(
 
     trials = feasible_trials(study)
     points = [
-        Point(f"trial_{t.number:05d}", trial_config(t), result(t)["score"], result(t)["latency_ms"]) for t in trials
+        Point(
+            f"trial_{t.number:05d}",
+            trial_config(t),
+            result(t)["score"],
+            result(t)["latency_ms"],
+            result(t).get("rung", 0),
+        )
+        for t in trials
     ]
     front = pareto_front(points)
-    best = max(points, key=lambda p: (p.score, -p.latency_ms), default=None)
+    top = max((p.rung for p in points), default=0)  # scores of lower rungs are less trained: not comparable
+    best = max((p for p in points if p.rung == top), key=lambda p: (p.score, -p.latency_ms), default=None)
     refs = references(space, table, evaluator)
     all_trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     (out / "pareto").mkdir(parents=True, exist_ok=True)
@@ -103,13 +101,7 @@ def write_results(
         "seed": args.get("seed"),
         "versions": versions(),
         "space": {"file": space.source, "name": space.name, "hash": space.hash, "size": str(space.size())},
-        "table": {
-            "source": table.source,
-            **{
-                k: table.metadata.get(k)
-                for k in ("target", "measured", "device", "cpu", "runtime", "threads", "date", "method", "space")
-            },
-        },
+        "table": table_record(table),
         "evaluator": evaluator.describe(),
         "budget_ms": budget_ms,
         "trials": {"complete": len(all_trials), "feasible": len(trials), "pareto": len(front)},
@@ -125,11 +117,12 @@ def write_results(
 def _write_csv(path: Path, front: list[Point]) -> None:
     write_csv(
         path,
-        ["config", "score", "latency_ms", "macs", "params", "file"],
+        ["config", "score", "rung", "latency_ms", "macs", "params", "file"],
         [
             [
                 p.name,
                 f"{p.score:.6g}",
+                p.rung,
                 f"{p.latency_ms:.4f}",
                 p.config.macs(),
                 p.config.params(),
@@ -227,12 +220,17 @@ def _summary(
         "",
         "## Pareto front",
         "",
+        "`rung` is the successive-halving fidelity a score was measured at (0: the fewest training steps;"
+        " with one rung, always 0); scores of different rungs are not equally trained. The best is taken"
+        " from the highest rung.",
+        "",
         format_table(
-            ["config", "score", "latency ms", "MMACs", "params (M)"],
+            ["config", "score", "rung", "latency ms", "MMACs", "params (M)"],
             [
                 [
                     p.name,
                     round(p.score, 4),
+                    p.rung,
                     round(p.latency_ms, 3),
                     round(p.config.macs() / 1e6, 1),
                     round(p.config.params() / 1e6, 2),

@@ -1,0 +1,140 @@
+"""Reproduce MobileNetV3-Large/-Small with the pipeline, and try to beat them under the same rules.
+
+    python bench/reproduce.py [--targets arm64,x86_64] [--evaluators flops,train] [--seeds 0,1,2,3,4] [--epochs 8]
+
+For each table and reference, the budget is the reference's predicted latency on that table. The real
+``python -m nas.pipeline`` CLI runs once per search evaluator; the references are trained with the
+pipeline's own training function and recipe (same data, resolution, epochs and seeds). Prints the
+Markdown table for bench/RESULTS.md and writes runs/reproduce/results.json. Rerunning resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+from nas import ArchConfig
+from nas._paths import PROJECT_ROOT, REFERENCE_DIR
+from nas.config import agreement
+from nas.latency import LatencyTable, measure_here
+from nas.pipeline import Recipe, train_seed
+
+REFERENCES = {"mobilenetv3_large": "Large", "mobilenetv3_small": "Small"}
+
+
+def _mean_std(values: list[float]) -> str:
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{100 * statistics.fmean(values):.2f} ± {100 * spread:.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--targets", default="arm64,x86_64")
+    parser.add_argument("--evaluators", default="flops,train")
+    parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser.add_argument("--epochs", type=float, default=8, help="final training, found networks and references")
+    parser.add_argument("--train-trials", type=int, default=81, help="search trials with the train evaluator")
+    parser.add_argument("--train-steps", type=int, default=90, help="train evaluator steps (successive halving)")
+    parser.add_argument("--short-steps", type=int, default=10, help="NetAdapt fine-tuning per proposal")
+    parser.add_argument("--slack", type=float, default=0.05, help="search budget above the reference's latency")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    recipe = Recipe(epochs=args.epochs)
+    root = PROJECT_ROOT / "runs" / "reproduce"
+    started = time.perf_counter()
+
+    references = {}
+    for name in REFERENCES:
+        config = ArchConfig.load(REFERENCE_DIR / f"{name}.yaml")
+        accuracies = [train_seed(config, recipe, s, root / "references" / name) for s in seeds]
+        references[name] = (config, accuracies)
+
+    results = []
+    for target in args.targets.split(","):
+        table = LatencyTable.load(target)
+        for name, (reference, ref_acc) in references.items():
+            budget = table.predict(reference)
+            ref_measured = measure_here([reference], table)
+            for evaluator in args.evaluators.split(","):
+                out = root / f"{target}-{name}-{evaluator}"
+                command = [
+                    sys.executable,
+                    "-m",
+                    "nas.pipeline",
+                    "--target",
+                    target,
+                    "--budget",
+                    f"{budget}ms",
+                    "--evaluator",
+                    evaluator,
+                    "--seeds",
+                    args.seeds,
+                    "--epochs",
+                    str(args.epochs),
+                    "--short-steps",
+                    str(args.short_steps),
+                    "--slack",
+                    str(args.slack),
+                    "--out",
+                    str(out),
+                ]
+                if evaluator == "train":
+                    command += ["--trials", str(args.train_trials), "--steps", str(args.train_steps)]
+                print(f"== {target} {name} {evaluator}: budget {budget:.3f} ms", file=sys.stderr, flush=True)
+                subprocess.run(command, check=True)
+                record = json.loads((out / "run.json").read_text())
+                final = record["final"]
+                found = replace(ArchConfig.load(out / "config.yaml"), name="final")
+                results.append(
+                    {
+                        "target": target,
+                        "reference": name,
+                        "evaluator": evaluator,
+                        "budget_ms": budget,
+                        "reference_measured_ms": ref_measured[0] if ref_measured else None,
+                        "reference_macs": reference.macs(),
+                        "reference_params": reference.params(),
+                        "reference_accuracies": ref_acc,
+                        "final": final,
+                        "netadapt_iterations": record["netadapt_iterations"],
+                        "agreement": vars(agreement(found, reference)),
+                    }
+                )
+    (root / "results.json").write_text(json.dumps(results, indent=1))
+    _print(results, recipe, seeds, time.perf_counter() - started)
+
+
+def _print(results: list[dict], recipe: Recipe, seeds: list[int], seconds: float) -> None:
+    print(
+        f"Trained identically: {recipe.epochs:g} epochs on {recipe.data} at {recipe.resolution} px, seeds"
+        f" {seeds}; held-out top-1 mean ± std (%). {seconds / 60:.0f} min this run.\n"
+    )
+    print(
+        "| table | reference (budget) | search evaluator | latency ms: found / reference (measured here) |"
+        " MMACs | params M | top-1 found | top-1 reference | verdict | structure vs reference |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        f, ref_acc = r["final"], r["reference_accuracies"]
+        delta = 100 * (statistics.fmean(f["accuracies"]) - statistics.fmean(ref_acc))
+        fits = f["predicted_ms"] <= r["budget_ms"] + 1e-9
+        verdict = ("**beats**" if delta >= 0 else f"{delta:+.2f} pt short") if fits else "over budget"
+        measured = f" ({f['measured_ms']:.3f} / {r['reference_measured_ms']:.3f})" if r["reference_measured_ms"] else ""
+        a = r["agreement"]
+        print(
+            f"| {r['target']} | {REFERENCES[r['reference']]} ({r['budget_ms']:.3f} ms) | {r['evaluator']} |"
+            f" {f['predicted_ms']:.3f} / {r['budget_ms']:.3f}{measured} |"
+            f" {f['macs'] / 1e6:.1f} / {r['reference_macs'] / 1e6:.1f} |"
+            f" {f['params'] / 1e6:.2f} / {r['reference_params'] / 1e6:.2f} | {_mean_std(f['accuracies'])} |"
+            f" {_mean_std(ref_acc)} | {verdict} ({delta:+.2f}) |"
+            f" k {a['kernel']:.0%}, SE {a['se']:.0%}, act {a['act']:.0%}, depth {a['depth']:.0%} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The pipeline's last training: a config trained from scratch with one fixed recipe per seed, so the
+found network and the references it is compared with are trained identically. Checkpointed in chunks;
+a rerun resumes the chunk it was in and reuses finished seeds."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from nas._files import write_text_atomic
+from nas.config import ArchConfig
+from nas.evaluate import TrainEvaluator
+from nas.model import Network, build_model
+
+CHUNK = 100  # steps between checkpoints
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides a training run except the seed."""
+
+    data: str = "digits"
+    resolution: int = 32
+    epochs: float = 10
+
+    def trainer(self, seed: int) -> TrainEvaluator:
+        probe = TrainEvaluator(data=self.data, resolution=self.resolution, seed=seed)
+        steps = max(1, round(self.epochs * len(probe.data.indices("train")) / probe.batch_size))
+        return TrainEvaluator(data=probe.data, resolution=self.resolution, steps=steps, seed=seed)
+
+
+def train_seed(config: ArchConfig, recipe: Recipe, seed: int, folder: Path) -> float:
+    """Held-out top-1 of ``config`` trained with ``recipe`` and ``seed``; results and checkpoints in ``folder``."""
+    result, checkpoint = folder / f"seed{seed}.json", folder / f"seed{seed}.pt"
+    trainer = recipe.trainer(seed)
+    what = {"config": json.loads(json.dumps(config.to_dict())), "recipe": trainer.describe()}
+    if result.exists():
+        record = json.loads(result.read_text())
+        if {key: record.get(key) for key in what} == what:
+            return float(record["accuracy"])
+        result.unlink()  # another network or recipe: its results and checkpoint do not carry over
+        checkpoint.unlink(missing_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    for until in range(CHUNK, trainer.steps + CHUNK, CHUNK):
+        model = trainer.train(config, until=until, checkpoint=checkpoint)
+        done = min(until, trainer.steps)
+        rate = (time.perf_counter() - began) / done
+        print(
+            f"  training {config.name or 'config'} seed {seed}: step {done}/{trainer.steps},"
+            f" ETA {rate * (trainer.steps - done):.0f} s",
+            file=sys.stderr,
+        )
+    accuracy = trainer.accuracy(model)
+    record = {"accuracy": accuracy, "seed": seed, **what, "seconds": time.perf_counter() - began}
+    write_text_atomic(result, json.dumps(record, indent=1))
+    return accuracy
+
+
+def trained_network(config: ArchConfig, recipe: Recipe, seed: int, folder: Path) -> Network:
+    """The network of a finished ``train_seed`` at the config's own resolution, with the data's classes."""
+    state = torch.load(folder / f"seed{seed}.pt", map_location="cpu", weights_only=True)["model"]
+    model = build_model(replace(config, num_classes=recipe.trainer(seed).data.num_classes))
+    model.load_state_dict(state)
+    return model

@@ -1,0 +1,154 @@
+"""The pipeline end to end (search -> NetAdapt -> training -> export -> report) and its parts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from nas import ArchConfig, LatencyTable, SearchSpace
+from nas.config import agreement, stages
+from nas.latency import measure_here, space_bounds
+from nas.pipeline import Recipe, train_seed
+from tests.conftest import DEFAULT_SPACE, run_cli
+from tests.test_evaluate import TINY
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float, list[str]]:
+    """One small pipeline run on the estimated arm64 table: budget near the default space's fastest
+    networks (cheap to train), one NetAdapt iteration (a 20 % cut)."""
+    folder = tmp_path_factory.mktemp("pipeline")
+    bounds = space_bounds(SearchSpace.load(DEFAULT_SPACE), LatencyTable.load("arm64"))
+    budget = 3 * bounds.fastest_ms  # about the 15th percentile of random configs
+    command = [
+        "nas.pipeline",
+        "--target",
+        "arm64",
+        "--budget",
+        f"{budget}ms",
+        "--init-cut",
+        "0.2",
+        "--trials",
+        "20",
+        "--slack",
+        "0.15",
+        "--epochs",
+        "0.2",
+        "--netadapt-epochs",
+        "0.1",
+        "--short-steps",
+        "2",
+        "--seeds",
+        "0,1",
+        "--train-references",
+        "--out",
+        str(folder / "run"),
+    ]
+    result = run_cli(*command)
+    assert result.returncode == 0, result.stderr
+    return folder / "run", budget, command
+
+
+def test_pipeline_ends_within_budget_with_a_deployable_model(pipeline_run: tuple[Path, float, list[str]]) -> None:
+    out, budget, _ = pipeline_run
+    final = ArchConfig.load(out / "config.yaml")
+    assert LatencyTable.load("arm64").predict(final) <= budget
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    x = np.zeros((1, 3, final.resolution, final.resolution), np.float32)
+    assert session.run(None, {"input": x})[0].shape == (1, 10)  # digits' classes
+    assert (out / "weights.pt").exists()
+    for plot in ("search/pareto.png", "netadapt/netadapt.png"):
+        if plot in (out / "report.md").read_text():
+            assert (out / plot).stat().st_size > 0
+
+
+def test_report_compares_with_references_trained_the_same_way(pipeline_run: tuple[Path, float, list[str]]) -> None:
+    out, _, _ = pipeline_run
+    report = (out / "report.md").read_text()
+    assert "ESTIMATE" in report  # the arm64 table is an estimate and the report says so
+    assert "(n=2)" in report
+    assert "not trained" not in report
+    record = json.loads((out / "run.json").read_text())
+    assert len(record["final"]["accuracies"]) == 2
+    assert [r["name"] for r in record["references"]] == ["mobilenetv3_large", "mobilenetv3_small"]
+    assert all(len(r["accuracies"]) == 2 for r in record["references"])
+    assert record["table"]["measured"] is False
+    assert record["space_hash"]
+    assert record["versions"]["torch"]
+    assert set(record["agreement"]) == {"mobilenetv3_large", "mobilenetv3_small"}
+
+
+def test_rerun_resumes_every_stage(pipeline_run: tuple[Path, float, list[str]]) -> None:
+    out, _, command = pipeline_run
+    before = json.loads((out / "run.json").read_text())["final"]
+    result = run_cli(*command)
+    assert result.returncode == 0, result.stderr
+    assert "resuming study" in result.stderr
+    assert "training final seed" not in result.stderr  # finished seeds are reused
+    assert json.loads((out / "run.json").read_text())["final"]["accuracies"] == before["accuracies"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--seeds", "0,x", "--seeds '0,x': give distinct integers separated by commas"),
+        ("--slack", "-1", "--slack -1.0: use 0"),
+        ("--target", "nowhere", "nowhere"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, flag: str, value: str, message: str) -> None:
+    args = {"--target": "arm64", "--budget": "20ms", "--out": str(tmp_path / "run"), flag: value}
+    result = run_cli("nas.pipeline", *(part for item in args.items() for part in item))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_structure_agreement(large: ArchConfig, small: ArchConfig) -> None:
+    assert [len(v) for v in stages(large).values()] == [1, 2, 3, 6, 3]  # Table 1's stages by output size
+    same = agreement(large, large)
+    assert (same.kernel, same.se, same.act, same.depth, same.aligned) == (1, 1, 1, 1, 15)
+    layers = list(large.layers)
+    layers[5] = replace(layers[5], kernel=3)
+    changed = agreement(replace(large, layers=tuple(layers)), large)
+    assert changed.kernel == pytest.approx(14 / 15)
+    assert (changed.se, changed.act) == (1, 1)
+
+
+def test_only_a_table_of_this_machine_is_timed_here(large: ArchConfig) -> None:
+    assert measure_here([large], LatencyTable.load("arm64")) is None
+
+
+def test_training_results_are_reused_only_for_the_same_network_and_recipe(tmp_path: Path) -> None:
+    short, longer = Recipe(epochs=0.1), Recipe(epochs=0.2)
+    first = train_seed(TINY, short, 0, tmp_path)
+    record = tmp_path / "seed0.json"
+    stamp = record.stat().st_mtime_ns
+    assert train_seed(TINY, short, 0, tmp_path) == first
+    assert record.stat().st_mtime_ns == stamp  # reused, not retrained
+    train_seed(TINY, longer, 0, tmp_path)
+    assert json.loads(record.read_text())["recipe"]["steps"] == longer.trainer(0).steps
+    wider = replace(TINY, layers=(replace(TINY.layers[0], kernel=5), *TINY.layers[1:]))
+    train_seed(wider, longer, 0, tmp_path)
+    assert ArchConfig.from_dict(json.loads(record.read_text())["config"]) == wider
+
+
+def test_a_new_pick_restarts_netadapt_and_training(tmp_path: Path, large: ArchConfig, small: ArchConfig) -> None:
+    from nas.pipeline.__main__ import _forget_other_pick
+
+    (tmp_path / "netadapt").mkdir()
+    (tmp_path / "final").mkdir()
+    large.save(tmp_path / "netadapt" / "start.yaml")
+    large.save(tmp_path / "same.yaml")
+    small.save(tmp_path / "other.yaml")
+    _forget_other_pick(tmp_path, tmp_path / "same.yaml")
+    assert (tmp_path / "netadapt").exists()
+    assert (tmp_path / "final").exists()
+    _forget_other_pick(tmp_path, tmp_path / "other.yaml")
+    assert not (tmp_path / "netadapt").exists()
+    assert not (tmp_path / "final").exists()
