@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from nas import ArchConfig
 from nas._paths import PROJECT_ROOT, REFERENCE_DIR
@@ -36,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", default="arm64,x86_64")
     parser.add_argument("--evaluators", default="flops,train")
+    parser.add_argument("--references", default=",".join(REFERENCES), help="which references to run")
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--epochs", type=float, default=8, help="final training, found networks and references")
     parser.add_argument("--train-trials", type=int, default=81, help="search trials with the train evaluator")
@@ -49,7 +52,7 @@ def main() -> None:
     started = time.perf_counter()
 
     references = {}
-    for name in REFERENCES:
+    for name in args.references.split(","):
         config = ArchConfig.load(REFERENCE_DIR / f"{name}.yaml")
         accuracies = [train_seed(config, recipe, s, root / "references" / name) for s in seeds]
         references[name] = (config, accuracies)
@@ -84,7 +87,8 @@ def main() -> None:
                     str(out),
                 ]
                 if evaluator == "train":
-                    command += ["--trials", str(args.train_trials), "--steps", str(args.train_steps)]
+                    out = out.with_name(f"{out.name}{args.train_trials}")
+                    command += ["--trials", str(args.train_trials), "--steps", str(args.train_steps), "--out", str(out)]
                 print(f"== {target} {name} {evaluator}: budget {budget:.3f} ms", file=sys.stderr, flush=True)
                 subprocess.run(command, check=True)
                 record = json.loads((out / "run.json").read_text())
@@ -94,7 +98,7 @@ def main() -> None:
                     {
                         "target": target,
                         "reference": name,
-                        "evaluator": evaluator,
+                        "evaluator": evaluator if evaluator != "train" else f"train, {args.train_trials} trials",
                         "budget_ms": budget,
                         "reference_measured_ms": ref_measured[0] if ref_measured else None,
                         "reference_macs": reference.macs(),
@@ -105,14 +109,21 @@ def main() -> None:
                         "agreement": vars(agreement(found, reference)),
                     }
                 )
-    (root / "results.json").write_text(json.dumps(results, indent=1))
-    _print(results, recipe, seeds, time.perf_counter() - started)
+    store = root / "results.json"  # runs of other subsets stay; a rerun of the same row replaces it
+    rows = {(r["target"], r["reference"], r["evaluator"]): r for r in _load(store) + results}
+    store.write_text(json.dumps(list(rows.values()), indent=1))
+    _print(list(rows.values()), recipe, seeds, time.perf_counter() - started)
+
+
+def _load(path: Path) -> list[dict]:
+    return json.loads(path.read_text()) if path.exists() else []
 
 
 def _print(results: list[dict], recipe: Recipe, seeds: list[int], seconds: float) -> None:
     print(
         f"Trained identically: {recipe.epochs:g} epochs on {recipe.data} at {recipe.resolution} px, seeds"
-        f" {seeds}; held-out top-1 mean ± std (%). {seconds / 60:.0f} min this run.\n"
+        f" {seeds}; held-out top-1 mean ± std (%). {seconds / 60:.0f} min this run."
+        " Verdict: the difference of the means ± its standard error.\n"
     )
     print(
         "| table | reference (budget) | search evaluator | latency ms: found / reference (measured here) |"
@@ -122,6 +133,7 @@ def _print(results: list[dict], recipe: Recipe, seeds: list[int], seconds: float
     for r in results:
         f, ref_acc = r["final"], r["reference_accuracies"]
         delta = 100 * (statistics.fmean(f["accuracies"]) - statistics.fmean(ref_acc))
+        error = 100 * math.sqrt(sum(statistics.variance(a) / len(a) for a in (f["accuracies"], ref_acc)))
         fits = f["predicted_ms"] <= r["budget_ms"] + 1e-9
         verdict = ("**beats**" if delta >= 0 else f"{delta:+.2f} pt short") if fits else "over budget"
         measured = f" ({f['measured_ms']:.3f} / {r['reference_measured_ms']:.3f})" if r["reference_measured_ms"] else ""
@@ -131,7 +143,7 @@ def _print(results: list[dict], recipe: Recipe, seeds: list[int], seconds: float
             f" {f['predicted_ms']:.3f} / {r['budget_ms']:.3f}{measured} |"
             f" {f['macs'] / 1e6:.1f} / {r['reference_macs'] / 1e6:.1f} |"
             f" {f['params'] / 1e6:.2f} / {r['reference_params'] / 1e6:.2f} | {_mean_std(f['accuracies'])} |"
-            f" {_mean_std(ref_acc)} | {verdict} ({delta:+.2f}) |"
+            f" {_mean_std(ref_acc)} | {verdict} ({delta:+.2f} ± {error:.2f}) |"
             f" k {a['kernel']:.0%}, SE {a['se']:.0%}, act {a['act']:.0%}, depth {a['depth']:.0%} |"
         )
 

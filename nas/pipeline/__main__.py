@@ -57,17 +57,17 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
-def _own_table(table: LatencyTable, out: Path) -> list[str]:
-    """NetAdapt's flags for pricing widths the table lacks: on this machine's table it times them into a
-    copy in the run folder (the shipped table stays as it is); other tables interpolate or use their model."""
+def _own_table(table: LatencyTable, out: Path) -> Path | None:
+    """Where NetAdapt prices widths the table lacks by timing them: on this machine's table, a copy in the
+    run folder (the shipped table stays as it is). Other tables interpolate or use their model: None."""
     from nas.latency import measures_here
 
     if not measures_here(table):
-        return []
+        return None
     copy = out / "netadapt-table.yaml"
     if not copy.exists():
         table.save(copy)
-    return ["--target", str(copy), "--measure-missing"]
+    return copy
 
 
 def _forget_other_pick(out: Path, picked: Path) -> None:
@@ -153,9 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         str(out / "netadapt"),
     ]
     own = _own_table(table, out)
-    netadapt(netadapt_argv + own)
-    if own:  # NetAdapt's widths are priced by the copy it extended
-        table = LatencyTable.load(own[1])
+    netadapt(netadapt_argv + ([] if own is None else ["--target", str(own), "--measure-missing"]))
+    if own is not None:  # NetAdapt's widths are priced by the copy it extended
+        table = LatencyTable.load(own)
 
     from nas.config import ArchConfig
     from nas.pipeline._report import Entry, write_report
