@@ -87,6 +87,14 @@ def test_table_of_another_space_is_refused(tiny_space: SearchSpace, default_spac
         space_bounds(default_space, table)
 
 
+def test_an_estimated_table_prices_any_space(tiny_space: SearchSpace) -> None:
+    table = LatencyTable.load("arm64")
+    table.check_space(tiny_space)  # built for the default space, but its model prices any op
+    bounds = space_bounds(tiny_space, table)
+    assert 0 < bounds.fastest_ms < bounds.slowest_ms
+    assert table.explain(tiny_space.random_config(0)).interpolated > 0  # priced by the model, flagged
+
+
 def test_save_load_round_trip(tiny_space: SearchSpace, tmp_path: Path) -> None:
     table = synthetic_table(tiny_space)
     table.save(tmp_path / "t.yaml")
