@@ -6,9 +6,11 @@ import csv
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import optuna
@@ -62,6 +64,16 @@ def _study(out: Path) -> optuna.Study:
     return optuna.load_study(study_name=out.name, storage=f"sqlite:///{out / 'study.db'}")
 
 
+def _complete_count(db: Path) -> int:
+    """Complete trials, read without creating anything: a reader that opened the file through Optuna
+    while the search was still creating its tables would race it."""
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as connection:
+            return connection.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.Error:  # no file or no table yet
+        return 0
+
+
 def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
 
@@ -110,14 +122,10 @@ def test_rerun_after_kill_keeps_finished_trials_and_reaches_the_count(setup: dic
     command = [sys.executable, "-m", *_args(setup, out, "--trials", "70", evaluator="synflow")]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    finished: list[int] = []
-    while time.monotonic() < deadline and len(finished) < 10:
+    finished = 0
+    while time.monotonic() < deadline and finished < 10:
         time.sleep(0.3)
-        if (out / "study.db").exists():
-            try:
-                finished = [t.number for t in _complete(_study(out))]
-            except Exception:  # the study may not exist yet
-                continue
+        finished = _complete_count(out / "study.db")
     assert process.poll() is None, "the search ended before it could be killed"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
@@ -269,3 +277,29 @@ def test_mnas_with_training_reports_rungs_for_optunas_pruner(setup: dict[str, Pa
         assert set(trial.intermediate_values) <= {1, 3, 9}
         if trial.state == optuna.trial.TrialState.COMPLETE:
             assert set(trial.intermediate_values) == {1, 3, 9}
+
+
+def test_storage_creation_survives_a_race_for_the_schema() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from nas.search._study import _create_schema_tolerantly
+
+    calls: list[int] = []
+
+    def create():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("CREATE TABLE studies", {}, Exception("table studies already exists"))
+        return "storage"
+
+    assert _create_schema_tolerantly(create) == "storage"
+    assert len(calls) == 2
+    calls.clear()
+
+    def always_fails():
+        calls.append(1)
+        raise OperationalError("connect", {}, Exception("could not connect to server"))
+
+    with pytest.raises(OperationalError):
+        _create_schema_tolerantly(always_fails, attempts=2)
+    assert len(calls) == 2

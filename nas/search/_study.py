@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import optuna
 from optuna.storages import RetryFailedTrialCallback
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from nas._errors import NasError
 from nas.config import ArchConfig
@@ -61,12 +62,14 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
     else:
         hook, retry = "failed_trial_callback", RetryFailedTrialCallback
     try:
-        storage = optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine,
-            heartbeat_interval=5,
-            grace_period=15,
-            **{hook: retry(max_retry=2)},
+        storage = _create_schema_tolerantly(
+            lambda: optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine,
+                heartbeat_interval=5,
+                grace_period=15,
+                **{hook: retry(max_retry=2)},
+            )
         )
     except ImportError as exc:
         missing = getattr(exc.__cause__, "name", None) or "its driver"
@@ -80,6 +83,19 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
     if url.startswith("sqlite"):
         _fast_sqlite(storage)
     return storage
+
+
+def _create_schema_tolerantly(
+    create: Callable[[], optuna.storages.RDBStorage], attempts: int = 3
+) -> optuna.storages.RDBStorage:
+    """Workers started together on a fresh database all create Optuna's tables; the losers of that race
+    get "table already exists" or a lock error once, and succeed when they try again."""
+    for attempt in range(1, attempts):
+        try:
+            return create()
+        except (OperationalError, IntegrityError):
+            time.sleep(attempt)
+    return create()
 
 
 def _fast_sqlite(storage: optuna.storages.RDBStorage) -> None:
