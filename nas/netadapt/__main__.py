@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nas import _cli
 from nas._errors import NasError
@@ -17,6 +17,7 @@ from nas._paths import PROJECT_ROOT
 if TYPE_CHECKING:
     from nas.config import ArchConfig
     from nas.latency import LatencyTable
+    from nas.netadapt._algorithm import State
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -136,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         write_text_atomic(final, json.dumps(report, indent=1))
     report = json.loads(final.read_text())
-    _plot(out, state, report, table)
+    _plot(out, state, report, table, budget)
     print(
         f"netadapt: {len(state.history)} iterations, {report['start_ms']:.3f} -> {report['final_ms']:.3f} ms"
         f" predicted{'' if table.measured else ' (ESTIMATED table)'}, held-out accuracy"
@@ -159,7 +160,7 @@ def _measured(start: ArchConfig, final: ArchConfig, table: LatencyTable) -> dict
     return {"start_ms": times[0], "final_ms": times[1], "speedup": times[0] / times[1]}
 
 
-def _plot(out: Path, state, report: dict, table) -> None:
+def _plot(out: Path, state: State, report: dict[str, Any], table: LatencyTable, budget_ms: float) -> None:
     from nas._files import pyplot, save_figure
 
     plt = pyplot()
@@ -176,6 +177,7 @@ def _plot(out: Path, state, report: dict, table) -> None:
         label="after long fine-tune",
         zorder=5,
     )
+    ax.axvline(budget_ms, color="tab:red", ls="--", lw=1, label=f"budget {budget_ms:g} ms")
     ax.set_xlabel(f"latency on {table.target} (ms, {'measured' if table.measured else 'ESTIMATED'} table)")
     ax.set_ylabel("held-out top-1")
     ax.invert_xaxis()
