@@ -48,14 +48,13 @@ def main() -> None:
     if not table_file.exists():
         shutil.copy(TABLES_DIR / "x86_64.yaml", table_file)
     trainer = TrainEvaluator(seed=args.seed)
-    per_epoch = len(trainer.data.indices("train")) / trainer.batch_size
     start = time.perf_counter()
 
     original = out / "original.pt"
     if not original.exists():
         torch.manual_seed(args.seed)
         model = build_model(config)
-        trainer.finetune(model, round(args.epochs * per_epoch), lr=trainer.lr, label="original")
+        trainer.finetune(model, trainer.steps_for(args.epochs), lr=trainer.lr, label="original")
         save_weights(model, original)
     budget = args.share * LatencyTable.load(table_file).predict(config)
     trimmed = out / "netadapt"
@@ -93,7 +92,7 @@ def main() -> None:
     load_weights(baseline, original)
     for i in range(iterations):
         trainer.finetune(baseline, args.short_steps, label=f"baseline short {i + 1}")
-    trainer.finetune(baseline, max(1, round(args.long_epochs * per_epoch)), label="baseline long")
+    trainer.finetune(baseline, trainer.steps_for(args.long_epochs), label="baseline long")
     result = {
         "budget_ms": budget,
         "iterations": iterations,

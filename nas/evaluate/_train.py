@@ -83,6 +83,10 @@ class TrainEvaluator(Evaluator):
         model = build_model(adapt(config, resolution=self.resolution, num_classes=self.data.num_classes))
         return model.to(self.device, memory_format=torch.channels_last)
 
+    def steps_for(self, epochs: float) -> int:
+        """Training steps that make ``epochs`` passes over the training split (at least one)."""
+        return max(1, round(epochs * len(self.data.indices("train")) / self.batch_size))
+
     def _step_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch of step ``step``: a function of (seed, step) alone."""
         train = self.data.indices("train")

@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nas.model import build_model, load_weights
 
     trainer = TrainEvaluator(data=args.data, resolution=args.resolution, seed=args.seed, progress=sys.stderr.isatty())
-    long_steps = max(1, round(args.long_epochs * len(trainer.data.indices("train")) / trainer.batch_size))
+    long_steps = trainer.steps_for(args.long_epochs)
     if (out / "state.json").exists():
         started_from = out / "start.yaml"
         if started_from.exists() and ArchConfig.load(started_from) != config:

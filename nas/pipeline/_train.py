@@ -8,12 +8,14 @@ import json
 import sys
 import time
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import torch
 
 from nas._files import write_text_atomic
 from nas.config import ArchConfig
+from nas.data import Dataset, load_dataset
 from nas.evaluate import TrainEvaluator
 from nas.model import Network, build_model
 
@@ -28,10 +30,14 @@ class Recipe:
     resolution: int = 32
     epochs: float = 10
 
+    @cached_property
+    def dataset(self) -> Dataset:
+        """Loaded once per recipe: every seed and every reference trains on it."""
+        return load_dataset(self.data)
+
     def trainer(self, seed: int) -> TrainEvaluator:
-        probe = TrainEvaluator(data=self.data, resolution=self.resolution, seed=seed)
-        steps = max(1, round(self.epochs * len(probe.data.indices("train")) / probe.batch_size))
-        return TrainEvaluator(data=probe.data, resolution=self.resolution, steps=steps, seed=seed)
+        steps = TrainEvaluator(data=self.dataset, resolution=self.resolution).steps_for(self.epochs)
+        return TrainEvaluator(data=self.dataset, resolution=self.resolution, steps=steps, seed=seed)
 
 
 def train_seed(config: ArchConfig, recipe: Recipe, seed: int, folder: Path) -> float:
@@ -65,6 +71,6 @@ def train_seed(config: ArchConfig, recipe: Recipe, seed: int, folder: Path) -> f
 def trained_network(config: ArchConfig, recipe: Recipe, seed: int, folder: Path) -> Network:
     """The network of a finished ``train_seed`` at the config's own resolution, with the data's classes."""
     state = torch.load(folder / f"seed{seed}.pt", map_location="cpu", weights_only=True)["model"]
-    model = build_model(replace(config, num_classes=recipe.trainer(seed).data.num_classes))
+    model = build_model(replace(config, num_classes=recipe.dataset.num_classes))
     model.load_state_dict(state)
     return model

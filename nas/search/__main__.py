@@ -138,15 +138,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sampler_name=args.sampler,
         seed=args.seed + args.worker_index,  # workers must not sample the same sequence
     )
-    objective = make_objective(
-        space=space,
-        table=table,
-        evaluator=evaluator,
-        budget_ms=budget,
-        objective=args.objective,
-        w=args.w,
-        checkpoints=args.out / "checkpoints",
-    )
+    priced = {  # what both ways of running trials price and score with
+        "space": space,
+        "table": table,
+        "evaluator": evaluator,
+        "budget_ms": budget,
+        "checkpoints": args.out / "checkpoints",
+    }
     states = (optuna.trial.TrialState.COMPLETE,)
     callbacks = []
     if args.trials is not None:
@@ -167,20 +165,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
                 run_halving(
                     study=study,
-                    space=space,
-                    table=table,
-                    evaluator=evaluator,
-                    budget_ms=budget,
+                    **priced,
                     trials=args.trials,
                     timeout=args.timeout,
                     eta=args.eta,
                     rungs=args.rungs,
-                    checkpoints=args.out / "checkpoints",
                     callback=None if bar is None else bar.update,
                 )
             else:
                 study.optimize(
-                    objective,
+                    make_objective(**priced, objective=args.objective, w=args.w),
                     n_trials=None if args.trials is None else remaining,
                     timeout=args.timeout,
                     callbacks=callbacks,

@@ -6,7 +6,7 @@ import inspect
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +38,7 @@ class Setup:
     evaluator: str
 
     def as_attrs(self) -> dict[str, Any]:
-        return {
-            "space_hash": self.space_hash,
-            "target": self.target,
-            "budget_ms": self.budget_ms,
-            "objective": self.objective,
-            "evaluator": self.evaluator,
-        }
+        return asdict(self)
 
 
 def make_storage(url: str) -> optuna.storages.BaseStorage:
