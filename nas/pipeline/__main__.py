@@ -96,8 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     seeds = _seeds(args.seeds)
     if args.slack < 0:
         raise NasError(f"--slack {args.slack}: use 0 (search at the budget) or more")
-    if args.epochs <= 0 or args.netadapt_epochs <= 0:
-        raise NasError("--epochs and --netadapt-epochs must be positive")
+    for flag in ("epochs", "netadapt_epochs"):
+        if getattr(args, flag) <= 0:
+            raise NasError(f"--{flag.replace('_', '-')} {getattr(args, flag):g}: use a positive number of epochs")
     table = LatencyTable.load(args.target)
     out = args.out or PROJECT_ROOT / "runs" / f"pipeline-{Path(args.target).stem}-{budget:g}ms"
     if out.exists() and not out.is_dir():
