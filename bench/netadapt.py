@@ -24,7 +24,7 @@ import time
 import torch
 
 from nas import ArchConfig
-from nas._paths import PROJECT_ROOT, REFERENCE_DIR, TABLES_DIR
+from nas._paths import REFERENCE_DIR, TABLES_DIR, runs_dir
 from nas.evaluate import TrainEvaluator
 from nas.latency import LatencyTable
 from nas.model import build_model, load_weights, save_weights
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    out = PROJECT_ROOT / "runs" / f"bench-netadapt-seed{args.seed}"
+    out = runs_dir() / f"bench-netadapt-seed{args.seed}"
     out.mkdir(parents=True, exist_ok=True)
     config = ArchConfig.load(REFERENCE_DIR / "mobilenetv3_large.yaml")
     table_file = out / "x86_64.yaml"

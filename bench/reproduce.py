@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nas import ArchConfig
-from nas._paths import PROJECT_ROOT, REFERENCE_DIR
+from nas._paths import REFERENCE_DIR, runs_dir
 from nas.config import agreement
 from nas.latency import LatencyTable, measure_here
 from nas.pipeline import Recipe, train_seed
@@ -48,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     recipe = Recipe(epochs=args.epochs)
-    root = PROJECT_ROOT / "runs" / "reproduce"
+    root = runs_dir() / "reproduce"
     started = time.perf_counter()
 
     references = {}

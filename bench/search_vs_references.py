@@ -13,7 +13,7 @@ import sys
 import time
 
 from nas import ArchConfig
-from nas._paths import PROJECT_ROOT, REFERENCE_DIR
+from nas._paths import REFERENCE_DIR, runs_dir
 from nas.evaluate import get_evaluator
 from nas.latency import LatencyTable
 
@@ -36,7 +36,7 @@ def main() -> None:
         reference = ArchConfig.load(REFERENCE_DIR / f"{name}.yaml")
         budget = table.predict(reference)
         ref_score = evaluator.score(reference).value
-        out = PROJECT_ROOT / "runs" / f"bench-{args.target}-{name}-seed{args.seed}"
+        out = runs_dir() / f"bench-{args.target}-{name}-seed{args.seed}"
         start = time.perf_counter()
         subprocess.run(
             [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from nas._errors import NasError, SpecError
+from nas._errors import ArgumentError, NasError, SpecError
 from nas.config import ArchConfig
 from nas.latency import LatencyTable
 from nas.space import SearchSpace
@@ -16,7 +16,16 @@ from nas.space import SearchSpace
 if TYPE_CHECKING:
     from nas.model import build_model, export_onnx
 
-__all__ = ["ArchConfig", "LatencyTable", "NasError", "SearchSpace", "SpecError", "build_model", "export_onnx"]
+__all__ = [
+    "ArchConfig",
+    "ArgumentError",
+    "LatencyTable",
+    "NasError",
+    "SearchSpace",
+    "SpecError",
+    "build_model",
+    "export_onnx",
+]
 __version__ = "0.1.0"
 
 _LAZY = {"build_model": "nas.model", "export_onnx": "nas.model"}

@@ -1,12 +1,14 @@
-"""What every nas command shares: user mistakes end in one line on stderr and exit code 2."""
+"""What every nas command shares: user mistakes end in one line on stderr and exit code 2; library
+log records are shown as plain lines on stderr."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from nas._errors import NasError
+from nas._errors import ArgumentError, NasError
 
 USER_ERROR = 2
 
@@ -31,10 +33,45 @@ def budget_parser(prog: str, doc: str | None, *, budget_help: str) -> argparse.A
     return parser
 
 
-def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
-    """Call a command's ``main``; turn NasError into ``error: ...`` + exit 2 and Ctrl-C into exit 130."""
+def show_logs(level: int = logging.INFO) -> None:
+    """Library records of the ``nas`` loggers as plain lines on stderr: what a command's user sees."""
+    logger = logging.getLogger("nas")
+    if not any(getattr(h, "nas_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.nas_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def quiet_optuna() -> None:
+    """Optuna's per-trial INFO lines and experimental-feature warnings are noise under a progress bar."""
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def run(
+    main: Callable[[Sequence[str] | None], int | None],
+    argv: Sequence[str] | None = None,
+    *,
+    flags: Mapping[str, str] | None = None,
+) -> int:
+    """Call a command's ``main``; turn NasError into ``error: ...`` + exit 2 and Ctrl-C into exit 130.
+
+    ``flags`` maps library parameter names to the command's flags, so an error about ``budget_ms``
+    reads ``--budget ...`` (default: ``--`` + the parameter with dashes)."""
+    show_logs()
     try:
         return main(argv) or 0
+    except ArgumentError as exc:
+        flag = (flags or {}).get(exc.parameter, "--" + exc.parameter.replace("_", "-"))
+        print(f"error: {exc.named(flag)}", file=sys.stderr)
+        return USER_ERROR
     except NasError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USER_ERROR

@@ -15,3 +15,15 @@ class SpecError(NasError, ValueError):
         self.path = path
         where = f"{source}: {path}" if path else source
         super().__init__(f"{where}: {message}")
+
+
+class ArgumentError(NasError):
+    """A bad value of a library parameter. The message names the parameter (``budget_ms 0 ms: ...``);
+    a CLI shows the flag the value came from instead (``--budget 0 ms: ...``)."""
+
+    def __init__(self, parameter: str, shown: str, problem: str) -> None:
+        self.parameter, self.shown, self.problem = parameter, shown, problem
+        super().__init__(self.named(parameter))
+
+    def named(self, name: str) -> str:
+        return f"{name} {self.shown}: {self.problem}"

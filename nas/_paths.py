@@ -1,18 +1,69 @@
-"""Where the project's shipped files live (search spaces, reference configs, latency tables)."""
+"""Where files live: shipped spaces, reference configs and tables are package data (found through the
+installed package, so a plain ``pip install .`` works from any directory); tables and bundles a user
+builds go to a user folder; results go under the current directory."""
 
 from __future__ import annotations
 
+import os
+from importlib.resources import files
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SPACES_DIR = PROJECT_ROOT / "search_spaces"
+PACKAGE_DIR = Path(str(files("nas")))
+SPACES_DIR = PACKAGE_DIR / "search_spaces"
 REFERENCE_DIR = SPACES_DIR / "reference"
+TABLES_DIR = PACKAGE_DIR / "latency_tables"
 DEFAULT_SPACE = SPACES_DIR / "mobilenetv3.yaml"
+SHIPPED_PREFIXES = ("search_spaces", "latency_tables")  # how README and tables name shipped files
 
 
 def reference_configs() -> dict[str, Path]:
-    """The shipped reference networks (MobileNetV3-Large/-Small), by file stem."""
+    """The shipped reference networks (MobileNetV3-Large/-Small ...), by file stem."""
     return {path.stem: path for path in sorted(REFERENCE_DIR.glob("*.yaml"))}
 
 
-TABLES_DIR = PROJECT_ROOT / "latency_tables"
+def user_dir() -> Path:
+    """Where nas keeps what a user builds (tables, export bundles): $NAS_HOME, else the XDG data folder."""
+    if home := os.environ.get("NAS_HOME"):
+        return Path(home)
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "nas"
+
+
+def user_tables_dir() -> Path:
+    """Tables built here by name; one named like a shipped table takes its place (a measured arm64, say)."""
+    return user_dir() / "latency_tables"
+
+
+def runs_dir() -> Path:
+    """Default parent of result folders: ``./runs`` in the current directory."""
+    return Path.cwd() / "runs"
+
+
+def shipped(path: str | os.PathLike[str]) -> Path | None:
+    """A path written relative to the project (``search_spaces/x.yaml``) that names a shipped file."""
+    parts = Path(path).parts
+    if not parts or parts[0] not in SHIPPED_PREFIXES:
+        return None
+    candidate = PACKAGE_DIR.joinpath(*parts)
+    return candidate if candidate.is_file() else None
+
+
+def shipped_name(path: str | os.PathLike[str]) -> str:
+    """How a table records a space file: relative to the package for shipped files, else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(PACKAGE_DIR.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def shipped_spaces() -> dict[str, Path]:
+    return {path.stem: path for path in sorted(SPACES_DIR.glob("*.yaml"))}
+
+
+def find_shipped(path: str | os.PathLike[str]) -> Path:
+    """``path`` itself when it exists; else the shipped file it names, by project-relative path
+    (``search_spaces/ofa_mbv3_w1.2.yaml`` from any directory) or by a space's name (``mobilenetv3``);
+    else ``path`` unchanged, for the reader's own "no such file" error."""
+    given = Path(path)
+    if given.exists():
+        return given
+    return shipped(given) or shipped_spaces().get(str(path)) or given

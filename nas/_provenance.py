@@ -6,7 +6,7 @@ import importlib.metadata
 import platform
 from typing import Any
 
-from nas.latency import LatencyTable
+from nas.latency import LatencyModel
 
 TABLE_KEYS = ("target", "measured", "device", "cpu", "runtime", "threads", "date", "method", "space")
 
@@ -21,5 +21,5 @@ def versions() -> dict[str, str]:
     return found
 
 
-def table_record(table: LatencyTable) -> dict[str, Any]:
+def table_record(table: LatencyModel) -> dict[str, Any]:
     return {"source": table.source, **{key: table.metadata.get(key) for key in TABLE_KEYS}}

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import logging
 import pickle
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from nas._errors import NasError
+
+logger = logging.getLogger(__name__)
 
 BUILTIN = ("digits",)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -242,7 +244,7 @@ def _image_folder(folder: Path, holdout_fraction: float) -> Dataset:
     images = torch.from_numpy(stacked[:, None] if mode == "L" else stacked.transpose(0, 3, 1, 2).copy())
     label_tensor = torch.tensor(labels, dtype=torch.int64)
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        logger.warning("note: %s", note)
     return Dataset(
         name=folder.name,
         images=images,

@@ -1,10 +1,17 @@
-"""Shared fixtures: project paths, the reference configs, tiny spaces for exhaustive checks."""
+"""Shared fixtures: project paths, the reference configs, tiny spaces for exhaustive checks, and two ways
+to run a command: in a subprocess (the CLI as a user starts it) or in-process (its parsing and messages)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import importlib
+import io
+import logging
+import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,11 +19,15 @@ from typing import Any
 import pytest
 
 from nas import ArchConfig, SearchSpace
+from nas._paths import REFERENCE_DIR, SPACES_DIR
+
+# Tables and bundles built by tests go to a throwaway user folder, for subprocesses too.
+os.environ["NAS_HOME"] = tempfile.mkdtemp(prefix="nas-home-")
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SPACE = ROOT / "search_spaces" / "mobilenetv3.yaml"
-LARGE = ROOT / "search_spaces" / "reference" / "mobilenetv3_large.yaml"
-SMALL = ROOT / "search_spaces" / "reference" / "mobilenetv3_small.yaml"
+DEFAULT_SPACE = SPACES_DIR / "mobilenetv3.yaml"
+LARGE = REFERENCE_DIR / "mobilenetv3_large.yaml"
+SMALL = REFERENCE_DIR / "mobilenetv3_small.yaml"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 TINY_SPACE: dict[str, Any] = {
@@ -68,6 +79,26 @@ def small() -> ArchConfig:
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     """Run ``python -m <args>`` as a user would, capturing its output."""
     return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def run_main(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """A command's ``main`` in this process, through the same error handling as its console script:
+    its exit code, stdout and stderr, without a new interpreter's imports."""
+    command = importlib.import_module(f"{module}.__main__" if module != "nas.export" else module)
+    logger = logging.getLogger("nas")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    out, err = io.StringIO(), io.StringIO()
+    from nas import _cli
+
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = _cli.run(command.main, list(args), flags=getattr(command, "FLAGS", None))
+            except SystemExit as exc:  # argparse's own usage errors
+                code = int(exc.code or 0)
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved
+    return subprocess.CompletedProcess([module, *args], code, out.getvalue(), err.getvalue())
 
 
 class EnumeratingTrial:

@@ -13,7 +13,7 @@ from nas import ArchConfig, SearchSpace
 from nas._paths import REFERENCE_DIR, SPACES_DIR, TABLES_DIR
 from nas.latency import LatencyTable
 from nas.latency._ofa import ofa_keys, read_ofa_file
-from tests.conftest import SHARED_DATA, run_cli
+from tests.conftest import SHARED_DATA, run_main
 
 OFA_DIR = SHARED_DATA / "ofa_note10_lut"
 needs_ofa = pytest.mark.skipif(not OFA_DIR.exists(), reason="../shared/data/ofa_note10_lut is not beside this checkout")
@@ -48,12 +48,12 @@ def test_arm64_is_labelled_an_estimate_with_its_sources() -> None:
 
 
 def test_estimate_notice_appears_in_cli_output() -> None:
-    result = run_cli("nas.latency", "show", "--target", "arm64")
+    result = run_main("nas.latency", "show", "--target", "arm64")
     assert result.returncode == 0, result.stderr
     notice = [line for line in result.stderr.splitlines() if "is an ESTIMATE" in line]
     assert len(notice) == 1
     assert "python -m nas.latency build --target arm64 --bundle DIR" in notice[0]
-    assert "is an ESTIMATE" not in run_cli("nas.latency", "show", "--target", "x86_64").stderr
+    assert "is an ESTIMATE" not in run_main("nas.latency", "show", "--target", "x86_64").stderr
 
 
 @needs_ofa
@@ -79,7 +79,7 @@ def test_ofa_space_is_priced_from_the_note10_table_without_interpolation() -> No
 def test_documented_commands_rebuild_the_shipped_tables(tmp_path: Path) -> None:
     for command, target in ((["estimate", "--ofa", str(OFA_DIR)], "arm64"), (["import-ofa", str(OFA_DIR)], "note10")):
         out = tmp_path / f"{target}.yaml"
-        result = run_cli("nas.latency", *command, "--target", target, "--out", str(out))
+        result = run_main("nas.latency", *command, "--target", target, "--out", str(out))
         assert result.returncode == 0, result.stderr
         rebuilt, shipped = LatencyTable.load(out), LatencyTable.load(target)
         assert rebuilt.entries.keys() == shipped.entries.keys()
@@ -95,7 +95,7 @@ def test_estimated_table_prices_new_ops_with_its_model(tmp_path: Path) -> None:
     layers[7] = replace(layers[7], expanded=152)  # a NetAdapt-style width no config of the space has
     config = replace(large, layers=tuple(layers))
     config.save(tmp_path / "narrow.yaml")
-    result = run_cli("nas.latency", "extend", "--target", str(path), "--config", str(tmp_path / "narrow.yaml"))
+    result = run_main("nas.latency", "extend", "--target", str(path), "--config", str(tmp_path / "narrow.yaml"))
     assert result.returncode == 0, result.stderr
     assert "estimated (by the table's model) and added 1 ops" in result.stdout
     extended = LatencyTable.load(path)
@@ -104,7 +104,7 @@ def test_estimated_table_prices_new_ops_with_its_model(tmp_path: Path) -> None:
 
 
 def test_import_of_a_folder_without_tables_is_a_clear_error(tmp_path: Path) -> None:
-    result = run_cli("nas.latency", "import-ofa", str(tmp_path), "--target", "x", "--out", str(tmp_path / "x.yaml"))
+    result = run_main("nas.latency", "import-ofa", str(tmp_path), "--target", "x", "--out", str(tmp_path / "x.yaml"))
     assert result.returncode == 2
     assert "no *_lookup_table.yaml files" in result.stderr
     assert not (tmp_path / "x.yaml").exists()

@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 import yaml
 
-from tests.conftest import DEFAULT_SPACE, LARGE, SMALL, TINY_SPACE, run_cli
+from tests.conftest import DEFAULT_SPACE, LARGE, SMALL, TINY_SPACE, run_cli, run_main
 
 
 def test_show_config_prints_the_paper_table() -> None:
@@ -22,7 +22,7 @@ def test_show_config_prints_the_paper_table() -> None:
 
 
 def test_show_space_reports_size_and_references() -> None:
-    result = run_cli("nas.space", "show", str(DEFAULT_SPACE))
+    result = run_main("nas.space", "show", str(DEFAULT_SPACE))
     assert result.returncode == 0, result.stderr
     assert "size: 53,635,990,234,312,212,480 distinct configs" in result.stdout
     assert "mobilenetv3_large (yes)" in result.stdout
@@ -85,7 +85,7 @@ def test_bad_files_give_one_line_and_exit_2(name: str, tmp_path: Path) -> None:
     text, fragment = BAD_FILES[name]
     path = tmp_path / name
     path.write_text(text)
-    result = run_cli("nas.space", "show", str(path))
+    result = run_main("nas.space", "show", str(path))
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1, result.stderr
@@ -95,9 +95,9 @@ def test_bad_files_give_one_line_and_exit_2(name: str, tmp_path: Path) -> None:
 
 
 def test_missing_file_and_folder_out(tmp_path: Path) -> None:
-    result = run_cli("nas.space", "show", str(tmp_path / "nope.yaml"))
+    result = run_main("nas.space", "show", str(tmp_path / "nope.yaml"))
     assert (result.returncode, result.stderr) == (2, f"error: {tmp_path / 'nope.yaml'}: no such file\n")
-    result = run_cli("nas.export", str(SMALL), "--out", str(tmp_path))
+    result = run_main("nas.export", str(SMALL), "--out", str(tmp_path))
     assert result.returncode == 2
     assert "is a folder; give a file name" in result.stderr
     assert list(tmp_path.iterdir()) == []

@@ -55,16 +55,17 @@ def _save(path: Path, size: tuple[int, int], mode: str = "RGB", value: int = 0) 
     Image.new(mode, size, color=value if mode == "L" else (value, 0, 255 - value)).save(path)
 
 
-def test_image_folder_with_mixed_sizes_modes_and_stray_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_image_folder_with_mixed_sizes_modes_and_stray_files(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     for i in range(6):
         _save(tmp_path / "cats" / f"{i}.png", (24, 24), value=i * 20)
         _save(tmp_path / "dogs" / f"{i}.jpg", (32, 24) if i % 2 else (24, 24), mode="L" if i < 2 else "RGB", value=200)
     (tmp_path / "dogs" / "notes.txt").write_text("not an image")
     (tmp_path / "cats" / "broken.png").write_bytes(b"\x89PNG garbage")
-    data = load_dataset(tmp_path)
+    with caplog.at_level("WARNING", logger="nas"):
+        data = load_dataset(tmp_path)
     assert data.classes == ("cats", "dogs")
     assert data.images.shape == (12, 3, 24, 24)
-    err = capsys.readouterr().err
+    err = caplog.text
     assert "skipped 1 non-image files and 1 unreadable images" in err
     assert "resized images of 2 sizes to 24x24" in err
     assert "converted 2 grayscale images to RGB" in err

@@ -92,13 +92,13 @@ def test_unknown_evaluator_lists_the_available_ones() -> None:
 
 
 def test_evaluate_cli_scores_a_config_and_refuses_bad_data(tmp_path: Path) -> None:
-    from tests.conftest import SMALL, run_cli
+    from tests.conftest import SMALL, run_cli, run_main
 
     result = run_cli("nas.evaluate", str(SMALL), "--evaluator", "naswot")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("naswot: ")
     assert "zero-cost at 32px on digits" in result.stdout
-    result = run_cli("nas.evaluate", str(SMALL), "--evaluator", "train", "--data", str(tmp_path / "none"))
+    result = run_main("nas.evaluate", str(SMALL), "--evaluator", "train", "--data", str(tmp_path / "none"))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "no such dataset folder" in result.stderr

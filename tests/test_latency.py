@@ -10,7 +10,7 @@ import pytest
 
 from nas import ArchConfig, NasError, SearchSpace
 from nas.config import Op, ops
-from nas.latency import LatencyTable, Overhead, fit_overhead, space_bounds
+from nas.latency import LatencyTable, MeasuredTable, Overhead, fit_overhead, space_bounds
 from tests.conftest import all_configs
 
 
@@ -18,7 +18,7 @@ def synthetic_table(space: SearchSpace, *, drop: set[str] = frozenset(), seed: i
     """A table with made-up (but consistent) latencies: enough to test the arithmetic without timing."""
     rng = random.Random(seed)
     entries = {op.key: (rng.uniform(0.01, 1.0), 0.0, 0.0, 30) for op in space.ops() if op.key not in drop}
-    return LatencyTable(
+    return MeasuredTable(
         metadata={"target": "synthetic", "measured": True, "space": {"name": space.name, "hash": space.hash}},
         entries=entries,
         overhead=Overhead(scale=1.1, offset_ms=0.05),

@@ -13,10 +13,11 @@ import pytest
 import yaml
 
 from nas import ArchConfig, SearchSpace
+from nas._paths import TABLES_DIR, user_tables_dir
 from nas.latency import LatencyTable
 from nas.latency._bundle import read_manifest
 from nas.latency.measure import Timing, in_context
-from tests.conftest import ROOT, TINY_SPACE, run_cli
+from tests.conftest import ROOT, TINY_SPACE, run_main
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def space_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def bundle(space_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("bundle") / "tiny-bundle"
-    result = run_cli(
+    result = run_main(
         "nas.latency",
         "build",
         "--space",
@@ -99,13 +100,18 @@ def test_killed_measurement_resumes_without_remeasuring(bundle: Path, tmp_path: 
 
 @pytest.fixture(scope="module")
 def measured_table(space_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("table") / "tiny.yaml"
-    result = run_cli(
-        "nas.latency", "build", "--space", str(space_file), "--target", "tiny", "--out", str(out), "--calibration", "3"
+    """Built by name: the table goes to the user's tables folder (never the shipped one) and is found by name."""
+    result = run_main(
+        "nas.latency", "build", "--space", str(space_file), "--target", "tiny-built", "--calibration", "3"
     )
     assert result.returncode == 0, result.stderr
-    assert "wrote" in result.stdout
-    return out
+    out = user_tables_dir() / "tiny-built.yaml"
+    assert f"wrote {out}" in result.stdout
+    assert not (TABLES_DIR / "tiny-built.yaml").exists()
+    assert LatencyTable.load("tiny-built").source == str(out)
+    copy = tmp_path_factory.mktemp("table") / "tiny.yaml"  # tests below extend it
+    copy.write_bytes(out.read_bytes())
+    return copy
 
 
 def test_built_table_prices_every_config_of_its_space(measured_table: Path, space_file: Path) -> None:
@@ -114,14 +120,14 @@ def test_built_table_prices_every_config_of_its_space(measured_table: Path, spac
     assert table.metadata["space"]["hash"] == space.hash
     for seed in range(20):
         assert table.explain(space.random_config(seed)).interpolated == 0
-    result = run_cli("nas.latency", "show", "--target", str(measured_table))
+    result = run_main("nas.latency", "show", "--target", str(measured_table))
     assert result.returncode == 0, result.stderr
     assert "space tiny: fastest" in result.stdout
 
 
 def test_validate_writes_csv_plot_and_summary(measured_table: Path, space_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "validation"
-    result = run_cli(
+    result = run_main(
         "nas.latency",
         "validate",
         "--target",
@@ -149,7 +155,7 @@ def test_extend_measures_only_missing_ops(measured_table: Path, space_file: Path
     wider = replace(config, head=replace(config.head, hidden_channels=80))  # hidden 80 was never measured
     path = tmp_path / "wider.yaml"
     wider.save(path)
-    result = run_cli("nas.latency", "extend", "--target", str(measured_table), "--config", str(path))
+    result = run_main("nas.latency", "extend", "--target", str(measured_table), "--config", str(path))
     assert result.returncode == 0, result.stderr
     assert "measured and added 1 ops" in result.stdout
     extended = LatencyTable.load(measured_table)
@@ -169,7 +175,7 @@ def test_extend_measures_only_missing_ops(measured_table: Path, space_file: Path
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], fragment: str, tmp_path: Path) -> None:
-    result = run_cli("nas.latency", *(a.replace("{tmp}", str(tmp_path)) for a in args))
+    result = run_main("nas.latency", *(a.replace("{tmp}", str(tmp_path)) for a in args))
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1
     assert fragment in result.stderr

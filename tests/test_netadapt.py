@@ -99,8 +99,10 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from nas import export_onnx  # noqa: E402
+from nas._errors import ArgumentError  # noqa: E402
 from nas.latency import LatencyTable  # noqa: E402
-from tests.conftest import ROOT, run_cli  # noqa: E402
+from nas.netadapt import NetAdaptResult, run_netadapt  # noqa: E402
+from tests.conftest import ROOT, run_main  # noqa: E402
 from tests.test_evaluate import TINY  # noqa: E402
 
 
@@ -136,22 +138,32 @@ def _netadapt_args(config: Path, out: Path, budget: str, *extra: str) -> list[st
     ]
 
 
-def test_latency_falls_every_iteration_and_ends_within_budget(tiny_file: Path, tmp_path: Path) -> None:
+def _netadapt(config: ArchConfig | Path, out: Path, fraction: float, **options) -> NetAdaptResult:
+    options = {"short_steps": 3, "long_epochs": 0.2, "init_cut": 0.05, **options}
+    return run_netadapt(config=config, latency="arm64", budget_ms=_budget(fraction), out=out, **options)
+
+
+def test_latency_falls_every_iteration_and_ends_within_budget(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "run"
-    budget = _budget(0.85)
-    result = run_cli(*_netadapt_args(tiny_file, out, budget))
-    assert result.returncode == 0, result.stderr
-    assert "ESTIMATE" in result.stderr  # the arm64 table says what it is
-    assert "no --weights: training" in result.stderr
+    budget = float(_budget(0.85).removesuffix("ms"))
+    with caplog.at_level("INFO", logger="nas"):
+        result = _netadapt(replace(TINY, name="tiny"), out, 0.85)
+    assert "ESTIMATE" in caplog.text  # the arm64 table says what it is
+    assert "no weights given: training tiny first" in caplog.text
     with (out / "history.csv").open() as handle:
         latencies = [float(row["latency_ms"]) for row in csv.DictReader(handle)]
-    start = json.loads((out / "final.json").read_text())["start_ms"]
+    assert latencies == [row["latency_ms"] for row in result.history]
+    assert result.start_ms == json.loads((out / "final.json").read_text())["start_ms"]
     assert latencies
-    assert all(b < a for a, b in zip([start, *latencies], latencies, strict=False))
-    assert latencies[-1] <= float(budget.removesuffix("ms"))
-    trimmed = ArchConfig.load(out / "config.yaml")
-    assert LatencyTable.load("arm64").predict(trimmed) <= float(budget.removesuffix("ms"))
-    export_onnx(trimmed, tmp_path / "trimmed.onnx")
+    assert all(b < a for a, b in zip([result.start_ms, *latencies], latencies, strict=False))
+    assert latencies[-1] <= budget
+    assert result.final_ms <= budget
+    assert LatencyTable.load("arm64").predict(result.config) == pytest.approx(result.final_ms)
+    assert ArchConfig.load(out / "config.yaml") == result.config
+    assert result.model is not None
+    assert result.model.config == result.config
+    assert 0 <= result.final_accuracy <= 1
+    export_onnx(result.config, tmp_path / "trimmed.onnx")
     assert (out / "netadapt.png").stat().st_size > 0
     assert (out / "weights.pt").exists()
 
@@ -176,25 +188,28 @@ def test_resume_after_kill_continues_at_the_next_iteration(tiny_file: Path, tmp_
     final = json.loads((out / "state.json").read_text())["history"]
     assert final[: len(done)] == done
     assert [row["iteration"] for row in final] == list(range(1, len(final) + 1))
+    assert result.stdout.startswith("netadapt: ")  # what the CLI prints at the end
+    assert str(out / "config.yaml") in result.stdout
 
 
 def test_budget_already_met_is_nothing_to_do(tiny_file: Path, tmp_path: Path) -> None:
-    result = run_cli(*_netadapt_args(tiny_file, tmp_path / "run", _budget(1.5)))
+    result = run_main(*_netadapt_args(tiny_file, tmp_path / "run", _budget(1.5)))
     assert result.returncode == 0
     assert "nothing to do" in result.stdout
     assert not (tmp_path / "run").exists()
 
 
 def test_unreachable_budget_names_what_pruning_can_reach(tiny_file: Path, tmp_path: Path) -> None:
-    result = run_cli(*_netadapt_args(tiny_file, tmp_path / "run", _budget(0.05)))
+    result = run_main(*_netadapt_args(tiny_file, tmp_path / "run", _budget(0.05)))
     assert result.returncode == 2
+    assert "--budget" in result.stderr
     assert "is out of reach: pruning every unit to 8 channels gives" in result.stderr
     assert result.stderr.count("\n") == 2  # the estimate notice and the error
 
 
 def test_weights_of_another_config_are_refused(tiny_file: Path, tmp_path: Path, small: ArchConfig) -> None:
     torch.save(build_model(small).state_dict(), tmp_path / "w.pt")
-    result = run_cli(*_netadapt_args(tiny_file, tmp_path / "run", _budget(0.85), "--weights", str(tmp_path / "w.pt")))
+    result = run_main(*_netadapt_args(tiny_file, tmp_path / "run", _budget(0.85), "--weights", str(tmp_path / "w.pt")))
     assert result.returncode == 2
     assert "tensor 'features.2.block.0.0.weight' has shape (72, 16, 1, 1), the config needs" in result.stderr
     assert "Traceback" not in result.stderr
@@ -205,6 +220,11 @@ def test_resume_refuses_a_run_of_another_network(tiny_file: Path, tmp_path: Path
     out.mkdir()
     small.save(out / "start.yaml")
     (out / "state.json").write_text("{}")
-    result = run_cli(*_netadapt_args(tiny_file, out, _budget(0.85)))
+    result = run_main(*_netadapt_args(tiny_file, out, _budget(0.85)))
     assert result.returncode == 2
-    assert f"--out {out} holds NetAdapt of another network" in result.stderr
+    assert f"--out {out}: holds NetAdapt of another network" in result.stderr
+
+
+def test_measure_missing_needs_a_measured_table(tmp_path: Path) -> None:
+    with pytest.raises(ArgumentError, match="measure_missing True: needs a table measured on this machine"):
+        _netadapt(TINY, tmp_path / "run", 0.85, measure_missing=True)

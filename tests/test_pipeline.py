@@ -13,67 +13,61 @@ import pytest
 from nas import ArchConfig, LatencyTable, SearchSpace
 from nas.config import agreement, stages
 from nas.latency import measure_here, space_bounds
-from nas.pipeline import Recipe, train_seed
-from tests.conftest import DEFAULT_SPACE, run_cli
+from nas.pipeline import PipelineResult, Recipe, run_pipeline, train_seed
+from tests.conftest import DEFAULT_SPACE, run_main
 from tests.test_evaluate import TINY
+
+PIPELINE = {
+    "latency": "arm64",
+    "init_cut": 0.2,
+    "trials": 20,
+    "slack": 0.15,
+    "epochs": 0.2,
+    "netadapt_epochs": 0.1,
+    "short_steps": 2,
+    "seeds": [0, 1],
+    "train_references": True,
+}
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float, list[str]]:
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[PipelineResult, float]:
     """One small pipeline run on the estimated arm64 table: budget near the default space's fastest
     networks (cheap to train), one NetAdapt iteration (a 20 % cut)."""
     folder = tmp_path_factory.mktemp("pipeline")
     bounds = space_bounds(SearchSpace.load(DEFAULT_SPACE), LatencyTable.load("arm64"))
     budget = 3 * bounds.fastest_ms  # about the 15th percentile of random configs
-    command = [
-        "nas.pipeline",
-        "--target",
-        "arm64",
-        "--budget",
-        f"{budget}ms",
-        "--init-cut",
-        "0.2",
-        "--trials",
-        "20",
-        "--slack",
-        "0.15",
-        "--epochs",
-        "0.2",
-        "--netadapt-epochs",
-        "0.1",
-        "--short-steps",
-        "2",
-        "--seeds",
-        "0,1",
-        "--train-references",
-        "--out",
-        str(folder / "run"),
-    ]
-    result = run_cli(*command)
-    assert result.returncode == 0, result.stderr
-    return folder / "run", budget, command
+    return run_pipeline(budget_ms=budget, out=folder / "run", **PIPELINE), budget
 
 
-def test_pipeline_ends_within_budget_with_a_deployable_model(pipeline_run: tuple[Path, float, list[str]]) -> None:
-    out, budget, _ = pipeline_run
+def test_pipeline_ends_within_budget_with_a_deployable_model(pipeline_run: tuple[PipelineResult, float]) -> None:
+    result, budget = pipeline_run
+    out = result.out
     final = ArchConfig.load(out / "config.yaml")
+    assert final == result.config
     assert LatencyTable.load("arm64").predict(final) <= budget
+    assert result.final["predicted_ms"] <= budget
+    assert result.search.best is not None
+    assert result.search.best.latency_ms <= budget * 1.15
+    assert result.netadapt.start_ms == pytest.approx(result.search.best.latency_ms)
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     x = np.zeros((1, 3, final.resolution, final.resolution), np.float32)
     assert session.run(None, {"input": x})[0].shape == (1, 10)  # digits' classes
     assert (out / "weights.pt").exists()
     for plot in ("search/pareto.png", "netadapt/netadapt.png"):
-        if plot in (out / "report.md").read_text():
+        if plot in result.report.read_text():
             assert (out / plot).stat().st_size > 0
 
 
-def test_report_compares_with_references_trained_the_same_way(pipeline_run: tuple[Path, float, list[str]]) -> None:
-    out, _, _ = pipeline_run
-    report = (out / "report.md").read_text()
+def test_report_compares_with_references_trained_the_same_way(pipeline_run: tuple[PipelineResult, float]) -> None:
+    result, _ = pipeline_run
+    report = result.report.read_text()
     assert "ESTIMATE" in report  # the arm64 table is an estimate and the report says so
     assert "(n=2)" in report
     assert "not trained" not in report
-    record = json.loads((out / "run.json").read_text())
+    assert [r["name"] for r in result.references] == ["mobilenetv3_large", "mobilenetv3_small"]
+    record = json.loads((result.out / "run.json").read_text())
+    assert record["final"]["accuracies"] == result.final["accuracies"]
     assert len(record["final"]["accuracies"]) == 2
     assert [r["name"] for r in record["references"]] == ["mobilenetv3_large", "mobilenetv3_small"]
     assert all(len(r["accuracies"]) == 2 for r in record["references"])
@@ -83,14 +77,16 @@ def test_report_compares_with_references_trained_the_same_way(pipeline_run: tupl
     assert set(record["agreement"]) == {"mobilenetv3_large", "mobilenetv3_small"}
 
 
-def test_rerun_resumes_every_stage(pipeline_run: tuple[Path, float, list[str]]) -> None:
-    out, _, command = pipeline_run
-    before = json.loads((out / "run.json").read_text())["final"]
-    result = run_cli(*command)
-    assert result.returncode == 0, result.stderr
-    assert "resuming study" in result.stderr
-    assert "training final seed" not in result.stderr  # finished seeds are reused
-    assert json.loads((out / "run.json").read_text())["final"]["accuracies"] == before["accuracies"]
+def test_rerun_resumes_every_stage(
+    pipeline_run: tuple[PipelineResult, float], caplog: pytest.LogCaptureFixture
+) -> None:
+    first, budget = pipeline_run
+    with caplog.at_level("INFO", logger="nas"):
+        again = run_pipeline(budget_ms=budget, out=first.out, **PIPELINE)
+    assert "resuming study" in caplog.text
+    assert "training final seed" not in caplog.text  # finished seeds are reused
+    assert again.final["accuracies"] == first.final["accuracies"]
+    assert again.config == first.config
 
 
 @pytest.mark.parametrize(
@@ -98,15 +94,17 @@ def test_rerun_resumes_every_stage(pipeline_run: tuple[Path, float, list[str]]) 
     [
         ("--seeds", "0,x", "--seeds '0,x': give distinct integers separated by commas"),
         ("--slack", "-1", "--slack -1.0: use 0"),
+        ("--epochs", "0", "--epochs 0: use a positive number of epochs"),
         ("--target", "nowhere", "nowhere"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, flag: str, value: str, message: str) -> None:
     args = {"--target": "arm64", "--budget": "20ms", "--out": str(tmp_path / "run"), flag: value}
-    result = run_cli("nas.pipeline", *(part for item in args.items() for part in item))
+    result = run_main("nas.pipeline", *(part for item in args.items() for part in item))
     assert result.returncode == 2
     assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_structure_agreement(large: ArchConfig, small: ArchConfig) -> None:
@@ -139,16 +137,14 @@ def test_training_results_are_reused_only_for_the_same_network_and_recipe(tmp_pa
 
 
 def test_a_new_pick_restarts_netadapt_and_training(tmp_path: Path, large: ArchConfig, small: ArchConfig) -> None:
-    from nas.pipeline.__main__ import _forget_other_pick
+    from nas.pipeline._run import _forget_other_pick
 
     (tmp_path / "netadapt").mkdir()
     (tmp_path / "final").mkdir()
     large.save(tmp_path / "netadapt" / "start.yaml")
-    large.save(tmp_path / "same.yaml")
-    small.save(tmp_path / "other.yaml")
-    _forget_other_pick(tmp_path, tmp_path / "same.yaml")
+    _forget_other_pick(tmp_path, large)
     assert (tmp_path / "netadapt").exists()
     assert (tmp_path / "final").exists()
-    _forget_other_pick(tmp_path, tmp_path / "other.yaml")
+    _forget_other_pick(tmp_path, small)
     assert not (tmp_path / "netadapt").exists()
     assert not (tmp_path / "final").exists()

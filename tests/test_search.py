@@ -1,4 +1,5 @@
-"""nas.search as a user runs it: results, resume after kill -9, workers sharing a study, bad input."""
+"""The search through its library call (results, workers, objectives) and as a user runs it (the CLI's
+output, resume after kill -9, bad input)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,13 @@ import optuna
 import pytest
 import yaml
 
-from nas import ArchConfig, SearchSpace
+from nas import ArchConfig, NasError, SearchSpace
+from nas._errors import ArgumentError
+from nas.evaluate import TrainEvaluator
+from nas.evaluate._baselines import FlopsEvaluator
 from nas.latency import LatencyTable, space_bounds
-from nas.search import parse_budget
-from tests.conftest import ROOT, TINY_SPACE, run_cli
+from nas.search import SearchResult, parse_budget, run_search
+from tests.conftest import ROOT, TINY_SPACE, run_cli, run_main
 from tests.test_latency import synthetic_table
 
 
@@ -85,7 +89,12 @@ def test_budget_forms(text: str, ms: float) -> None:
     assert parse_budget(text) == pytest.approx(ms)
 
 
-def test_search_writes_every_result_and_respects_the_budget(setup: dict[str, Path], tmp_path: Path) -> None:
+def _run(setup: dict[str, Path], out: Path, **options) -> SearchResult:
+    options = {"budget_ms": 2.5, "evaluator": "params", **options}
+    return run_search(latency=setup["table"], space=setup["space"], out=out, **options)
+
+
+def test_cli_writes_every_result_and_prints_five_lines(setup: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = _search(setup, out, "--trials", "60", "--seed", "1")
     assert result.returncode == 0, result.stderr
@@ -105,11 +114,42 @@ def test_search_writes_every_result_and_respects_the_budget(setup: dict[str, Pat
     assert str(out / "best.yaml") in lines[2]
 
 
+def test_run_search_returns_the_front_and_takes_objects(setup: dict[str, Path], tmp_path: Path) -> None:
+    space = SearchSpace.load(setup["space"])
+    table = LatencyTable.load(setup["table"])
+    result = run_search(
+        latency=table,
+        space=space,
+        budget_ms="2.5ms",
+        evaluator=FlopsEvaluator(),
+        trials=40,
+        sampler=optuna.samplers.RandomSampler(seed=3),
+        storage=optuna.storages.InMemoryStorage(),
+        out=tmp_path / "run",
+    )
+    assert result.trials == 40
+    assert result.front
+    assert all(p.latency_ms <= 2.5 for p in result.front)
+    assert [p.latency_ms for p in result.front] == sorted(p.latency_ms for p in result.front)
+    assert result.best is not None
+    assert result.best.score == max(p.score for p in result.front)
+    assert result.best.latency_ms == pytest.approx(table.predict(result.best.config))
+    assert result.study.user_attrs["setup"]["evaluator"] == "flops"
+    assert (tmp_path / "run" / "best.yaml").exists()
+
+
+def test_default_results_go_under_the_current_directory(
+    setup: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run_search(latency=setup["table"], space=setup["space"], budget_ms=2.5, evaluator="params", trials=5)
+    assert result.out == tmp_path / "runs" / "synthetic-2.5ms"  # the table's target
+    assert (result.out / "summary.md").exists()
+
+
 def test_over_budget_configs_are_recorded_but_not_evaluated(setup: dict[str, Path], tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    assert _search(setup, out, "--trials", "40", budget="1.8ms").returncode == 0
-    trials = _complete(_study(out))
-    over = [t for t in trials if not t.user_attrs["nas"]["feasible"]]
+    study = _run(setup, tmp_path / "run", trials=40, budget_ms=1.8).study
+    over = [t for t in _complete(study) if not t.user_attrs["nas"]["feasible"]]
     assert over
     for trial in over:
         assert "score" not in trial.user_attrs["nas"]
@@ -123,7 +163,7 @@ def test_rerun_after_kill_keeps_finished_trials_and_reaches_the_count(setup: dic
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     finished = 0
-    while time.monotonic() < deadline and finished < 10:
+    while time.monotonic() < deadline and finished < 10:  # wait for ten trials recorded in the study
         time.sleep(0.3)
         finished = _complete_count(out / "study.db")
     assert process.poll() is None, "the search ended before it could be killed"
@@ -142,22 +182,33 @@ def test_rerun_after_kill_keeps_finished_trials_and_reaches_the_count(setup: dic
 
 def test_two_workers_share_one_study(setup: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "run"
-    result = _search(setup, out, "--trials", "80", "--workers", "2")
-    assert result.returncode == 0, result.stderr
-    trials = _study(out).trials
-    numbers = [t.number for t in trials]
+    study = _run(setup, out, trials=80, workers=2).study
+    numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers))
-    assert len(_complete(_study(out))) >= 80
+    assert len(_complete(study)) >= 80
     assert (out / "worker1.log").exists()
+
+
+class _BreaksInWorkers(FlopsEvaluator):
+    """Scores like flops here, but cannot be rebuilt in another process."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()  # some state, so unpickling calls __setstate__
+
+    def __setstate__(self, state: dict) -> None:
+        raise RuntimeError("this evaluator cannot run in a worker")
+
+
+def test_a_crashing_worker_fails_the_run_with_its_message(setup: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(NasError, match=r"search worker 1 failed \(exit code 1\): .*cannot run in a worker"):
+        _run(setup, tmp_path / "run", trials=20, workers=2, evaluator=_BreaksInWorkers())
 
 
 @pytest.mark.skipif(not os.environ.get("NAS_TEST_POSTGRES_URL"), reason="no PostgreSQL server (.ci/run starts one)")
 def test_two_workers_on_postgresql(setup: dict[str, Path], tmp_path: Path) -> None:
     url = os.environ["NAS_TEST_POSTGRES_URL"]
     name = f"pg{os.getpid()}"
-    result = _search(setup, tmp_path / "run", "--trials", "40", "--workers", "2", "--storage", url, "--study", name)
-    assert result.returncode == 0, result.stderr
-    study = optuna.load_study(study_name=name, storage=url)
+    study = _run(setup, tmp_path / "run", trials=40, workers=2, storage=url, study_name=name).study
     numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers))
     assert len(_complete(study)) >= 40
@@ -166,10 +217,10 @@ def test_two_workers_on_postgresql(setup: dict[str, Path], tmp_path: Path) -> No
 def test_unreachable_budget_names_the_fastest_latency(setup: dict[str, Path], tmp_path: Path) -> None:
     space = SearchSpace.load(setup["space"])
     fastest = space_bounds(space, LatencyTable.load(setup["table"])).fastest_ms
-    result = _search(setup, tmp_path / "run", budget=f"{fastest * 0.9}ms")
-    assert result.returncode == 2
-    assert f"the fastest config of tiny takes {fastest:.3f} ms" in result.stderr
-    assert "Traceback" not in result.stderr
+    with pytest.raises(ArgumentError, match=f"the fastest config of tiny takes {fastest:.3f} ms") as caught:
+        _run(setup, tmp_path / "run", budget_ms=fastest * 0.9)
+    assert caught.value.parameter == "budget_ms"
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize(
@@ -181,6 +232,8 @@ def test_unreachable_budget_names_the_fastest_latency(setup: dict[str, Path], tm
         (["--target", "nowhere"], "unknown target 'nowhere'; available tables: arm64"),
         (["--sampler", "cmaes"], "--sampler 'cmaes': unknown; use one of nsga2, tpe, gp, random"),
         (["--evaluator", "acc"], "unknown evaluator 'acc'; available: params"),
+        (["--trials", "0"], "--trials 0: use 1 or more"),
+        (["--seed", "-1"], "--seed -1: use an integer from 0 to 2**32 - 1"),
         (
             ["--storage", "postgresql://nobody@127.0.0.1:9/none"],
             "--storage postgresql://nobody@127.0.0.1:9/none: cannot open it",
@@ -195,7 +248,7 @@ def test_bad_input_is_one_line_and_exit_2(
     base = {"--target": str(setup["table"]), "--budget": "2.5ms", "--out": str(tmp_path / "run")}
     given = dict(zip(args[::2], (a.replace("{file}", str(tmp_path / "file.txt")) for a in args[1::2]), strict=True))
     flat = [item for pair in {**base, **given}.items() for item in pair]
-    result = run_cli("nas.search", "--space", str(setup["space"]), "--evaluator", "params", *flat)
+    result = run_main("nas.search", "--space", str(setup["space"]), "--evaluator", "params", *flat)
     assert result.returncode == 2, result.stderr
     assert fragment in result.stderr
     assert result.stderr.strip().count("\n") == 0, result.stderr
@@ -204,27 +257,17 @@ def test_bad_input_is_one_line_and_exit_2(
 
 def test_a_study_of_another_space_is_not_mixed(setup: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "run"
-    assert _search(setup, out, "--trials", "5").returncode == 0
+    _run(setup, out, trials=5)
     other = dict(yaml.safe_load(setup["space"].read_text()), head={"last_channels": [32], "hidden_channels": 64})
-    other_file = tmp_path / "other.yaml"
-    other_file.write_text(yaml.safe_dump(other))
-    result = run_cli(
-        "nas.search",
-        "--target",
-        str(setup["table"]),
-        "--space",
-        str(other_file),
-        "--budget",
-        "2.5ms",
-        "--evaluator",
-        "params",
-        "--out",
-        str(out),
-        "--trials",
-        "10",
-    )
-    assert result.returncode == 2
-    assert "study 'run' already holds a search with space_hash" in result.stderr
+    with pytest.raises(NasError, match="study 'run' already holds a search with space_hash"):
+        run_search(
+            latency=setup["table"],
+            space=SearchSpace.from_dict(other),
+            budget_ms=2.5,
+            evaluator="params",
+            out=out,
+            trials=10,
+        )
 
 
 def test_rung_steps() -> None:
@@ -236,10 +279,7 @@ def test_rung_steps() -> None:
 
 def test_successive_halving_trains_survivors_further(setup: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "run"
-    result = _search(
-        setup, out, "--trials", "12", "--evaluator", "train", "--steps", "9", "--eta", "3", "--rungs", "2", budget="4ms"
-    )
-    assert result.returncode == 0, result.stderr
+    _run(setup, out, trials=12, evaluator=TrainEvaluator(steps=9), eta=3, rungs=2, budget_ms=4)
     feasible = [t.user_attrs["nas"] for t in _complete(_study(out)) if t.user_attrs["nas"]["feasible"]]
     rungs = sorted(r["rung"] for r in feasible)
     assert rungs.count(0) > rungs.count(1) >= 1  # eta 3: one of each full bracket of three goes on
@@ -253,9 +293,7 @@ def test_successive_halving_trains_survivors_further(setup: dict[str, Path], tmp
 
 def test_mnas_objective_is_a_single_reward_under_the_budget(setup: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "run"
-    result = _search(setup, out, "--trials", "30", "--objective", "mnas", "--w", "-0.07")
-    assert result.returncode == 0, result.stderr
-    study = _study(out)
+    study = _run(setup, out, trials=30, objective="mnas", w=-0.07).study
     assert len(study.directions) == 1
     for trial in _complete(study):
         record = trial.user_attrs["nas"]
@@ -266,11 +304,7 @@ def test_mnas_objective_is_a_single_reward_under_the_budget(setup: dict[str, Pat
 
 def test_mnas_with_training_reports_rungs_for_optunas_pruner(setup: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "run"
-    result = _search(
-        setup, out, "--trials", "6", "--objective", "mnas", "--evaluator", "train", "--steps", "9", budget="4ms"
-    )
-    assert result.returncode == 0, result.stderr
-    trials = _study(out).trials
+    trials = _run(setup, out, trials=6, objective="mnas", evaluator=TrainEvaluator(steps=9), budget_ms=4).study.trials
     evaluated = [t for t in trials if t.intermediate_values]
     assert evaluated
     for trial in evaluated:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nas._fields import Field
+from nas._paths import find_shipped
 from nas._yaml import FlowMap, read_mapping, write_yaml
 
 ACTIVATIONS = ("relu", "hswish")
@@ -92,6 +93,8 @@ class ArchConfig:
     # ---- YAML -------------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ArchConfig:
+        """A config file; shipped references also by project path (``search_spaces/reference/...``)."""
+        path = find_shipped(path)
         return cls.from_dict(read_mapping(path), source=str(path))
 
     def save(self, path: str | os.PathLike[str]) -> None:

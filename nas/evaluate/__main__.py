@@ -27,5 +27,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """Console script."""
     raise SystemExit(_cli.run(main))
+
+
+if __name__ == "__main__":
+    entry()

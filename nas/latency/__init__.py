@@ -6,17 +6,34 @@ Torch-free at import: the device side (``nas.latency.measure``) runs with numpy 
 from nas.config import Op, ops
 from nas.latency._bounds import Bounds, space_bounds
 from nas.latency._here import measure_here, measures_here
-from nas.latency._table import Explanation, LatencyTable, OpLatency, Overhead, available_targets, fit_overhead
+from nas.latency._table import (
+    EstimatedTable,
+    Explanation,
+    LatencyModel,
+    LatencyTable,
+    MeasuredTable,
+    OpLatency,
+    Overhead,
+    UnpricedOpError,
+    available_targets,
+    fit_overhead,
+    load_latency,
+)
 
 __all__ = [
     "Bounds",
+    "EstimatedTable",
     "Explanation",
+    "LatencyModel",
     "LatencyTable",
+    "MeasuredTable",
     "Op",
     "OpLatency",
     "Overhead",
+    "UnpricedOpError",
     "available_targets",
     "fit_overhead",
+    "load_latency",
     "measure_here",
     "measures_here",
     "ops",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from nas import _cli
 from nas._errors import NasError
-from nas._paths import DEFAULT_SPACE, SPACES_DIR, TABLES_DIR
+from nas._paths import DEFAULT_SPACE, SPACES_DIR, TABLES_DIR, find_shipped, runs_dir, user_tables_dir
 from nas.latency._table import LatencyTable
 
 
@@ -29,8 +29,10 @@ def _parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="measure every op of a space here, or write a bundle for a device")
     build.add_argument("--space", default=str(DEFAULT_SPACE), help="space YAML (default: %(default)s)")
-    build.add_argument("--target", required=True, help="table name: writes latency_tables/NAME.yaml")
-    build.add_argument("--out", type=Path, help="table file to write instead of latency_tables/NAME.yaml")
+    build.add_argument("--target", required=True, help="table name: writes NAME.yaml in your tables folder")
+    build.add_argument(
+        "--out", type=Path, help="table file to write instead (default: NAME.yaml in your tables folder)"
+    )
     build.add_argument("--bundle", type=Path, help="only export ONNX files + manifest here, to measure on a device")
     build.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
     build.add_argument("--calibration", type=int, default=20, help="random networks timed whole to fit overhead")
@@ -80,9 +82,7 @@ def _space_of(table: LatencyTable, given: str | None):
     if given:
         return SearchSpace.load(given)
     file = table.metadata.get("space", {}).get("file")
-    path = Path(file) if file else None
-    if path is not None and not path.is_absolute():
-        path = TABLES_DIR.parent / path
+    path = find_shipped(file) if file else None
     if path is None or not path.exists():
         raise NasError(f"table {table.source} does not name a space file that exists here; pass --space FILE")
     return SearchSpace.load(path)
@@ -134,9 +134,7 @@ def _build(args: argparse.Namespace) -> int:
             f" {args.bundle.name} --out {args.target}.yaml\nthen copy {args.target}.yaml to latency_tables/ here."
         )
         return 0
-    out = args.out or TABLES_DIR / f"{args.target}.yaml"
-    if out.is_dir():
-        raise NasError(f"--out {out}: is a folder; give a file name such as {out / (args.target + '.yaml')}")
+    out = _table_out(args)
     table = build_table(
         space=space,
         target=args.target,
@@ -154,13 +152,25 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _table_out(args: argparse.Namespace) -> Path:
+    """``--out``, else NAME.yaml in the user's tables folder: a shipped table is only ever replaced by
+    naming its file (it then shadows nothing: the user folder is looked up first)."""
+    out = args.out or user_tables_dir() / f"{args.target}.yaml"
+    if out.is_dir():
+        raise NasError(f"--out {out}: is a folder; give a file name such as {out / (args.target + '.yaml')}")
+    if args.out is None and (TABLES_DIR / out.name).exists():
+        print(
+            f"note: writing {out}; it takes the place of the shipped table '{args.target}' by that name",
+            file=sys.stderr,
+        )
+    return out
+
+
 def _make_table(args: argparse.Namespace) -> int:
     from nas.latency._build import space_info
     from nas.space import SearchSpace
 
-    out = args.out or TABLES_DIR / f"{args.target}.yaml"
-    if out.is_dir():
-        raise NasError(f"--out {out}: is a folder; give a file name such as {out / (args.target + '.yaml')}")
+    out = _table_out(args)
     space = SearchSpace.load(args.space)
     if args.command == "estimate":
         from nas.latency._arm64 import estimate_arm64
@@ -201,7 +211,7 @@ def _validate(args: argparse.Namespace, table: LatencyTable) -> None:
             " the difference between machines",
             file=sys.stderr,
         )
-    out = args.out or TABLES_DIR.parent / "runs" / f"validate-{table.target}"
+    out = args.out or runs_dir() / f"validate-{table.target}"
     samples = validate(table, validation_configs(space, args.samples, args.seed), out)
     text = summary_text(table, samples)
     write_summary(out, text)

@@ -18,7 +18,7 @@ from nas.config import ArchConfig, Op, ops
 from nas.latency._build import space_info
 from nas.latency._estimate import DeviceModel, fit_factors, fit_transfer, group_parts
 from nas.latency._ofa import import_ofa
-from nas.latency._table import LatencyTable, Overhead
+from nas.latency._table import EstimatedTable, Overhead
 from nas.space import SearchSpace
 
 PAPER = "Howard et al. 2019, Searching for MobileNetV3, arXiv:1905.02244v5"
@@ -64,7 +64,7 @@ def anchors() -> tuple[list[Anchor], list[Anchor]]:
     return fitted, held_out
 
 
-def estimate_arm64(ofa_dir: Path, space: SearchSpace, *, target: str = "arm64") -> LatencyTable:
+def estimate_arm64(ofa_dir: Path, space: SearchSpace, *, target: str = "arm64") -> EstimatedTable:
     """Fit the Note10 transfer, calibrate it on Pixel-1 anchors, price every op of ``space`` and the references."""
     note10 = import_ofa(ofa_dir, target="note10", device="Samsung Galaxy Note10", space={})
     measured_ops = [Op.parse(key) for key in sorted(note10.entries)]
@@ -76,7 +76,6 @@ def estimate_arm64(ofa_dir: Path, space: SearchSpace, *, target: str = "arm64") 
     model = DeviceModel(transfer, tuple(float(f) for f in factors))  # type: ignore[arg-type]
     wanted = set(space.ops()) | {op for path in reference_configs().values() for op in ops(ArchConfig.load(path))}
     entries = {op.key: (round(model.op_ms(op), 6),) * 3 + (0,) for op in sorted(wanted)}
-    table = LatencyTable(metadata={}, entries=entries, overhead=Overhead())
 
     def check(anchor: Anchor) -> dict[str, object]:
         estimate = sum(model.op_ms(op) for op in ops(anchor.config))
@@ -88,7 +87,7 @@ def estimate_arm64(ofa_dir: Path, space: SearchSpace, *, target: str = "arm64") 
             "source": anchor.source,
         }
 
-    table.metadata = {
+    metadata = {
         "target": target,
         "measured": False,
         "device": DEVICE,
@@ -122,4 +121,4 @@ def estimate_arm64(ofa_dir: Path, space: SearchSpace, *, target: str = "arm64") 
         "space": space_info(space),
         "generated_by": f"python -m nas.latency estimate --target {target} --ofa OFA_LUT_DIR",
     }
-    return table
+    return EstimatedTable(metadata=metadata, entries=entries, overhead=Overhead())

@@ -8,15 +8,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from nas._paths import PROJECT_ROOT, reference_configs
+from nas._paths import reference_configs, shipped_name, user_dir
 from nas._progress import progress
 from nas.config import ArchConfig, Op, ops
 from nas.latency._bundle import FORMAT, BundleModel, Manifest, shape_key
-from nas.latency._table import LatencyTable
+from nas.latency._table import EstimatedTable, LatencyTable
 from nas.latency.measure import measure_bundle
 from nas.space import SearchSpace
-
-BUNDLES_DIR = PROJECT_ROOT / "latency_tables" / ".bundles"
 
 
 def op_file(op: Op) -> str:
@@ -72,12 +70,7 @@ def write_bundle(
 
 def space_info(space: SearchSpace) -> dict[str, str]:
     """How a table names the space it was built for (the hash guards against mixing spaces)."""
-    path = Path(space.source)
-    try:
-        shown = str(path.resolve().relative_to(PROJECT_ROOT))
-    except ValueError:
-        shown = space.source
-    return {"name": space.name, "hash": space.hash, "file": shown}
+    return {"name": space.name, "hash": space.hash, "file": shipped_name(space.source)}
 
 
 def space_bundle(bundle: Path, *, space: SearchSpace, target: str, calibration: int = 20, seed: int = 0) -> float:
@@ -98,7 +91,7 @@ def build_table(
     bundle: Path | None = None,
 ) -> LatencyTable:
     """Enumerate, export and measure every op of ``space`` here; rerunning resumes an interrupted build."""
-    bundle = bundle or BUNDLES_DIR / f"{target}-{space.hash}-v{FORMAT.rsplit('/', 1)[1]}"
+    bundle = bundle or user_dir() / "bundles" / f"{target}-{space.hash}-v{FORMAT.rsplit('/', 1)[1]}"
     export_seconds = space_bundle(bundle, space=space, target=target, calibration=calibration, seed=seed)
     return measure_bundle(
         bundle,
@@ -113,11 +106,8 @@ def build_table(
 def extend_table(table: LatencyTable, configs: Sequence[ArchConfig]) -> int:
     """Measure here the ops of ``configs`` that ``table`` lacks and add them to its file; returns how many."""
     missing = sorted({op for config in configs for op in ops(config) if op.key not in table.entries})
-    if missing and "model" in table.metadata:  # an estimated table prices new ops with its own model
-        from nas.latency._estimate import DeviceModel
-
-        model = DeviceModel.from_dict(table.metadata["model"])
-        table.add({op.key: (round(model.op_ms(op), 6),) * 3 + (0,) for op in missing})
+    if missing and isinstance(table, EstimatedTable):  # it prices new ops with its own model
+        table.add(table.price(missing))
         table.save(table.source)
     elif missing:
         with tempfile.TemporaryDirectory() as tmp:

@@ -15,7 +15,7 @@ from typing import Any
 from nas._errors import NasError
 from nas._yaml import read_mapping
 from nas.config import Op
-from nas.latency._table import LatencyTable, Overhead
+from nas.latency._table import MeasuredTable, Overhead
 
 _BLOCK = re.compile(
     r"expanded_conv-input:(\d+)x(\d+)x(\d+)-output:(\d+)x(\d+)x(\d+)-expand:(\d+)-kernel:(\d+)-stride:(\d+)"
@@ -94,7 +94,7 @@ def read_ofa_file(path: Path) -> dict[Op, float]:
     return ops
 
 
-def import_ofa(folder: Path, *, target: str, device: str, space: dict[str, str]) -> LatencyTable:
+def import_ofa(folder: Path, *, target: str, device: str, space: dict[str, str]) -> MeasuredTable:
     """Every ``*_lookup_table.yaml`` of ``folder`` as one table (keys carry the resolution)."""
     files = sorted(folder.glob("*_lookup_table.yaml"))
     if not files:
@@ -121,4 +121,4 @@ def import_ofa(folder: Path, *, target: str, device: str, space: dict[str, str])
         "source": f"{len(files)} files from {folder}",
         "space": space,
     }
-    return LatencyTable(metadata=metadata, entries=entries, overhead=Overhead(), source="")
+    return MeasuredTable(metadata=metadata, entries=entries, overhead=Overhead(), source="")

@@ -1,22 +1,27 @@
-"""LatencyTable: per-op latencies of one target, predict = scale * sum(ops) + offset."""
+"""Latency models: the protocol search, bounds, NetAdapt and the pipeline depend on, and the two kinds of
+table behind it (measured on a device; estimated from published measurements). A prediction is
+scale * sum(ops) + offset."""
 
 from __future__ import annotations
 
+import abc
 import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from nas._errors import NasError, SpecError
 from nas._fields import Field
-from nas._paths import TABLES_DIR
+from nas._paths import TABLES_DIR, shipped, user_tables_dir
 from nas._yaml import FlowList, FlowMap, read_mapping, write_yaml
 from nas.config import ArchConfig, Op, ops
 from nas.space import SearchSpace
+
+FORMAT_VERSION = 1  # of table files; files without the key are version 1
 
 # channel fields that interpolation may vary, per op kind (stem/last keep expanded == out)
 _AXES = {"stem": ("out",), "ir": ("cin", "expanded", "out"), "last": ("cin", "out"), "head": ("cin", "expanded", "out")}
@@ -70,25 +75,73 @@ class Explanation:
         return sum(row.interpolated for row in self.rows)
 
 
+class UnpricedOpError(NasError):
+    """A latency model cannot price these ops (a measured table without them or measured neighbours)."""
+
+    def __init__(self, message: str, ops: Sequence[Op]) -> None:
+        super().__init__(message)
+        self.ops = tuple(ops)
+
+
+@runtime_checkable
+class LatencyModel(Protocol):
+    """What search, space bounds, NetAdapt and the pipeline need of a latency source.
+
+    A prediction is ``overhead.apply(sum of op_ms over the config's ops)`` with an overhead monotone in
+    the sum: the exact space bounds (dynamic programming over ops) rely on costs adding up per op.
+    Pass any object with these members (a model of your own device, say) where a table is accepted.
+    """
+
+    metadata: dict[str, Any]
+    overhead: Overhead
+    source: str
+
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def measured(self) -> bool: ...
+
+    def notice(self) -> str | None:
+        """One line for outputs that use it when its numbers are not measurements, else None."""
+
+    def op_ms(self, op: Op) -> OpLatency:
+        """One op's cost; raises UnpricedOpError when it cannot be priced."""
+
+    def explain(self, config: ArchConfig) -> Explanation: ...
+
+    def predict(self, config: ArchConfig) -> float: ...
+
+    def check_space(self, space: SearchSpace) -> None:
+        """Raise NasError (with the fix) unless every config of ``space`` can be priced."""
+
+
 @dataclass
-class LatencyTable:
-    """Per-op latencies (ms, in context: see nas.latency.measure) with where and how they were measured."""
+class LatencyTable(abc.ABC):
+    """A latency model stored as a file: per-op latencies (ms) with where and how they were obtained.
+
+    ``LatencyTable.load`` gives a MeasuredTable (ops timed on a device) or an EstimatedTable (a model
+    fitted to published measurements, which prices any op).
+    """
 
     metadata: dict[str, Any]
     entries: dict[str, tuple[float, float, float, int]]  # key -> (latency_ms, p50_ms, p90_ms, runs)
     overhead: Overhead = field(default_factory=Overhead)
     source: str = ""
-    _groups: dict[tuple[Any, ...], dict[tuple[int, ...], float]] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
 
     # ---- files ---------------------------------------------------------------------------------
-    @classmethod
-    def load(cls, target_or_path: str | os.PathLike[str]) -> LatencyTable:
-        """A table by target name (``latency_tables/NAME.yaml``) or by path."""
+    @staticmethod
+    def load(target_or_path: str | os.PathLike[str]) -> LatencyTable:
+        """A table by target name (user tables first, then shipped ones) or by path."""
         path = resolve_table(target_or_path)
         data = read_mapping(path)
-        keys = Field(str(path), "", data).mapping(["metadata", "ops"], ["overhead"])
+        keys = Field(str(path), "", data).mapping(["metadata", "ops"], ["overhead", "format_version"])
+        if "format_version" in keys:
+            version = keys["format_version"].integer(minimum=1)
+            if version > FORMAT_VERSION:
+                raise keys["format_version"].error(
+                    f"format {version} is newer than this nas reads ({FORMAT_VERSION}); upgrade nas"
+                )
         metadata = keys["metadata"].mapping(["target", "measured"], extra=True)
         metadata["target"].text()
         metadata["measured"].boolean()
@@ -115,12 +168,14 @@ class LatencyTable:
                 mean_abs_error_pct=o["mean_abs_error_pct"].number(minimum=0),
                 max_abs_error_pct=o["max_abs_error_pct"].number(minimum=0),
             )
-        return cls(metadata=dict(data["metadata"]), entries=entries, overhead=overhead, source=str(path))
+        kind = EstimatedTable if "model" in data["metadata"] else MeasuredTable
+        return kind(metadata=dict(data["metadata"]), entries=entries, overhead=overhead, source=str(path))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         write_yaml(
             path,
             {
+                "format_version": FORMAT_VERSION,
                 "metadata": self.metadata,
                 "overhead": FlowMap(vars(self.overhead)),
                 "ops": {
@@ -139,7 +194,7 @@ class LatencyTable:
         return bool(self.metadata["measured"])
 
     def notice(self) -> str | None:
-        """One line for every output that uses an estimated (not measured) table."""
+        """One line for every output that uses a table not measured on the device."""
         if self.measured:
             return None
         return (
@@ -147,45 +202,38 @@ class LatencyTable:
             f" there with: python -m nas.latency build --target {self.target} --bundle DIR (see README)"
         )
 
-    def check_space(self, space: SearchSpace) -> None:
-        """Refuse a space the table was not built for, unless the table holds all its ops or is an estimate,
-        whose model prices any op."""
+    def covers(self, space: SearchSpace) -> bool:
+        """Whether every op of ``space`` can be priced."""
         built_for = self.metadata.get("space", {})
-        if built_for.get("hash") == space.hash or "model" in self.metadata:
+        return built_for.get("hash") == space.hash or all(op.key in self.entries for op in space.ops())
+
+    def check_space(self, space: SearchSpace) -> None:
+        """Refuse a space the table was not built for, unless it can price all its ops."""
+        if self.covers(space):
             return
-        missing = [op for op in space.ops() if op.key not in self.entries]
-        if missing:
-            raise NasError(
-                f"latency table {self.source or self.target} was built for space {built_for.get('name')!r}"
-                f" (hash {built_for.get('hash')}), not for {space.name!r} (hash {space.hash}), and lacks"
-                f" {len(missing)} of its ops; build one with: python -m nas.latency build --space {space.source}"
-                f" --target NAME"
-            )
+        built_for = self.metadata.get("space", {})
+        missing = sum(op.key not in self.entries for op in space.ops())
+        raise NasError(
+            f"latency table {self.source or self.target} was built for space {built_for.get('name')!r}"
+            f" (hash {built_for.get('hash')}), not for {space.name!r} (hash {space.hash}), and lacks"
+            f" {missing} of its ops; build one with: python -m nas.latency build --space {space.source}"
+            f" --target NAME"
+        )
 
     def add(self, entries: dict[str, tuple[float, float, float, int]]) -> None:
         self.entries.update(entries)
-        self._groups = None
 
     # ---- prediction ----------------------------------------------------------------------------
+    @abc.abstractmethod
     def op_ms(self, op: Op) -> OpLatency:
-        row = self.entries.get(op.key)
-        if row is not None:
-            return OpLatency(op, row[0], False)
-        if "model" in self.metadata:  # an estimated table prices any op with the model it was made by
-            from nas.latency._estimate import DeviceModel
-
-            return OpLatency(op, DeviceModel.from_dict(self.metadata["model"]).op_ms(op), True)
-        ms = self._interpolate(op)
-        if ms is None:
-            raise self.missing_error([op])
-        return OpLatency(op, ms, True)
+        """One op's latency; raises UnpricedOpError when the table cannot price it."""
 
     def explain(self, config: ArchConfig) -> Explanation:
         rows, missing = [], []
         for op in ops(config):
             try:
                 rows.append(self.op_ms(op))
-            except NasError:
+            except UnpricedOpError:
                 missing.append(op)
         if missing:
             raise self.missing_error(missing)
@@ -196,12 +244,37 @@ class LatencyTable:
         """Predicted whole-model latency in ms."""
         return self.explain(config).total_ms
 
-    def missing_error(self, missing: Sequence[Op]) -> NasError:
+    def missing_error(self, missing: Sequence[Op]) -> UnpricedOpError:
         keys = ", ".join(op.key for op in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        return NasError(
+        return UnpricedOpError(
             f"latency table {self.source or self.target} has no entry for {keys} and no measured neighbours to"
-            f" interpolate from; measure them with: python -m nas.latency extend --target {self.target} --config CONFIG"
+            f" interpolate from; measure them with: python -m nas.latency extend --target {self.target}"
+            " --config CONFIG",
+            missing,
         )
+
+
+@dataclass
+class MeasuredTable(LatencyTable):
+    """Ops timed on a device; an op it lacks is interpolated over channel counts from measured
+    neighbours (flagged), else it cannot be priced."""
+
+    _groups: dict[tuple[Any, ...], dict[tuple[int, ...], float]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def add(self, entries: dict[str, tuple[float, float, float, int]]) -> None:
+        super().add(entries)
+        self._groups = None
+
+    def op_ms(self, op: Op) -> OpLatency:
+        row = self.entries.get(op.key)
+        if row is not None:
+            return OpLatency(op, row[0], False)
+        ms = self._interpolate(op)
+        if ms is None:
+            raise self.missing_error([op])
+        return OpLatency(op, ms, True)
 
     def _interpolate(self, op: Op) -> float | None:
         """Multilinear interpolation over the channel axes on which ``op`` falls between measured ops."""
@@ -242,6 +315,34 @@ class LatencyTable:
         return self._groups.get(_shape(op), {})
 
 
+@dataclass
+class EstimatedTable(LatencyTable):
+    """A model fitted to published measurements (metadata ``model``): its rows are the model's prices
+    of a space's ops, and it prices any other op the same way (flagged). Always labelled ESTIMATE."""
+
+    def __post_init__(self) -> None:
+        from nas.latency._estimate import DeviceModel
+
+        self.model = DeviceModel.from_dict(self.metadata["model"])
+
+    @property
+    def measured(self) -> bool:
+        return False
+
+    def covers(self, space: SearchSpace) -> bool:
+        return True
+
+    def op_ms(self, op: Op) -> OpLatency:
+        row = self.entries.get(op.key)
+        if row is not None:
+            return OpLatency(op, row[0], False)
+        return OpLatency(op, self.model.op_ms(op), True)
+
+    def price(self, op_list: Sequence[Op]) -> dict[str, tuple[float, float, float, int]]:
+        """Rows for ``op_list`` priced by the model (0 runs: nothing was timed)."""
+        return {op.key: (round(self.model.op_ms(op), 6),) * 3 + (0,) for op in op_list}
+
+
 def _shape(op: Op) -> tuple[Any, ...]:
     return (op.kind, op.size, op.kernel, op.stride, op.se, op.act)
 
@@ -255,21 +356,37 @@ def _valid_row(row: Any) -> bool:
     )
 
 
+def table_folders() -> list[Path]:
+    """Where target names are looked up, first match wins: tables built here, then shipped ones."""
+    return [user_tables_dir(), TABLES_DIR]
+
+
 def available_targets() -> list[str]:
-    return sorted(path.stem for path in TABLES_DIR.glob("*.yaml"))
+    return sorted({path.stem for folder in table_folders() for path in folder.glob("*.yaml")})
 
 
 def resolve_table(target_or_path: str | os.PathLike[str]) -> Path:
     text = str(target_or_path)
     path = Path(text)
     if path.suffix in (".yaml", ".yml") or os.sep in text or path.exists():
-        if not path.exists():
+        found = path if path.exists() else shipped(path)
+        if found is None:
             raise NasError(f"{path}: no such latency table file")
-        return path
-    named = TABLES_DIR / f"{text}.yaml"
-    if not named.exists():
-        available = ", ".join(available_targets()) or "none yet"
-        raise NasError(
-            f"unknown target {text!r}; available tables: {available} (in {TABLES_DIR}), or give a table file path"
-        )
-    return named
+        return found
+    for folder in table_folders():
+        if (named := folder / f"{text}.yaml").exists():
+            return named
+    available = ", ".join(available_targets()) or "none yet"
+    raise NasError(
+        f"unknown target {text!r}; available tables: {available} (shipped in {TABLES_DIR}, built here in"
+        f" {user_tables_dir()}), or give a table file path"
+    )
+
+
+def load_latency(latency: LatencyModel | str | os.PathLike[str]) -> LatencyModel:
+    """A latency model as given, or the table a target name or path names: what every stage accepts."""
+    if isinstance(latency, (str, os.PathLike)):
+        return LatencyTable.load(latency)
+    if not isinstance(latency, LatencyModel):
+        raise NasError(f"latency {latency!r}: not a latency model; give a target name, a table path or a LatencyModel")
+    return latency

@@ -15,9 +15,9 @@ stopped; the table is written once, atomically, when everything is measured.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
-import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -31,7 +31,9 @@ from nas._errors import NasError
 from nas._progress import progress
 from nas.config import Op
 from nas.latency._bundle import Manifest, read_manifest, shape_key
-from nas.latency._table import LatencyTable, fit_overhead
+from nas.latency._table import LatencyTable, MeasuredTable, fit_overhead
+
+logger = logging.getLogger(__name__)
 
 BATCH_RUNS = 10
 MIN_LATENCY_MS = 0.001  # floor for an op whose context-corrected time rounds to nothing
@@ -185,7 +187,7 @@ def measure_bundle(
     target: str | None = None,
     extra_metadata: dict[str, Any] | None = None,
     base: LatencyTable | None = None,
-) -> LatencyTable:
+) -> MeasuredTable:
     """Time what ``out.partial.jsonl`` does not hold yet, then write the table ``out`` atomically.
 
     With ``base``, its entries and fit are kept and only the bundle's ops are added (``extend``).
@@ -203,7 +205,7 @@ def measure_bundle(
     work += [(f"model:{m.name}", m.file, 60) for m in manifest.models]
     todo = [item for item in work if item[0] not in record.done]
     if len(todo) < len(work):
-        print(f"resuming: {len(work) - len(todo)} of {len(work)} already measured ({record.path})", file=sys.stderr)
+        logger.info("resuming: %d of %d already measured (%s)", len(work) - len(todo), len(work), record.path)
     for name, file, runs in progress(todo, total=len(todo), desc=f"measuring {bundle.name}"):
         start = time.perf_counter()
         timing = time_onnx(bundle / file, threads=threads, min_runs=runs)
@@ -239,7 +241,7 @@ def measure_bundle(
         sums = [sum(entries[key][0] for key in model.ops) for model in manifest.models]
         wholes = [record.done[f"model:{model.name}"].ms for model in manifest.models]
         overhead = fit_overhead(sums, wholes)
-    table = LatencyTable(metadata=metadata, entries=entries, overhead=overhead, source=str(out))
+    table = MeasuredTable(metadata=metadata, entries=entries, overhead=overhead, source=str(out))
     table.save(out)
     partial_path(out).unlink()
     return table

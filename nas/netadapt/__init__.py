@@ -1,6 +1,18 @@
-"""NetAdapt driven by a latency table (in progress: prunable units and weight inheritance)."""
+"""NetAdapt driven by a latency model: ``run_netadapt(config=..., latency="x86_64", budget_ms=2)`` from
+Python, ``python -m nas.netadapt`` from a shell; prunable units and exact weight inheritance."""
 
+from nas.netadapt._run import NetAdaptResult, run_netadapt
 from nas.netadapt._slice import Selection, block_keys, prune, selection
 from nas.netadapt._units import Unit, prunable_units, shrink
 
-__all__ = ["Selection", "Unit", "block_keys", "prunable_units", "prune", "selection", "shrink"]
+__all__ = [
+    "NetAdaptResult",
+    "Selection",
+    "Unit",
+    "block_keys",
+    "prunable_units",
+    "prune",
+    "run_netadapt",
+    "selection",
+    "shrink",
+]

@@ -4,9 +4,8 @@ latency table. Every finished iteration is saved whole, so a rerun resumes at th
 from __future__ import annotations
 
 import json
-import sys
+import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,12 @@ from nas._errors import NasError
 from nas._files import write_csv, write_text_atomic
 from nas.config import ArchConfig
 from nas.evaluate import TrainEvaluator
-from nas.latency import LatencyTable
+from nas.latency import LatencyModel, LatencyTable, UnpricedOpError
 from nas.model import Network, build_model, load_weights, save_weights
 from nas.netadapt._slice import prune
 from nas.netadapt._units import Unit, keeps_structure, prunable_units, shrink, smallest
 
+logger = logging.getLogger(__name__)
 HISTORY = ["iteration", "unit", "channels_before", "channels_after", "latency_ms", "accuracy", "proposals", "seconds"]
 
 
@@ -38,14 +38,14 @@ class Pricer:
     """Prices configs from the table; with ``measure_missing`` (target = this machine) it times the ops the
     table lacks on the spot, else a config it cannot price (or interpolate) is no candidate."""
 
-    table: LatencyTable
+    table: LatencyModel
     measure_missing: bool = False
 
     def __call__(self, config: ArchConfig) -> float | None:
         try:
             return self.table.predict(config)
-        except NasError:
-            if not self.measure_missing:
+        except UnpricedOpError:
+            if not self.measure_missing or not isinstance(self.table, LatencyTable):
                 return None
         from nas.latency._build import extend_table
 
@@ -103,15 +103,7 @@ class State:
         return self.history[-1]["accuracy"] if self.history else self.start_accuracy
 
 
-def run_netadapt(
-    *,
-    state: State,
-    price: Pricer,
-    trainer: TrainEvaluator,
-    options: Options,
-    out: Path,
-    log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
-) -> State:
+def netadapt_loop(*, state: State, price: Pricer, trainer: TrainEvaluator, options: Options, out: Path) -> State:
     """Iterate until the predicted latency is within budget; ``state`` is saved after every iteration."""
     latency = price(state.config)
     while latency > options.budget_ms:
@@ -129,15 +121,15 @@ def run_netadapt(
             accuracy = trainer.accuracy(candidate)
             proposal_ms = price(candidate.config)
             proposals.append((accuracy, proposal_ms, unit, channels, candidate))
-            log(
-                f"  iteration {iteration}, proposal {n}/{len(units)}: {unit.name} {unit.channels} -> {channels},"
-                f" {proposal_ms:.3f} ms, held-out accuracy {accuracy:.4f}"
+            logger.info(
+                "  iteration %d, proposal %d/%d: %s %d -> %d, %.3f ms, held-out accuracy %.4f",
+                *(iteration, n, len(units), unit.name, unit.channels, channels, proposal_ms, accuracy),
             )
         if not proposals:
             hint = (
                 ""
                 if price.measure_missing
-                else ("; widths outside the table cannot be priced without --measure-missing (on the table's machine)")
+                else "; widths outside the table cannot be priced unless timed (measure_missing, on its machine)"
             )
             raise NasError(f"no unit can shrink to reach {target:.3f} ms by the table{hint}")
         if options.select == "acc":
@@ -159,8 +151,8 @@ def run_netadapt(
         )
         state.config, state.model = model.config, model
         state.save(out)
-        log(
-            f"iteration {iteration}: kept {unit.name} {unit.channels} -> {channels}: {latency:.3f} ms,"
-            f" held-out accuracy {accuracy:.4f}"
+        logger.info(
+            "iteration %d: kept %s %d -> %d: %.3f ms, held-out accuracy %.4f",
+            *(iteration, unit.name, unit.channels, channels, latency, accuracy),
         )
     return state

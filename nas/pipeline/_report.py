@@ -13,8 +13,10 @@ from nas._files import write_text_atomic
 from nas._provenance import table_record, versions
 from nas._table import format_table
 from nas.config import ArchConfig, agreement
-from nas.latency import LatencyTable, measure_here
+from nas.latency import LatencyModel, LatencyTable, measure_here
+from nas.netadapt import NetAdaptResult
 from nas.pipeline._train import Recipe
+from nas.search import SearchResult
 
 
 @dataclass(frozen=True)
@@ -34,9 +36,10 @@ class Entry:
         return f"{100 * mean:.2f} ± {100 * spread:.2f} % (n={len(self.accuracies)})"
 
 
-def rows(entries: list[Entry], table: LatencyTable) -> list[dict[str, Any]]:
+def rows(entries: list[Entry], table: LatencyModel) -> list[dict[str, Any]]:
     """Per network: predicted and (on this machine's table) measured latency, MACs, params, accuracy."""
-    measured = measure_here([e.config for e in entries], table) or [None] * len(entries)
+    here = measure_here([e.config for e in entries], table) if isinstance(table, LatencyTable) else None
+    measured = here or [None] * len(entries)
     return [
         {
             "name": e.config.name,
@@ -68,42 +71,42 @@ def write_report(
     *,
     out: Path,
     entries: list[Entry],
-    table: LatencyTable,
-    budget_ms: float,
-    args: dict[str, Any],
+    search: SearchResult,
+    netadapt: NetAdaptResult,
+    settings: dict[str, Any],
     recipe: Recipe,
-) -> dict[str, Any]:
-    """Write report.md and run.json; returns the final network's row."""
+) -> list[dict[str, Any]]:
+    """Write report.md and run.json from the stages' results; returns the rows (final network first)."""
+    table, budget_ms = netadapt.latency, netadapt.budget_ms
     table_rows = rows(entries, table)
     final = entries[0].config
-    search = json.loads((out / "search" / "run.json").read_text())
-    netadapt = out / "netadapt" / "final.json"
-    history = json.loads((out / "netadapt" / "state.json").read_text())["history"] if netadapt.exists() else []
+    history = netadapt.history
+    best = search.best
+    assert best is not None  # the pipeline stops before NetAdapt when the search found nothing
     kind = "measured" if table.measured else "ESTIMATED"
     lines = [f"# Pipeline {out.name}", ""]
     if notice := table.notice():
         lines += [f"> {notice}", ""]
     lines += [
         f"Target `{table.target}` ({kind} table, {table.metadata.get('device')}), budget **{budget_ms:g} ms**,"
-        f" space `{search['space']['file']}`, search evaluator `{args['evaluator']}`, seed {args['seed']}.",
+        f" space `{search.space.source}`, search evaluator `{search.evaluator.name}`, seed {settings['seed']}.",
         "",
         "## 1. Search",
         "",
-        f"{search['trials']['complete']} trials ({search['trials']['feasible']} within the search budget of"
-        f" {search['budget_ms']:g} ms = budget x {1 + args['slack']:g}); picked the best:"
-        f" {search['best']['trial']}, score {search['best']['score']:.4g}, {search['best']['latency_ms']:.3f} ms.",
+        f"{search.trials} trials ({search.feasible} within the search budget of"
+        f" {search.budget_ms:g} ms = budget x {1 + settings['slack']:g}); picked the best:"
+        f" {best.name}, score {best.score:.4g}, {best.latency_ms:.3f} ms.",
         "",
         "![Pareto front](search/pareto.png)",
         "",
         "## 2. NetAdapt",
         "",
     ]
-    if netadapt.exists():
-        trim = json.loads(netadapt.read_text())
+    if netadapt.model is not None:
         kept = ", ".join(f"{h['unit']} {h['channels_before']}→{h['channels_after']}" for h in history)
         lines += [
-            f"{len(history)} iteration{'s' if len(history) != 1 else ''}, {trim['start_ms']:.3f} →"
-            f" {trim['final_ms']:.3f} ms predicted: {kept}.",
+            f"{len(history)} iteration{'s' if len(history) != 1 else ''}, {netadapt.start_ms:.3f} →"
+            f" {netadapt.final_ms:.3f} ms predicted: {kept}.",
             "",
             "![NetAdapt](netadapt/netadapt.png)",
             "",
@@ -149,16 +152,16 @@ def write_report(
         "## Files",
         "",
         "`config.yaml` (the final network), `weights.pt` and `model.onnx` (seed"
-        f" {args['seeds'].split(',')[0].strip()}, input {final.resolution} px, {recipe.data}'s classes),"
+        f" {settings['seeds'][0]}, input {final.resolution} px, {recipe.data}'s classes),"
         " `search/` (study, front, summary), `netadapt/` (history, plot), `final/` and `references/` (per-seed"
         " results and checkpoints), `run.json` (arguments, versions, table metadata).",
         "",
     ]
     write_text_atomic(out / "report.md", "\n".join(lines))
     record = {
-        "args": {**args, "out": str(out)},
+        "settings": {**settings, "out": str(out)},
         "versions": versions(),
-        "space_hash": search["space"]["hash"],
+        "space_hash": search.space.hash,
         "table": table_record(table),
         "recipe": {"data": recipe.data, "resolution": recipe.resolution, "epochs": recipe.epochs},
         "netadapt_iterations": len(history),
@@ -167,4 +170,4 @@ def write_report(
         "agreement": {e.config.name: vars(agreement(final, e.config)) for e in entries[1:]},
     }
     write_text_atomic(out / "run.json", json.dumps(record, indent=2, default=str) + "\n")
-    return table_rows[0]
+    return table_rows

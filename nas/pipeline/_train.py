@@ -5,7 +5,7 @@ a rerun resumes the chunk it was in and reuses finished seeds."""
 from __future__ import annotations
 
 import json
-import sys
+import logging
 import time
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -18,6 +18,8 @@ from nas.config import ArchConfig
 from nas.data import Dataset, load_dataset
 from nas.evaluate import TrainEvaluator
 from nas.model import Network, build_model
+
+logger = logging.getLogger(__name__)
 
 CHUNK = 100  # steps between checkpoints
 
@@ -57,10 +59,9 @@ def train_seed(config: ArchConfig, recipe: Recipe, seed: int, folder: Path) -> f
         model = trainer.train(config, until=until, checkpoint=checkpoint)
         done = min(until, trainer.steps)
         rate = (time.perf_counter() - began) / done
-        print(
-            f"  training {config.name or 'config'} seed {seed}: step {done}/{trainer.steps},"
-            f" ETA {rate * (trainer.steps - done):.0f} s",
-            file=sys.stderr,
+        logger.info(
+            "  training %s seed %d: step %d/%d, ETA %.0f s",
+            *(config.name or "config", seed, done, trainer.steps, rate * (trainer.steps - done)),
         )
     accuracy = trainer.accuracy(model)
     record = {"accuracy": accuracy, "seed": seed, **what, "seconds": time.perf_counter() - began}

@@ -1,7 +1,11 @@
-"""Multi-objective architecture search with Optuna under a hard latency budget (``python -m nas.search``)."""
+"""Multi-objective architecture search with Optuna under a hard latency budget.
+
+``run_search(latency="arm64", budget_ms=60)`` from Python, ``python -m nas.search`` from a shell.
+"""
 
 from nas.search._budget import parse_budget
 from nas.search._results import Point, pareto_front
+from nas.search._run import SearchResult, run_search
 from nas.search._study import OBJECTIVES, SAMPLERS
 
-__all__ = ["OBJECTIVES", "SAMPLERS", "Point", "pareto_front", "parse_budget"]
+__all__ = ["OBJECTIVES", "SAMPLERS", "Point", "SearchResult", "pareto_front", "parse_budget", "run_search"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 
 from nas.evaluate import TrainEvaluator
-from nas.latency import LatencyTable
+from nas.latency import LatencyModel
 from nas.search._study import INFEASIBLE, price_trial, record_result
 from nas.space import SearchSpace
 
@@ -27,7 +27,7 @@ def run_halving(
     *,
     study: optuna.Study,
     space: SearchSpace,
-    table: LatencyTable,
+    latency: LatencyModel,
     evaluator: TrainEvaluator,
     budget_ms: float,
     trials: int | None,
@@ -55,12 +55,12 @@ def run_halving(
         population = []  # (trial, config, latency) within budget
         while len(population) < min(bracket, left()) and time.monotonic() < deadline:
             trial = study.ask()
-            config, latency, base = price_trial(trial, space, table, budget_ms)
+            config, latency_ms, base = price_trial(trial, space, latency, budget_ms)
             if base["feasible"]:
-                population.append((trial, config, latency, base))
+                population.append((trial, config, latency_ms, base))
             else:
                 record_result(trial, base)
-                tell(trial, (INFEASIBLE, latency))
+                tell(trial, (INFEASIBLE, latency_ms))
                 if left() <= 0:
                     break
         for rung, until in enumerate(steps):
@@ -70,16 +70,16 @@ def run_halving(
                         evaluator.score(config, steps=until, checkpoint=checkpoints / f"trial_{trial.number}.pt"),
                         trial,
                         config,
-                        latency,
+                        latency_ms,
                         base,
                     )
-                    for trial, config, latency, base in population
+                    for trial, config, latency_ms, base in population
                 ),
                 key=lambda item: item[0].value,
                 reverse=True,
             )
             keep = 0 if rung == len(steps) - 1 else max(1, len(scored) // eta)
-            for score, trial, _, latency, base in scored[keep:]:  # they stop here, scored at this rung
+            for score, trial, _, latency_ms, base in scored[keep:]:  # they stop here, scored at this rung
                 record_result(trial, {**base, "score": score.value, "fidelity": score.fidelity, "rung": rung})
-                tell(trial, (score.value, latency))
-            population = [(trial, config, latency, base) for _, trial, config, latency, base in scored[:keep]]
+                tell(trial, (score.value, latency_ms))
+            population = [(trial, config, latency_ms, base) for _, trial, config, latency_ms, base in scored[:keep]]

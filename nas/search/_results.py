@@ -9,14 +9,13 @@ from typing import Any
 
 import optuna
 
-from nas._errors import NasError
 from nas._files import pyplot, save_figure, write_csv, write_text_atomic
 from nas._paths import reference_configs
 from nas._provenance import table_record, versions
 from nas._table import format_table
 from nas.config import ArchConfig
 from nas.evaluate import Evaluator
-from nas.latency import LatencyTable
+from nas.latency import LatencyModel, UnpricedOpError
 from nas.search._study import feasible_trials, result, trial_config
 from nas.space import SearchSpace
 
@@ -44,7 +43,7 @@ def pareto_front(points: list[Point]) -> list[Point]:
     return sorted(unique.values(), key=lambda p: p.latency_ms)
 
 
-def references(space: SearchSpace, table: LatencyTable, evaluator: Evaluator) -> list[Point]:
+def references(space: SearchSpace, latency: LatencyModel, evaluator: Evaluator) -> list[Point]:
     """MobileNetV3-Large/-Small priced by the same table and scored by the same evaluator."""
     points = []
     for name in ("mobilenetv3_large", "mobilenetv3_small"):
@@ -53,10 +52,10 @@ def references(space: SearchSpace, table: LatencyTable, evaluator: Evaluator) ->
             continue
         config = replace(ArchConfig.load(path), num_classes=space.spec.num_classes)
         try:
-            latency = table.predict(config)
-        except NasError:
+            latency_ms = latency.predict(config)
+        except UnpricedOpError:
             continue  # a table of another space (e.g. note10) cannot price the references
-        points.append(Point(name, config, evaluator.score(config).value, latency))
+        points.append(Point(name, config, evaluator.score(config).value, latency_ms))
     return points
 
 
@@ -65,12 +64,13 @@ def write_results(
     out: Path,
     study: optuna.Study,
     space: SearchSpace,
-    table: LatencyTable,
+    latency: LatencyModel,
     evaluator: Evaluator,
     budget_ms: float,
-    args: dict[str, Any],
+    settings: dict[str, Any],
     wall_seconds: float,
-) -> tuple[Point | None, list[Point]]:
+) -> tuple[Point | None, list[Point], list[Point]]:
+    """Write the run folder; returns the best config within budget, the Pareto front and the references."""
     from nas.model import export_onnx
 
     trials = feasible_trials(study)
@@ -87,7 +87,7 @@ def write_results(
     front = pareto_front(points)
     top = max((p.rung for p in points), default=0)  # scores of lower rungs are less trained: not comparable
     best = max((p for p in points if p.rung == top), key=lambda p: (p.score, -p.latency_ms), default=None)
-    refs = references(space, table, evaluator)
+    refs = references(space, latency, evaluator)
     all_trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     (out / "pareto").mkdir(parents=True, exist_ok=True)
     for point in front:
@@ -97,11 +97,11 @@ def write_results(
         replace(best.config, name=best.name).save(out / "best.yaml")
         export_onnx(best.config, out / "best.onnx")
     record = {
-        "args": args,
-        "seed": args.get("seed"),
+        "settings": settings,
+        "seed": settings.get("seed"),
         "versions": versions(),
         "space": {"file": space.source, "name": space.name, "hash": space.hash, "size": str(space.size())},
-        "table": table_record(table),
+        "table": table_record(latency),
         "evaluator": evaluator.describe(),
         "budget_ms": budget_ms,
         "trials": {"complete": len(all_trials), "feasible": len(trials), "pareto": len(front)},
@@ -109,9 +109,9 @@ def write_results(
         "best": None if best is None else {"trial": best.name, "score": best.score, "latency_ms": best.latency_ms},
     }
     write_text_atomic(out / "run.json", json.dumps(record, indent=2, default=str) + "\n")
-    _plot(out / "pareto.png", all_trials, front, refs, budget_ms, table, evaluator)
-    write_text_atomic(out / "summary.md", _summary(record, front, best, refs, table, evaluator, out))
-    return best, front
+    _plot(out / "pareto.png", all_trials, front, refs, budget_ms, latency, evaluator)
+    write_text_atomic(out / "summary.md", _summary(record, front, best, refs, latency, evaluator, out))
+    return best, front, refs
 
 
 def _write_csv(path: Path, front: list[Point]) -> None:
@@ -133,7 +133,7 @@ def _write_csv(path: Path, front: list[Point]) -> None:
     )
 
 
-def _latency_label(table: LatencyTable) -> str:
+def _latency_label(table: LatencyModel) -> str:
     kind = "measured" if table.measured else "ESTIMATED"
     return f"latency on {table.target} (ms, {kind} table)"
 
@@ -144,7 +144,7 @@ def _plot(
     front: list[Point],
     refs: list[Point],
     budget_ms: float,
-    table: LatencyTable,
+    table: LatencyModel,
     evaluator: Evaluator,
 ) -> None:
     plt = pyplot()
@@ -198,11 +198,11 @@ def _summary(
     front: list[Point],
     best: Point | None,
     refs: list[Point],
-    table: LatencyTable,
+    table: LatencyModel,
     evaluator: Evaluator,
     out: Path,
 ) -> str:
-    args, trials = record["args"], record["trials"]
+    settings, trials = record["settings"], record["trials"]
     lines = [f"# Search {out.name}", ""]
     if not table.measured:
         lines += [
@@ -214,7 +214,7 @@ def _summary(
     lines += [
         f"Searched `{record['space']['file']}` ({record['space']['size']} configs) for the best `{evaluator.name}`"
         f" score ({evaluator.kind}) within **{record['budget_ms']:g} ms** on `{table.target}`, with the"
-        f" {args.get('sampler')} sampler, objective `{args.get('objective')}`, seed {args.get('seed')}.",
+        f" {settings.get('sampler')} sampler, objective `{settings.get('objective')}`, seed {settings.get('seed')}.",
         f"{trials['complete']} trials ({trials['feasible']} within budget) in {record['wall_seconds']:.0f} s"
         f" (this run).",
         "",
@@ -257,14 +257,14 @@ def _summary(
             )
         lines.append("")
     else:
-        lines += ["No config within budget was found; raise --budget or --trials.", ""]
+        lines += ["No config within budget was found; raise the budget or the number of trials.", ""]
     lines += [
         "## Files",
         "",
         "`pareto.png`, `pareto.csv`, `pareto/*.yaml`, `best.yaml`, `best.onnx`, `run.json`"
         " (arguments, seed, versions, space hash, table metadata).",
         "",
-        f"Open the study: `optuna-dashboard {args.get('storage')}` (pip install optuna-dashboard).",
+        f"Open the study: `optuna-dashboard {settings.get('storage')}` (pip install optuna-dashboard).",
         "",
     ]
     return "\n".join(lines)

@@ -14,10 +14,10 @@ import optuna
 from optuna.storages import RetryFailedTrialCallback
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from nas._errors import NasError
+from nas._errors import ArgumentError, NasError
 from nas.config import ArchConfig
 from nas.evaluate import Evaluator, Score, TrainEvaluator
-from nas.latency import LatencyTable
+from nas.latency import LatencyModel
 from nas.space import SearchSpace
 
 _RDB_PARAMETERS = inspect.signature(optuna.storages.RDBStorage.__init__).parameters
@@ -67,13 +67,15 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
         )
     except ImportError as exc:
         missing = getattr(exc.__cause__, "name", None) or "its driver"
-        raise NasError(
-            f"--storage {url}: the database driver ({missing}) is not installed; PostgreSQL: pip install"
-            " 'psycopg[binary]', MySQL: pip install pymysql"
+        raise ArgumentError(
+            "storage",
+            url,
+            f"the database driver ({missing}) is not installed; PostgreSQL: pip install"
+            " 'psycopg[binary]', MySQL: pip install pymysql",
         ) from None
     except (SQLAlchemyError, ValueError, OSError) as exc:  # bad URL, unreachable server, unwritable file
         first_line = str(exc).splitlines()[0][:160]
-        raise NasError(f"--storage {url}: cannot open it ({type(exc).__name__}: {first_line})") from None
+        raise ArgumentError("storage", url, f"cannot open it ({type(exc).__name__}: {first_line})") from None
     if url.startswith("sqlite"):
         _fast_sqlite(storage)
     return storage
@@ -121,6 +123,7 @@ def set_budget_constraint(trial: optuna.Trial, over_budget_ms: float) -> None:
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    """A sampler by name (see SAMPLERS), seeded."""
     extra = {} if HAS_SET_CONSTRAINT else {"constraints_func": _constraints}
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, **extra)
@@ -132,10 +135,10 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
 
 
 def open_study(
-    *, storage: optuna.storages.BaseStorage, name: str, setup: Setup, sampler_name: str, seed: int
+    *, storage: optuna.storages.BaseStorage, name: str, setup: Setup, sampler: optuna.samplers.BaseSampler
 ) -> optuna.Study:
+    """Create or load the study; a study made with another setup is refused, never mixed into."""
     directions = ["maximize", "minimize"] if setup.objective == "pareto" else ["maximize"]
-    sampler = make_sampler(sampler_name, seed)
     pruner = optuna.pruners.SuccessiveHalvingPruner() if setup.objective == "mnas" else None
     study = optuna.create_study(
         pruner=pruner, storage=storage, study_name=name, directions=directions, sampler=sampler, load_if_exists=True
@@ -147,7 +150,7 @@ def open_study(
         differ = ", ".join(
             f"{k} {existing.get(k)!r} (now {v!r})" for k, v in setup.as_attrs().items() if existing.get(k) != v
         )
-        raise NasError(f"study {name!r} already holds a search with {differ}; give another --study or --out")
+        raise NasError(f"study {name!r} already holds a search with {differ}; use another study name or folder")
     return study
 
 
@@ -156,27 +159,27 @@ def trial_config(trial: optuna.trial.FrozenTrial) -> ArchConfig:
 
 
 def price_trial(
-    trial: optuna.Trial, space: SearchSpace, table: LatencyTable, budget_ms: float
+    trial: optuna.Trial, space: SearchSpace, latency: LatencyModel, budget_ms: float
 ) -> tuple[ArchConfig, float, dict[str, Any]]:
     """Sample a config, price it from the table and set the budget constraint, before any evaluation."""
     config = space.sample(trial)
-    latency = table.predict(config)
-    set_budget_constraint(trial, latency - budget_ms)
+    latency_ms = latency.predict(config)
+    set_budget_constraint(trial, latency_ms - budget_ms)
     record = {
-        "over_budget_ms": latency - budget_ms,
+        "over_budget_ms": latency_ms - budget_ms,
         "config": config.to_dict(),
-        "latency_ms": latency,
+        "latency_ms": latency_ms,
         "macs": config.macs(),
         "params": config.params(),
-        "feasible": latency <= budget_ms,
+        "feasible": latency_ms <= budget_ms,
     }
-    return config, latency, record
+    return config, latency_ms, record
 
 
 def make_objective(
     *,
     space: SearchSpace,
-    table: LatencyTable,
+    latency: LatencyModel,
     evaluator: Evaluator,
     budget_ms: float,
     objective: str,
@@ -186,22 +189,22 @@ def make_objective(
     """Latency is priced from the table first; a config over budget is recorded infeasible unevaluated."""
 
     def run(trial: optuna.Trial) -> Any:
-        config, latency, record = price_trial(trial, space, table, budget_ms)
+        config, latency_ms, record = price_trial(trial, space, latency, budget_ms)
         if not record["feasible"]:
             record_result(trial, record)
-            return (INFEASIBLE, latency) if objective == "pareto" else INFEASIBLE
+            return (INFEASIBLE, latency_ms) if objective == "pareto" else INFEASIBLE
         if objective == "mnas" and isinstance(evaluator, TrainEvaluator):
-            score = _pruned_training(trial, evaluator, config, latency, budget_ms, w, checkpoints)
+            score = _pruned_training(trial, evaluator, config, latency_ms, budget_ms, w, checkpoints)
         else:
             score = evaluator.score(config)
         record_result(
             trial, {**record, "score": score.value, "fidelity": score.fidelity, "eval_seconds": score.seconds}
         )
         if objective == "pareto":
-            return score.value, latency
+            return score.value, latency_ms
         if score.value <= 0:
-            raise NasError(f"--objective mnas needs positive scores; evaluator {evaluator.name} gave {score.value}")
-        return score.value * (latency / budget_ms) ** w  # MnasNet's reward ACC * (LAT / T)^w
+            raise NasError(f"objective mnas needs positive scores; evaluator {evaluator.name} gave {score.value}")
+        return score.value * (latency_ms / budget_ms) ** w  # MnasNet's reward ACC * (LAT / T)^w
 
     return run
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nas._fields import Field
+from nas._paths import find_shipped
 from nas._yaml import read_mapping
 from nas.config import ArchConfig, HeadConfig, LayerConfig, Op, StemConfig, head_ops, layer_op, stem_op
 from nas.space._automaton import (
@@ -43,8 +44,17 @@ class SearchSpace:
         self.source = source
         self._automaton = SpaceAutomaton(spec)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled as its spec (search workers get the space this way); the automaton is rebuilt."""
+        return {"spec": self.spec, "source": self.source}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SearchSpace:
+        """A space file, or a shipped space by name (``mobilenetv3``) or project path (``search_spaces/...``)."""
+        path = find_shipped(path)
         return cls(spec=parse_space(Field(str(path), "", read_mapping(path))), source=str(path))
 
     @classmethod

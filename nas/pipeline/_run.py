@@ -1,0 +1,188 @@
+"""run_pipeline: search -> NetAdapt -> training from scratch -> export -> report, composed from the
+stages' own calls and results (the CLI parses flags and calls it)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from nas._errors import ArgumentError, NasError
+from nas._paths import reference_configs, runs_dir
+from nas.config import ArchConfig
+from nas.evaluate import Evaluator, get_evaluator, options_for
+from nas.latency import LatencyModel, LatencyTable, load_latency, measures_here
+from nas.model import Network, export_onnx, save_weights
+from nas.netadapt import NetAdaptResult, run_netadapt
+from nas.pipeline._report import Entry, write_report
+from nas.pipeline._train import Recipe, train_seed, trained_network
+from nas.search import SearchResult, parse_budget, run_search
+from nas.search._run import DEFAULT_SPACE
+from nas.space import SearchSpace
+
+logger = logging.getLogger(__name__)
+REFERENCES = ("mobilenetv3_large", "mobilenetv3_small")
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """Every stage's result, the final network and where its files are."""
+
+    search: SearchResult
+    netadapt: NetAdaptResult
+    config: ArchConfig  # the final network (config.yaml), at its search resolution
+    model: Network  # trained from scratch with the first seed, the data's classes (weights.pt, model.onnx)
+    final: dict[str, Any]  # its report row: predicted/measured ms, MACs, params, accuracies
+    references: list[dict[str, Any]]  # MobileNetV3-Large/-Small rows (accuracies only when trained)
+    out: Path
+
+    @property
+    def report(self) -> Path:
+        return self.out / "report.md"
+
+
+def run_pipeline(
+    *,
+    latency: LatencyModel | str | os.PathLike[str],
+    budget_ms: float | str,
+    space: SearchSpace | str | os.PathLike[str] = DEFAULT_SPACE,
+    evaluator: Evaluator | str = "flops",
+    trials: int = 1000,
+    slack: float = 0.1,
+    data: str = "digits",
+    resolution: int = 32,
+    short_steps: int = 20,
+    init_cut: float = 0.05,
+    netadapt_epochs: float = 2,
+    select: str = "acc",
+    epochs: float = 10,
+    seeds: Sequence[int] = (0,),
+    train_references: bool = False,
+    seed: int = 0,
+    out: str | os.PathLike[str] | None = None,
+    show_progress_bar: bool = False,
+) -> PipelineResult:
+    """From a latency budget to a deployable model: search at ``budget_ms`` x (1 + ``slack``) and pick the
+    best, NetAdapt it to ``budget_ms``, train it from scratch per seed (and MobileNetV3-Large/-Small the
+    same way with ``train_references``), export ONNX, time it here when the table is this machine's, and
+    write ``out``/report.md. Calling again with the same arguments resumes every stage."""
+    budget = parse_budget(budget_ms)
+    seeds = list(seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ArgumentError("seeds", repr(seeds), "give distinct integers, e.g. 0,1,2")
+    if not slack >= 0:
+        raise ArgumentError("slack", f"{slack}", "use 0 (search at the budget) or more")
+    for parameter, value in (("epochs", epochs), ("netadapt_epochs", netadapt_epochs)):
+        if not value > 0:
+            raise ArgumentError(parameter, f"{value:g}", "use a positive number of epochs")
+    latency = load_latency(latency)
+    folder = Path(out) if out is not None else runs_dir() / f"pipeline-{Path(latency.target).stem}-{budget:g}ms"
+    if folder.exists() and not folder.is_dir():
+        raise ArgumentError("out", str(folder), "is a file; give a folder for the run's results")
+    recipe = Recipe(data=data, resolution=resolution, epochs=epochs)
+    if isinstance(evaluator, str):
+        evaluator = get_evaluator(evaluator, **options_for(evaluator, data=recipe.dataset, seed=seed))
+    search_budget = budget * (1 + slack)
+
+    _stage(1, f"search within {search_budget:g} ms ({trials} trials, {evaluator.name})")
+    try:
+        search = run_search(
+            latency=latency,
+            budget_ms=search_budget,
+            space=space,
+            evaluator=evaluator,
+            trials=trials,
+            seed=seed,
+            out=folder / "search",
+            show_progress_bar=show_progress_bar,
+        )
+    except ArgumentError as exc:
+        if exc.parameter != "budget_ms":
+            raise
+        raise ArgumentError("budget_ms", f"{budget:g} ms", f"searched at x{1 + slack:g}: {exc.problem}") from None
+    if search.best is None:
+        raise NasError(f"the search found no config within {search_budget:g} ms; raise the trials or the slack")
+    picked = search.best.config
+    _forget_other_pick(folder, picked)
+
+    _stage(2, f"NetAdapt {search.best.name} to {budget:g} ms")
+    netadapt = run_netadapt(
+        config=picked,
+        latency=latency,
+        budget_ms=budget,
+        data=recipe.dataset,
+        out=folder / "netadapt",
+        resolution=resolution,
+        short_steps=short_steps,
+        long_epochs=netadapt_epochs,
+        init_cut=init_cut,
+        select=select,
+        measure_missing=isinstance(latency, LatencyTable) and measures_here(latency),
+        seed=seed,
+        show_progress_bar=show_progress_bar,
+    )
+
+    final = replace(netadapt.config, name="final")
+    _stage(3, f"training the final network from scratch, {epochs:g} epochs on {data}, seeds {seeds}")
+    entries = [Entry(final, [train_seed(final, recipe, s, folder / "final") for s in seeds])]
+    for name in REFERENCES:
+        if name in reference_configs():
+            reference = replace(ArchConfig.load(reference_configs()[name]), num_classes=final.num_classes)
+            trained = (
+                [train_seed(reference, recipe, s, folder / "references" / name) for s in seeds]
+                if train_references
+                else []
+            )
+            entries.append(Entry(reference, trained))
+
+    _stage(4, "export, measure and report")
+    final.save(folder / "config.yaml")
+    model = trained_network(final, recipe, seeds[0], folder / "final")
+    export_onnx(model, folder / "model.onnx")
+    save_weights(model, folder / "weights.pt")
+    settings = {
+        "target": latency.target,
+        "budget_ms": budget,
+        "slack": slack,
+        "trials": trials,
+        "seed": seed,
+        "seeds": seeds,
+        "data": data,
+        "resolution": resolution,
+        "short_steps": short_steps,
+        "init_cut": init_cut,
+        "netadapt_epochs": netadapt_epochs,
+        "select": select,
+        "epochs": epochs,
+        "train_references": train_references,
+    }
+    table_rows = write_report(
+        out=folder, entries=entries, search=search, netadapt=netadapt, settings=settings, recipe=recipe
+    )
+    return PipelineResult(
+        search=search,
+        netadapt=netadapt,
+        config=final,
+        model=model,
+        final=table_rows[0],
+        references=table_rows[1:],
+        out=folder,
+    )
+
+
+def _forget_other_pick(out: Path, picked: ArchConfig) -> None:
+    """A rerun whose search now picks another config (e.g. after more trials) trims and trains that one:
+    the NetAdapt run and final training of the previous pick are removed, not mixed in."""
+    started_from = out / "netadapt" / "start.yaml"
+    if started_from.exists() and ArchConfig.load(started_from) != picked:
+        logger.warning("note: the search picked another config than last time; NetAdapt and training restart")
+        shutil.rmtree(out / "netadapt")
+        shutil.rmtree(out / "final", ignore_errors=True)
+
+
+def _stage(number: int, text: str) -> None:
+    logger.info("[%d/4] %s", number, text)

@@ -1,0 +1,363 @@
+"""run_search: the whole search as one call (the CLI parses flags and calls it)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import os
+import pickle
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from nas._errors import ArgumentError, NasError
+from nas._paths import runs_dir
+from nas.evaluate import Evaluator, TrainEvaluator, get_evaluator, options_for
+from nas.latency import LatencyModel, load_latency, space_bounds
+from nas.search._budget import parse_budget
+from nas.search._results import Point, write_results
+from nas.search._study import (
+    OBJECTIVES,
+    SAMPLERS,
+    Setup,
+    default_storage,
+    feasible_trials,
+    make_objective,
+    make_sampler,
+    make_storage,
+    open_study,
+    result,
+)
+from nas.space import SearchSpace
+
+logger = logging.getLogger(__name__)
+DEFAULT_SPACE = "search_spaces/mobilenetv3.yaml"
+DEFAULT_TRIALS = 1000
+_COMPLETE = (optuna.trial.TrialState.COMPLETE,)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """A finished (or resumed and finished) search: the study and what it found."""
+
+    study: optuna.Study
+    space: SearchSpace
+    best: Point | None  # highest score within budget (from the top successive-halving rung)
+    front: list[Point]  # Pareto front within budget, by latency
+    references: list[Point]  # MobileNetV3-Large/-Small, same table and evaluator (where the table prices them)
+    budget_ms: float
+    latency: LatencyModel
+    evaluator: Evaluator
+    out: Path
+    trials: int  # complete trials in the study
+    feasible: int  # of which within budget and scored
+    wall_seconds: float  # this call
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What each process of a search needs to run trials (pickled to worker processes)."""
+
+    space: SearchSpace
+    latency: LatencyModel
+    evaluator: Evaluator
+    budget_ms: float
+    objective: str
+    w: float
+    storage: str | optuna.storages.BaseStorage
+    study_name: str
+    setup: Setup
+    sampler: str | optuna.samplers.BaseSampler
+    seed: int
+    trials: int | None
+    timeout: float | None
+    eta: int
+    rungs: int
+    checkpoints: Path
+
+    def open(self, seed: int) -> optuna.Study:
+        storage = make_storage(self.storage) if isinstance(self.storage, str) else self.storage
+        if isinstance(self.sampler, str):
+            sampler = make_sampler(self.sampler, seed)
+        else:
+            sampler = self.sampler
+            if seed != self.seed:  # a worker's copy of the user's sampler must not repeat the first's draws
+                sampler.reseed_rng()
+        return open_study(storage=storage, name=self.study_name, setup=self.setup, sampler=sampler)
+
+    def run(self, study: optuna.Study, callback: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None):
+        remaining = (
+            None if self.trials is None else self.trials - len(study.get_trials(deepcopy=False, states=_COMPLETE))
+        )
+        if remaining is not None and remaining <= 0:
+            return
+        if isinstance(self.evaluator, TrainEvaluator) and self.objective == "pareto":
+            from nas.search._halving import run_halving
+
+            run_halving(
+                study=study,
+                space=self.space,
+                latency=self.latency,
+                evaluator=self.evaluator,
+                budget_ms=self.budget_ms,
+                trials=self.trials,
+                timeout=self.timeout,
+                eta=self.eta,
+                rungs=self.rungs,
+                checkpoints=self.checkpoints,
+                callback=callback,
+            )
+            return
+        callbacks: list[Any] = []
+        if self.trials is not None:
+            callbacks.append(optuna.study.MaxTrialsCallback(self.trials, states=_COMPLETE))
+        if callback is not None:
+            callbacks.append(callback)
+        study.optimize(
+            make_objective(
+                space=self.space,
+                latency=self.latency,
+                evaluator=self.evaluator,
+                budget_ms=self.budget_ms,
+                objective=self.objective,
+                w=self.w,
+                checkpoints=self.checkpoints,
+            ),
+            n_trials=remaining,
+            timeout=self.timeout,
+            callbacks=callbacks,
+            catch=(),
+        )
+
+
+def run_search(
+    *,
+    latency: LatencyModel | str | os.PathLike[str],
+    budget_ms: float | str,
+    space: SearchSpace | str | os.PathLike[str] = DEFAULT_SPACE,
+    evaluator: Evaluator | str = "flops",
+    trials: int | None = DEFAULT_TRIALS,
+    timeout: float | None = None,
+    sampler: str | optuna.samplers.BaseSampler = "nsga2",
+    objective: str = "pareto",
+    w: float = -0.07,
+    storage: str | optuna.storages.BaseStorage | None = None,
+    study_name: str | None = None,
+    out: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    eta: int = 3,
+    rungs: int = 3,
+    show_progress_bar: bool = False,
+) -> SearchResult:
+    """Search ``space`` for the best ``evaluator`` scores within ``budget_ms`` on ``latency``.
+
+    Every trial is priced first; a config over budget is recorded infeasible and never evaluated. With a
+    training evaluator and the Pareto objective, successive halving spends training on the promising
+    configs. Calling again with the same arguments resumes the study (``trials`` counts complete trials
+    across calls); ``workers`` > 1 runs more processes on the study (SQLite, PostgreSQL or journal
+    storage). Results are written to ``out`` (default ``./runs/TARGET-BUDGET``): summary.md, pareto.png,
+    pareto.csv, best.yaml/.onnx, run.json.
+
+    ``latency``, ``space`` and ``evaluator`` take objects or names; ``sampler`` a name (see ``SAMPLERS``)
+    or an Optuna sampler; ``storage`` a URL (``sqlite:///...``, ``postgresql://...``, ``journal:FILE``) or
+    an Optuna storage (one process only).
+    """
+    budget = parse_budget(budget_ms)
+    _check_choices(sampler=sampler, objective=objective, eta=eta, trials=trials, workers=workers, rungs=rungs)
+    if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
+        raise ArgumentError("timeout", f"{timeout}", "use a positive number of seconds")
+    if trials is None and timeout is None:
+        raise ArgumentError("trials", "None", "give a number of trials, a timeout, or both")
+    if not isinstance(storage, (str, type(None))) and workers > 1:
+        raise ArgumentError("storage", type(storage).__name__, "several workers need a storage URL they can all open")
+    if not 0 <= seed < 2**32:
+        raise ArgumentError("seed", str(seed), "use an integer from 0 to 2**32 - 1")
+    space = space if isinstance(space, SearchSpace) else SearchSpace.load(space)
+    latency = load_latency(latency)
+    latency.check_space(space)
+    if notice := latency.notice():
+        logger.warning(notice)
+    fastest = space_bounds(space, latency).fastest_ms
+    if budget < fastest:
+        raise ArgumentError(
+            "budget_ms",
+            f"{budget:g} ms",
+            f"unreachable: the fastest config of {space.name} takes {fastest:.3f} ms on {latency.target};"
+            " raise the budget",
+        )
+    if isinstance(evaluator, str):
+        evaluator = get_evaluator(evaluator, **options_for(evaluator, seed=seed))
+    folder = Path(out) if out is not None else runs_dir() / f"{Path(latency.target).stem}-{budget:g}ms"
+    if folder.exists() and not folder.is_dir():
+        raise ArgumentError("out", str(folder), "is a file; give a folder for the run's results")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArgumentError("out", str(folder), f"cannot create it ({exc.strerror})") from None
+    storage = default_storage(folder) if storage is None else storage
+    work = _Work(
+        space=space,
+        latency=latency,
+        evaluator=evaluator,
+        budget_ms=budget,
+        objective=objective,
+        w=w,
+        storage=storage,
+        study_name=study_name or folder.name,
+        setup=Setup(space.hash, latency.target, budget, objective, evaluator.name),
+        sampler=sampler,
+        seed=seed,
+        trials=trials,
+        timeout=timeout,
+        eta=eta,
+        rungs=rungs,
+        checkpoints=folder / "checkpoints",
+    )
+    study = work.open(seed)
+    done_before = len(study.get_trials(deepcopy=False, states=_COMPLETE))
+    if done_before:
+        logger.info("resuming study %r: %d trials already complete", work.study_name, done_before)
+    start = time.perf_counter()
+    children = [_start_worker(work, folder, index) for index in range(1, workers)]
+    bar = _Progress(None if trials is None else max(0, trials - done_before)) if show_progress_bar else None
+    try:
+        work.run(study, None if bar is None else bar.update)
+    finally:
+        if bar is not None:
+            bar.close()
+        for child in children:
+            child.join()
+    failed = [(index, child.exitcode) for index, child in enumerate(children, 1) if child.exitcode != 0]
+    if failed:
+        index, code = failed[0]
+        raise NasError(f"search worker {index} failed (exit code {code}): {_last_line(folder / f'worker{index}.log')}")
+    wall = time.perf_counter() - start
+    settings = {
+        "space": space.source,
+        "target": latency.target,
+        "budget_ms": budget,
+        "evaluator": evaluator.describe(),
+        "trials": trials,
+        "timeout": timeout,
+        "sampler": sampler if isinstance(sampler, str) else type(sampler).__name__,
+        "objective": objective,
+        "w": w,
+        "storage": storage if isinstance(storage, str) else type(storage).__name__,
+        "study": work.study_name,
+        "seed": seed,
+        "workers": workers,
+        "eta": eta,
+        "rungs": rungs,
+    }
+    best, front, refs = write_results(
+        out=folder,
+        study=study,
+        space=space,
+        latency=latency,
+        evaluator=evaluator,
+        budget_ms=budget,
+        settings=settings,
+        wall_seconds=wall,
+    )
+    return SearchResult(
+        study=study,
+        space=space,
+        best=best,
+        front=front,
+        references=refs,
+        budget_ms=budget,
+        latency=latency,
+        evaluator=evaluator,
+        out=folder,
+        trials=len(study.get_trials(deepcopy=False, states=_COMPLETE)),
+        feasible=len(feasible_trials(study)),
+        wall_seconds=wall,
+    )
+
+
+def _check_choices(
+    *,
+    sampler: str | optuna.samplers.BaseSampler,
+    objective: str,
+    eta: int,
+    trials: int | None,
+    workers: int,
+    rungs: int,
+) -> None:
+    if isinstance(sampler, str) and sampler not in SAMPLERS:
+        raise ArgumentError("sampler", repr(sampler), f"unknown; use one of {', '.join(SAMPLERS)}")
+    if objective not in OBJECTIVES:
+        raise ArgumentError("objective", repr(objective), f"unknown; use one of {', '.join(OBJECTIVES)}")
+    if eta < 2:
+        raise ArgumentError("eta", str(eta), "use 2 or more")
+    for name, value in (("trials", trials), ("workers", workers), ("rungs", rungs)):
+        if value is not None and value < 1:
+            raise ArgumentError(name, str(value), "use 1 or more")
+
+
+def _start_worker(work: _Work, folder: Path, index: int) -> multiprocessing.Process:
+    """Another process on the same study, sampling with seed + index; its stderr goes to OUT/workerN.log."""
+    process = multiprocessing.get_context("spawn").Process(
+        target=_worker,  # the work travels pickled by us, so the worker unpickles it after its log is open
+        args=(pickle.dumps(work), index, folder / f"worker{index}.log", optuna.logging.get_verbosity()),
+        daemon=False,
+    )
+    process.start()
+    return process
+
+
+def _worker(pickled: bytes, index: int, log: Path, verbosity: int) -> None:
+    with log.open("w") as handle:
+        os.dup2(handle.fileno(), 2)
+        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+        optuna.logging.set_verbosity(verbosity)
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+        try:
+            work: _Work = pickle.loads(pickled)  # written by the parent process a moment ago
+            work.run(work.open(work.seed + index), None)
+        except NasError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1][:300] if lines else "no output"
+
+
+class _Progress:
+    """A tqdm bar: trials done, feasible count, best score so far, ETA."""
+
+    def __init__(self, total: int | None) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=total,
+            desc="search",
+            unit="trial",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            mininterval=0.5 if sys.stderr.isatty() else 10,
+        )
+        self.feasible = 0
+        self.best = float("-inf")
+
+    def update(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if result(trial).get("feasible"):
+            self.feasible += 1
+            self.best = max(self.best, result(trial).get("score", float("-inf")))
+        self.bar.set_postfix(feasible=self.feasible, best=f"{self.best:.4g}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
