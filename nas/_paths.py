@@ -67,3 +67,14 @@ def find_shipped(path: str | os.PathLike[str]) -> Path:
     if given.exists():
         return given
     return shipped(given) or shipped_spaces().get(str(path)) or given
+
+
+def result_folder(out: str | os.PathLike[str] | None, default_name: str) -> Path:
+    """A stage's results folder: ``out``, else ``./runs/DEFAULT_NAME``; refused when a file is in the way.
+    (Created by the stage when it starts writing, so a refused call leaves nothing behind.)"""
+    from nas._errors import ArgumentError
+
+    folder = Path(out) if out is not None else runs_dir() / default_name
+    if folder.exists() and not folder.is_dir():
+        raise ArgumentError("out", str(folder), "is a file; give a folder for the run's results")
+    return folder

@@ -20,6 +20,7 @@ import pytest
 
 from nas import ArchConfig, SearchSpace
 from nas._paths import REFERENCE_DIR, SPACES_DIR
+from nas.evaluate._baselines import FlopsEvaluator
 
 # Tables and bundles built by tests go to a throwaway user folder, for subprocesses too.
 os.environ["NAS_HOME"] = tempfile.mkdtemp(prefix="nas-home-")
@@ -99,6 +100,17 @@ def run_main(module: str, *args: str) -> subprocess.CompletedProcess[str]:
     finally:
         logger.handlers[:], logger.level, logger.propagate = saved
     return subprocess.CompletedProcess([module, *args], code, out.getvalue(), err.getvalue())
+
+
+class BreaksInWorkers(FlopsEvaluator):
+    """Scores like flops in the process that made it, but cannot be rebuilt in a search worker (it lives
+    here, in an importable module, so a worker gets as far as unpickling it)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()  # some state, so unpickling calls __setstate__
+
+    def __setstate__(self, state: dict) -> None:
+        raise RuntimeError("this evaluator cannot run in a worker")
 
 
 class EnumeratingTrial:

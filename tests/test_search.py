@@ -24,7 +24,7 @@ from nas.evaluate import TrainEvaluator
 from nas.evaluate._baselines import FlopsEvaluator
 from nas.latency import LatencyTable, space_bounds
 from nas.search import SearchResult, parse_budget, run_search
-from tests.conftest import ROOT, TINY_SPACE, run_cli, run_main
+from tests.conftest import ROOT, TINY_SPACE, BreaksInWorkers, run_cli, run_main
 from tests.test_latency import synthetic_table
 
 
@@ -189,19 +189,9 @@ def test_two_workers_share_one_study(setup: dict[str, Path], tmp_path: Path) -> 
     assert (out / "worker1.log").exists()
 
 
-class _BreaksInWorkers(FlopsEvaluator):
-    """Scores like flops here, but cannot be rebuilt in another process."""
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()  # some state, so unpickling calls __setstate__
-
-    def __setstate__(self, state: dict) -> None:
-        raise RuntimeError("this evaluator cannot run in a worker")
-
-
 def test_a_crashing_worker_fails_the_run_with_its_message(setup: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(NasError, match=r"search worker 1 failed \(exit code 1\): .*cannot run in a worker"):
-        _run(setup, tmp_path / "run", trials=20, workers=2, evaluator=_BreaksInWorkers())
+        _run(setup, tmp_path / "run", trials=20, workers=2, evaluator=BreaksInWorkers())
 
 
 @pytest.mark.skipif(not os.environ.get("NAS_TEST_POSTGRES_URL"), reason="no PostgreSQL server (.ci/run starts one)")

@@ -11,7 +11,7 @@ from typing import Any
 
 from nas._errors import ArgumentError
 from nas._files import pyplot, save_figure, write_text_atomic
-from nas._paths import runs_dir
+from nas._paths import result_folder
 from nas.config import ArchConfig
 from nas.data import Dataset
 from nas.evaluate import TrainEvaluator
@@ -91,14 +91,12 @@ def run_netadapt(
     if notice := latency.notice():
         logger.warning(notice)
     start_ms = latency.predict(config)
-    folder = Path(out) if out is not None else runs_dir() / f"netadapt-{name}-{latency.target}-{budget:g}ms"
+    folder = result_folder(out, f"netadapt-{name}-{latency.target}-{budget:g}ms")
     if start_ms <= budget:
         logger.info(
             "nothing to do: %s already takes %.3f ms on %s, within %g ms", name, start_ms, latency.target, budget
         )
         return NetAdaptResult(config, None, start_ms, start_ms, None, None, [], None, latency, budget, folder)
-    if folder.exists() and not folder.is_dir():
-        raise ArgumentError("out", str(folder), "is a file; give a folder for the run's results")
     pricer = Pricer(_own_copy(latency, folder) if measure_missing else latency, measure_missing)
     floor = pricer(minimum_widths(config, step))
     if floor is None:

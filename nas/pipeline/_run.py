@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nas._errors import ArgumentError, NasError
-from nas._paths import reference_configs, runs_dir
+from nas._paths import reference_configs, result_folder
 from nas.config import ArchConfig
 from nas.evaluate import Evaluator, get_evaluator, options_for
 from nas.latency import LatencyModel, LatencyTable, load_latency, measures_here
@@ -80,9 +80,7 @@ def run_pipeline(
         if not value > 0:
             raise ArgumentError(parameter, f"{value:g}", "use a positive number of epochs")
     latency = load_latency(latency)
-    folder = Path(out) if out is not None else runs_dir() / f"pipeline-{Path(latency.target).stem}-{budget:g}ms"
-    if folder.exists() and not folder.is_dir():
-        raise ArgumentError("out", str(folder), "is a file; give a folder for the run's results")
+    folder = result_folder(out, f"pipeline-{Path(latency.target).stem}-{budget:g}ms")
     recipe = Recipe(data=data, resolution=resolution, epochs=epochs)
     if isinstance(evaluator, str):
         evaluator = get_evaluator(evaluator, **options_for(evaluator, data=recipe.dataset, seed=seed))

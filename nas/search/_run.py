@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
 import os
 import pickle
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 import optuna
 
 from nas._errors import ArgumentError, NasError
-from nas._paths import runs_dir
+from nas._paths import result_folder
 from nas.evaluate import Evaluator, TrainEvaluator, get_evaluator, options_for
 from nas.latency import LatencyModel, load_latency, space_bounds
 from nas.search._budget import parse_budget
@@ -194,9 +195,7 @@ def run_search(
         )
     if isinstance(evaluator, str):
         evaluator = get_evaluator(evaluator, **options_for(evaluator, seed=seed))
-    folder = Path(out) if out is not None else runs_dir() / f"{Path(latency.target).stem}-{budget:g}ms"
-    if folder.exists() and not folder.is_dir():
-        raise ArgumentError("out", str(folder), "is a file; give a folder for the run's results")
+    folder = result_folder(out, f"{Path(latency.target).stem}-{budget:g}ms")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -233,8 +232,8 @@ def run_search(
         if bar is not None:
             bar.close()
         for child in children:
-            child.join()
-    failed = [(index, child.exitcode) for index, child in enumerate(children, 1) if child.exitcode != 0]
+            child.wait()
+    failed = [(index, child.returncode) for index, child in enumerate(children, 1) if child.returncode != 0]
     if failed:
         index, code = failed[0]
         raise NasError(f"search worker {index} failed (exit code {code}): {_last_line(folder / f'worker{index}.log')}")
@@ -302,29 +301,30 @@ def _check_choices(
             raise ArgumentError(name, str(value), "use 1 or more")
 
 
-def _start_worker(work: _Work, folder: Path, index: int) -> multiprocessing.Process:
-    """Another process on the same study, sampling with seed + index; its stderr goes to OUT/workerN.log."""
-    process = multiprocessing.get_context("spawn").Process(
-        target=_worker,  # the work travels pickled by us, so the worker unpickles it after its log is open
-        args=(pickle.dumps(work), index, folder / f"worker{index}.log", optuna.logging.get_verbosity()),
-        daemon=False,
-    )
-    process.start()
+def _start_worker(work: _Work, folder: Path, index: int) -> subprocess.Popen[bytes]:
+    """Another process on the same study, sampling with seed + index; its stderr goes to OUT/workerN.log.
+
+    A fresh interpreter that imports only nas (not the caller's script, so no ``__main__`` guard is
+    needed); the work reaches it pickled through its standard input, fed by a thread while it starts.
+    """
+    with (folder / f"worker{index}.log").open("w") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "nas.search._worker", str(index), str(optuna.logging.get_verbosity())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    threading.Thread(target=_feed, args=(process, pickle.dumps(work)), daemon=True).start()
     return process
 
 
-def _worker(pickled: bytes, index: int, log: Path, verbosity: int) -> None:
-    with log.open("w") as handle:
-        os.dup2(handle.fileno(), 2)
-        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
-        optuna.logging.set_verbosity(verbosity)
-        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-        try:
-            work: _Work = pickle.loads(pickled)  # written by the parent process a moment ago
-            work.run(work.open(work.seed + index), None)
-        except NasError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+def _feed(process: subprocess.Popen[bytes], data: bytes) -> None:
+    assert process.stdin is not None
+    try:
+        process.stdin.write(data)
+        process.stdin.close()
+    except BrokenPipeError:  # the worker died first; its exit code and log say why
+        pass
 
 
 def _last_line(log: Path) -> str:

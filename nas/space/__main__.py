@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from nas import _cli
 from nas._errors import NasError
+from nas._paths import find_shipped
 from nas._yaml import read_mapping
 from nas.config import ArchConfig, describe_config
 from nas.space._describe import describe_space
@@ -17,15 +18,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nas.space", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     show = sub.add_parser("show", help="describe a config file or a search-space file")
-    show.add_argument("file", help="a config YAML (has 'layers') or a space YAML (has 'stages')")
+    show.add_argument("file", help="a config YAML (has 'layers') or a space YAML (has 'stages'), or a shipped name")
     show.add_argument("--markdown", action="store_true", help="print a config's table as Markdown")
     args = parser.parse_args(argv)
 
-    data = read_mapping(args.file)
+    path = str(find_shipped(args.file))
+    data = read_mapping(path)
     if "stages" in data:
-        print(describe_space(SearchSpace.from_dict(data, source=args.file)))
+        print(describe_space(SearchSpace.from_dict(data, source=path)))
     elif "layers" in data:
-        print(describe_config(ArchConfig.from_dict(data, source=args.file), markdown=args.markdown))
+        print(describe_config(ArchConfig.from_dict(data, source=path), markdown=args.markdown))
     else:
         raise NasError(f"{args.file}: neither a config (needs 'layers') nor a space (needs 'stages')")
     return 0
