@@ -28,7 +28,11 @@ def budget_parser(prog: str, doc: str | None, *, budget_help: str) -> argparse.A
     parser = argparse.ArgumentParser(
         prog=f"python -m {prog}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--target", required=True, help="latency table: a name in latency_tables/ or a file")
+    parser.add_argument(
+        "--target",
+        required=True,
+        help="latency table: a target name (your tables, then the shipped ones) or a table file",
+    )
     parser.add_argument("--budget", required=True, help=f"{budget_help}: 60ms, 0.06s or 60 (ms)")
     return parser
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from nas import ArchConfig, SearchSpace
-from nas._paths import REFERENCE_DIR, SPACES_DIR, TABLES_DIR
+from nas._paths import REFERENCE_DIR, SPACES_DIR, TABLES_DIR, user_tables_dir
 from nas.latency import LatencyTable
 from nas.latency._ofa import ofa_keys, read_ofa_file
 from tests.conftest import SHARED_DATA, run_main
@@ -101,6 +101,21 @@ def test_estimated_table_prices_new_ops_with_its_model(tmp_path: Path) -> None:
     extended = LatencyTable.load(path)
     assert extended.explain(config).interpolated == 0
     assert extended.predict(config) < extended.predict(large)
+
+
+def test_extending_a_shipped_table_writes_a_user_copy(tmp_path: Path) -> None:
+    shipped = (TABLES_DIR / "arm64.yaml").read_bytes()
+    large = ArchConfig.load(REFERENCE_DIR / "mobilenetv3_large.yaml")
+    layers = list(large.layers)
+    layers[7] = replace(layers[7], expanded=144)
+    replace(large, layers=tuple(layers)).save(tmp_path / "narrow.yaml")
+    result = run_main("nas.latency", "extend", "--target", "arm64", "--config", str(tmp_path / "narrow.yaml"))
+    assert result.returncode == 0, result.stderr
+    copy = user_tables_dir() / "arm64.yaml"
+    assert f"extending a copy of the shipped table 'arm64': {copy}" in result.stderr
+    assert (TABLES_DIR / "arm64.yaml").read_bytes() == shipped
+    assert LatencyTable.load("arm64").source == str(copy)  # the user's copy now answers to the name
+    copy.unlink()
 
 
 def test_import_of_a_folder_without_tables_is_a_clear_error(tmp_path: Path) -> None:

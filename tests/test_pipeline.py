@@ -77,16 +77,22 @@ def test_report_compares_with_references_trained_the_same_way(pipeline_run: tupl
     assert set(record["agreement"]) == {"mobilenetv3_large", "mobilenetv3_small"}
 
 
-def test_rerun_resumes_every_stage(
-    pipeline_run: tuple[PipelineResult, float], caplog: pytest.LogCaptureFixture
-) -> None:
+def test_rerun_through_the_cli_resumes_every_stage(pipeline_run: tuple[PipelineResult, float]) -> None:
     first, budget = pipeline_run
-    with caplog.at_level("INFO", logger="nas"):
-        again = run_pipeline(budget_ms=budget, out=first.out, **PIPELINE)
-    assert "resuming study" in caplog.text
-    assert "training final seed" not in caplog.text  # finished seeds are reused
-    assert again.final["accuracies"] == first.final["accuracies"]
-    assert again.config == first.config
+    flags = {f"--{k.replace('_', '-')}": str(v) for k, v in PIPELINE.items() if k not in ("latency", "seeds")}
+    flags.pop("--train-references")
+    result = run_main(
+        "nas.pipeline",
+        *(part for item in flags.items() for part in item),
+        *("--target", "arm64", "--budget", f"{budget}ms", "--seeds", "0,1", "--train-references"),
+        *("--out", str(first.out)),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "resuming study" in result.stderr
+    assert "training final seed" not in result.stderr  # finished seeds are reused
+    assert result.stdout.startswith(f"pipeline: final network {first.final['predicted_ms']:.3f} ms predicted")
+    assert json.loads((first.out / "run.json").read_text())["final"]["accuracies"] == first.final["accuracies"]
+    assert ArchConfig.load(first.out / "config.yaml") == first.config
 
 
 @pytest.mark.parametrize(

@@ -107,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from nas.config import ArchConfig
         from nas.latency._build import extend_table
 
+        table = _own_table(table)
         added = extend_table(table, [ArchConfig.load(path) for path in args.config])
         how = "measured" if table.measured else "estimated (by the table's model)"
         print(f"{table.source}: {how} and added {added} ops" if added else f"{table.source}: nothing missing")
@@ -150,6 +151,16 @@ def _build(args: argparse.Namespace) -> int:
         f" (fit on {o.models} networks, mean error {o.mean_abs_error_pct:.1f} %)"
     )
     return 0
+
+
+def _own_table(table: LatencyTable) -> LatencyTable:
+    """A shipped table is extended in a copy in the user's tables folder, which then takes its place."""
+    if Path(table.source).resolve().parent != TABLES_DIR.resolve():
+        return table
+    copy = user_tables_dir() / Path(table.source).name
+    print(f"note: extending a copy of the shipped table '{table.target}': {copy}", file=sys.stderr)
+    table.save(copy)
+    return LatencyTable.load(copy)
 
 
 def _table_out(args: argparse.Namespace) -> Path:
