@@ -8,6 +8,8 @@ import os
 from importlib.resources import files
 from pathlib import Path
 
+from nas._errors import ArgumentError
+
 PACKAGE_DIR = Path(str(files("nas")))
 SPACES_DIR = PACKAGE_DIR / "search_spaces"
 REFERENCE_DIR = SPACES_DIR / "reference"
@@ -72,8 +74,6 @@ def find_shipped(path: str | os.PathLike[str]) -> Path:
 def result_folder(out: str | os.PathLike[str] | None, default_name: str) -> Path:
     """A stage's results folder: ``out``, else ``./runs/DEFAULT_NAME``; refused when a file is in the way.
     (Created by the stage when it starts writing, so a refused call leaves nothing behind.)"""
-    from nas._errors import ArgumentError
-
     folder = Path(out) if out is not None else runs_dir() / default_name
     if folder.exists() and not folder.is_dir():
         raise ArgumentError("out", str(folder), "is a file; give a folder for the run's results")

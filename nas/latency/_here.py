@@ -8,17 +8,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nas.config import ArchConfig
-from nas.latency._table import LatencyTable
+from nas.latency._table import LatencyModel
 
 
-def measures_here(table: LatencyTable) -> bool:
+def measures_here(table: LatencyModel) -> bool:
     """True when ``table`` was measured on this machine's CPU, so timing here checks its predictions."""
     from nas.latency.measure import machine
 
     return bool(table.measured) and table.metadata.get("cpu") == machine()["cpu"]
 
 
-def measure_here(configs: Sequence[ArchConfig], table: LatencyTable) -> list[float] | None:
+def measure_here(configs: Sequence[ArchConfig], table: LatencyModel) -> list[float] | None:
     """Each config exported (random weights) and timed with onnxruntime here, as the table was timed
     (same threads, same statistic); None when the table is not this machine's."""
     if not measures_here(table):

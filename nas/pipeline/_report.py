@@ -13,7 +13,7 @@ from nas._files import write_text_atomic
 from nas._provenance import table_record, versions
 from nas._table import format_table
 from nas.config import ArchConfig, agreement
-from nas.latency import LatencyModel, LatencyTable, measure_here
+from nas.latency import LatencyModel, measure_here
 from nas.netadapt import NetAdaptResult
 from nas.pipeline._train import Recipe
 from nas.search import SearchResult
@@ -38,8 +38,7 @@ class Entry:
 
 def rows(entries: list[Entry], table: LatencyModel) -> list[dict[str, Any]]:
     """Per network: predicted and (on this machine's table) measured latency, MACs, params, accuracy."""
-    here = measure_here([e.config for e in entries], table) if isinstance(table, LatencyTable) else None
-    measured = here or [None] * len(entries)
+    measured = measure_here([e.config for e in entries], table) or [None] * len(entries)
     return [
         {
             "name": e.config.name,

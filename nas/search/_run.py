@@ -182,7 +182,6 @@ def run_search(
         raise ArgumentError("seed", str(seed), "use an integer from 0 to 2**32 - 1")
     space = space if isinstance(space, SearchSpace) else SearchSpace.load(space)
     latency = load_latency(latency)
-    latency.check_space(space)
     if notice := latency.notice():
         logger.warning(notice)
     fastest = space_bounds(space, latency).fastest_ms
