@@ -55,8 +55,8 @@ def test_absent_channel_count_is_interpolated_and_flagged(tiny_space: SearchSpac
     config, op = _missing_op_config(tiny_space)  # ir op with 16 -> 64 expanded
     table = synthetic_table(tiny_space)
     # an expansion of 56 lies between 48 and 64, both measured for the same shape
-    narrower = replace(op, expanded=56)
-    lo, hi = table.entries[replace(op, expanded=48).key][0], table.entries[op.key][0]
+    narrower = replace(op, part=replace(op.part, expanded=56))
+    lo, hi = table.entries[replace(op, part=replace(op.part, expanded=48)).key][0], table.entries[op.key][0]
     priced = table.op_ms(narrower)
     assert priced.interpolated
     assert priced.ms == pytest.approx((lo + hi) / 2)

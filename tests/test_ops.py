@@ -22,13 +22,7 @@ def test_ops_cover_every_layer_of_the_references(arch: str, blocks: int, request
             unit.out_channels,
             unit.out_size,
         )
-        assert (op.kernel, op.expanded, op.stride, op.se, op.act) == (
-            layer.kernel,
-            layer.expanded,
-            layer.stride,
-            layer.se,
-            layer.act,
-        )
+        assert op.part == layer
     assert result[-2].key == f"last|r7|i{config.layers[-1].out}|o{config.head.last_channels}|hs"
 
 

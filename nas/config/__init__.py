@@ -1,41 +1,39 @@
-"""One network as data: ArchConfig and its parts."""
+"""One network as data: ArchConfig and its parts (the part types themselves live in nas.blocks)."""
 
-from nas.config._arch import (
+from nas.blocks import (
     ACTIVATIONS,
-    KERNELS,
     STRIDES,
-    ArchConfig,
     HeadConfig,
     LayerConfig,
+    Norm,
+    Op,
     StemConfig,
-    Unit,
     conv_out,
     make_divisible,
     se_channels,
 )
+from nas.config._arch import LAYOUTS, ArchConfig, Unit
 from nas.config._compare import Agreement, agreement, stages
 from nas.config._describe import describe_config
-from nas.config._ops import Op, head_ops, layer_op, ops, stem_op
+from nas.config._ops import ops
 
 __all__ = [
     "ACTIVATIONS",
-    "KERNELS",
+    "LAYOUTS",
     "STRIDES",
     "Agreement",
     "ArchConfig",
     "HeadConfig",
     "LayerConfig",
+    "Norm",
     "Op",
     "StemConfig",
     "Unit",
     "agreement",
     "conv_out",
     "describe_config",
-    "head_ops",
-    "layer_op",
     "make_divisible",
     "ops",
     "se_channels",
     "stages",
-    "stem_op",
 ]

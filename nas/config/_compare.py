@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nas.config._arch import ArchConfig, LayerConfig
+from nas.blocks import Part
+from nas.config._arch import ArchConfig
 
 ATTRIBUTES = ("kernel", "se", "act")
 
 
-def stages(config: ArchConfig) -> dict[int, list[LayerConfig]]:
+def stages(config: ArchConfig) -> dict[int, list[Part]]:
     """Blocks grouped by the feature-map size they output (a stage of the paper's tables), keyed by the
     total downsampling factor, so networks of different resolutions and stage strides line up."""
-    grouped: dict[int, list[LayerConfig]] = {}
+    grouped: dict[int, list[Part]] = {}
     for unit in config.units():
         if unit.kind == "block":
             factor = round(config.resolution / unit.out_size)
@@ -42,7 +43,7 @@ def agreement(config: ArchConfig, reference: ArchConfig) -> Agreement:
     """Compare ``config`` with ``reference`` stage by stage, block by block in order within a stage."""
     mine, theirs = stages(config), stages(reference)
     pairs = [(a, b) for factor in theirs for a, b in zip(mine.get(factor, []), theirs[factor], strict=False)]
-    same = {name: sum(getattr(a, name) == getattr(b, name) for a, b in pairs) for name in ATTRIBUTES}
+    same = {name: sum(getattr(a, name, None) == getattr(b, name, None) for a, b in pairs) for name in ATTRIBUTES}
     factors = set(mine) | set(theirs)
     depth = sum(len(mine.get(f, [])) == len(theirs.get(f, [])) for f in factors) / len(factors)
     share = {name: same[name] / len(pairs) if pairs else 0.0 for name in ATTRIBUTES}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nas.config import Op, se_channels
+from nas.config import Op
 
 FEATURES = (
     "conv1x1_mmacs",
@@ -35,32 +35,8 @@ FEATURES = (
 
 def op_features(op: Op) -> np.ndarray:
     """Cost features of one op, computed from its key alone (millions of MACs / elements / weights)."""
-    f = dict.fromkeys(FEATURES, 0.0)
-    s, o = op.size * op.size, op.out_size * op.out_size
-    hswish = op.act == "hswish"
-    if op.kind == "stem":
-        f["full_conv_mmacs"] = o * 3 * op.out * op.kernel**2
-        f["activation_melems"] = 3 * s + op.out * o
-        f["hswish_melems"] = op.out * o * hswish
-    elif op.kind == "ir":
-        e = op.expanded
-        if e != op.cin:
-            f["conv1x1_mmacs"] += s * op.cin * e
-            f["activation_melems"] += e * s
-            f["hswish_melems"] += e * s * hswish
-        f[f"dw{min(max(op.kernel, 3), 7)}_mmacs"] = o * e * op.kernel**2
-        f["conv1x1_mmacs"] += o * e * op.out + 2 * e * se_channels(e) * op.se  # project, SE's two FCs
-        f["activation_melems"] += op.cin * s + e * o + op.out * o
-        f["hswish_melems"] += e * o * hswish
-        f["se_melems"] = e * o * op.se
-    elif op.kind == "last":
-        f["conv1x1_mmacs"] = s * op.cin * op.out
-        f["activation_melems"] = op.cin * s + op.out * s
-        f["hswish_melems"] = op.out * s * hswish
-    else:  # head: global pool, hidden linear, classifier
-        f["fc_mweights"] = op.cin * op.expanded + op.expanded * op.out
-        f["activation_melems"] = op.cin * s
-    values = np.array([f[name] for name in FEATURES], dtype=float)
+    named = op.features()
+    values = np.array([named.get(name.replace("_m", "_", 1), 0.0) for name in FEATURES], dtype=float)
     values[:-1] /= 1e6
     values[-1] = 1.0
     return values

@@ -14,6 +14,7 @@ from typing import Any
 
 from nas._errors import NasError
 from nas._yaml import read_mapping
+from nas.blocks import Classifier, LastConv, LayerConfig, StemConfig
 from nas.config import Op
 from nas.latency._table import MeasuredTable, Overhead
 
@@ -31,7 +32,7 @@ def block_op(key: str) -> Op | None:
     if m is None:
         return None
     h, _, cin, oh, _, cout, mid, k, s, skip, se, hs = (int(g) for g in m.groups())
-    op = Op("ir", h, cin, mid, cout, k, s, bool(se), "hswish" if hs else "relu")
+    op = Op(h, cin, LayerConfig(k, mid, cout, s, bool(se), "hswish" if hs else "relu"))
     if op.out_size != oh or bool(skip) != (s == 1 and cin == cout):
         raise ValueError(f"inconsistent OFA key {key!r}")
     return op
@@ -39,22 +40,25 @@ def block_op(key: str) -> Op | None:
 
 def ofa_keys(op: Op) -> list[str]:
     """The OFA keys that together price ``op`` (inverse of the import)."""
-    o = op.out_size
-    if op.kind == "ir":
-        skip = int(op.stride == 1 and op.cin == op.out)
+    o, part = op.out_size, op.part
+    if isinstance(part, LayerConfig):
+        skip = int(part.stride == 1 and op.cin == part.out)
         return [
-            f"expanded_conv-input:{op.size}x{op.size}x{op.cin}-output:{o}x{o}x{op.out}-expand:{op.expanded}"
-            f"-kernel:{op.kernel}-stride:{op.stride}-idskip:{skip}-se:{int(op.se)}-hs:{int(op.act == 'hswish')}"
+            f"expanded_conv-input:{op.size}x{op.size}x{op.cin}-output:{o}x{o}x{part.out}-expand:{part.expanded}"
+            f"-kernel:{part.kernel}-stride:{part.stride}-idskip:{skip}-se:{int(part.se)}"
+            f"-hs:{int(part.act == 'hswish')}"
         ]
-    if op.kind == "stem":
+    if isinstance(part, StemConfig):
         return [f"Conv-input:{op.size}x{op.size}x3-output:{o}x{o}x{op.out}"]
-    if op.kind == "last":
+    if isinstance(part, LastConv):
         return [f"Conv_1-input:{op.size}x{op.size}x{op.cin}-output:{o}x{o}x{op.out}"]
-    return [
-        f"AvgPool2D-input:{op.size}x{op.size}x{op.cin}-output:1x1x{op.cin}",
-        f"Conv_2-input:1x1x{op.cin}-output:1x1x{op.expanded}",
-        f"Logits-input:1x1x{op.expanded}-output:{op.out}",
-    ]
+    if isinstance(part, Classifier):
+        return [
+            f"AvgPool2D-input:{op.size}x{op.size}x{op.cin}-output:1x1x{op.cin}",
+            f"Conv_2-input:1x1x{op.cin}-output:1x1x{part.hidden}",
+            f"Logits-input:1x1x{part.hidden}-output:{op.out}",
+        ]
+    raise ValueError(f"OFA's tables have no {op.kind} ops ({op.key})")
 
 
 def _mean(path: Path, key: str, value: Any) -> float:
@@ -85,12 +89,12 @@ def read_ofa_file(path: Path) -> dict[Op, float]:
     if missing:
         raise NasError(f"{path}: no {missing[0]} entry; an OFA table needs Conv, Conv_1, AvgPool2D, Conv_2, Logits")
     (h, _, _, oh, _, stem_out), stem_ms = others["Conv"]
-    ops[Op("stem", h, 3, stem_out, stem_out, 3, h // oh, False, "hswish")] = stem_ms
+    ops[Op(h, 3, StemConfig(stem_out, 3, h // oh, "hswish"))] = stem_ms
     (lh, _, lin, _, _, lout), last_ms = others["Conv_1"]
-    ops[Op("last", lh, lin, lout, lout, act="hswish")] = last_ms
+    ops[Op(lh, lin, LastConv(lout, "hswish"))] = last_ms
     (hidden,) = others["Conv_2"][0][-1:]
     (classes,) = others["Logits"][0][-1:]
-    ops[Op("head", lh, lout, hidden, classes, act="hswish")] = sum(others[name][1] for name in HEAD_PARTS)
+    ops[Op(lh, lout, Classifier(hidden, classes, "hswish"))] = sum(others[name][1] for name in HEAD_PARTS)
     return ops
 
 

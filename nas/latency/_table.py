@@ -23,9 +23,6 @@ from nas.space import SearchSpace
 
 FORMAT_VERSION = 1  # of table files; files without the key are version 1
 
-# channel fields that interpolation may vary, per op kind (stem/last keep expanded == out)
-_AXES = {"stem": ("out",), "ir": ("cin", "expanded", "out"), "last": ("cin", "out"), "head": ("cin", "expanded", "out")}
-
 
 @dataclass(frozen=True)
 class Overhead:
@@ -278,11 +275,10 @@ class MeasuredTable(LatencyTable):
 
     def _interpolate(self, op: Op) -> float | None:
         """Multilinear interpolation over the channel axes on which ``op`` falls between measured ops."""
-        axes = _AXES[op.kind]
         grid = self._grid(op)
         if not grid:
             return None
-        point = [getattr(op, axis) for axis in axes]
+        point = list(op.axes().values())
         brackets = []
         for i, value in enumerate(point):
             coords = sorted({corner[i] for corner in grid})
@@ -310,9 +306,8 @@ class MeasuredTable(LatencyTable):
             self._groups = {}
             for key, row in self.entries.items():
                 entry = Op.parse(key)
-                coords = tuple(getattr(entry, axis) for axis in _AXES[entry.kind])
-                self._groups.setdefault(_shape(entry), {})[coords] = row[0]
-        return self._groups.get(_shape(op), {})
+                self._groups.setdefault(entry.shape(), {})[tuple(entry.axes().values())] = row[0]
+        return self._groups.get(op.shape(), {})
 
 
 @dataclass
@@ -341,10 +336,6 @@ class EstimatedTable(LatencyTable):
     def price(self, op_list: Sequence[Op]) -> dict[str, tuple[float, float, float, int]]:
         """Rows for ``op_list`` priced by the model (0 runs: nothing was timed)."""
         return {op.key: (round(self.model.op_ms(op), 6),) * 3 + (0,) for op in op_list}
-
-
-def _shape(op: Op) -> tuple[Any, ...]:
-    return (op.kind, op.size, op.kernel, op.stride, op.se, op.act)
 
 
 def _valid_row(row: Any) -> bool:

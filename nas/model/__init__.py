@@ -1,13 +1,14 @@
 """Torch side of nas: the block vocabulary, the network built from an ArchConfig, ONNX export."""
 
-from nas.model._blocks import ConvBNAct, InvertedResidual, SqueezeExcite
 from nas.model._export import export_onnx
+from nas.model._layers import ConvBNAct, GlobalPool, InvertedResidual, SqueezeExcite
 from nas.model._network import Network, build_model
 from nas.model._op_module import context_module, op_input_shape, op_module, shape_module
 from nas.model._weights import load_weights, save_weights
 
 __all__ = [
     "ConvBNAct",
+    "GlobalPool",
     "InvertedResidual",
     "Network",
     "SqueezeExcite",

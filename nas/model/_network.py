@@ -1,30 +1,69 @@
-"""build_model: an ArchConfig as a torch module (MobileNetV3 conventions)."""
+"""build_model: an ArchConfig as a torch module, its parts named as torchvision names the family's."""
 
 from __future__ import annotations
 
 from torch import Tensor, nn
 
-from nas.config import ArchConfig
-from nas.model._blocks import ConvBNAct, InvertedResidual, classifier
+from nas.config import ArchConfig, Unit
+
+
+class _Places:
+    """Where each module goes, by the config's layout.
+
+    ``features`` (MobileNet, SqueezeNet): stem, blocks and last conv in ``features.N``; ``avgpool``;
+    ``classifier``. ``stages`` (ShuffleNetV2): ``conv1``, ``maxpool``, ``stageK.N`` (a stride-2 block opens
+    the next stage), ``conv5``, ``fc``.
+    """
+
+    def __init__(self, layout: str) -> None:
+        self.layout = layout
+        self.stage = 1
+        self.count: dict[str, int] = {}
+
+    def _next(self, container: str) -> str:
+        n = self.count.get(container, 0)
+        self.count[container] = n + 1
+        return f"{container}.{n}"
+
+    def __call__(self, role: str, unit: Unit) -> str:
+        if self.layout == "features":
+            return {"pool": "avgpool", "classifier": "classifier"}.get(role) or self._next("features")
+        if role == "block":
+            if self.stage == 1 and unit.op.kind == "maxpool":
+                return "maxpool"
+            if self.stage == 1 or getattr(unit.op.part, "stride", 1) == 2:
+                self.stage += 1
+            return self._next(f"stage{self.stage}")
+        return {"stem": "conv1", "last": "conv5", "pool": "avgpool", "classifier": "fc"}[role]
 
 
 class Network(nn.Module):
-    """features (stem, blocks, last conv) -> avgpool -> classifier, named as in torchvision."""
+    """The config's modules, run in order; ``block_paths[i]`` is where block ``i`` lives in the state dict."""
 
     def __init__(self, config: ArchConfig) -> None:
         super().__init__()
         self.config = config
-        stem, head = config.stem, config.head
-        features: list[nn.Module] = [ConvBNAct(3, stem.channels, stem.kernel, stride=stem.stride, act=stem.act)]
-        channels = stem.channels
-        for layer in config.layers:
-            features.append(InvertedResidual(channels, layer))
-            channels = layer.out
-        features.append(ConvBNAct(channels, head.last_channels, 1, act=head.act))
-        self.features = nn.Sequential(*features)
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = classifier(head, config.num_classes)
+        place = _Places(config.layout)
+        steps: list[nn.Module] = []
+        self.block_paths: list[str] = []
+        for unit in config.units():
+            for role, module in unit.op.part.modules(unit.in_channels, config.norm):
+                path = place(role, unit)
+                self._put(path, module)
+                steps.append(module)
+                if unit.kind == "block":
+                    self.block_paths.append(path)
+        self._steps = steps  # a plain list: the modules are registered once, under their paths
         self.reset_parameters()
+
+    def _put(self, path: str, module: nn.Module) -> None:
+        *parents, name = path.split(".")
+        owner: nn.Module = self
+        for parent in parents:
+            if not hasattr(owner, parent):
+                owner.add_module(parent, nn.Sequential())
+            owner = getattr(owner, parent)
+        owner.add_module(name, module)
 
     def reset_parameters(self) -> None:
         """torchvision's initialisation: He (fan-out) for convs, N(0, 0.01) for linears, BN at identity."""
@@ -41,8 +80,9 @@ class Network(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.avgpool(self.features(x)).flatten(1)
-        return self.classifier(x)
+        for step in self._steps:
+            x = step(x)
+        return x
 
 
 def build_model(config: ArchConfig) -> Network:

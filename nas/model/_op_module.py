@@ -10,24 +10,17 @@ from __future__ import annotations
 
 from torch import nn
 
-from nas.config import HeadConfig, LayerConfig, Op
-from nas.model._blocks import ConvBNAct, InvertedResidual, classifier
+from nas.config import Norm, Op
+from nas.model._layers import ConvBNAct
 
 
-def op_module(op: Op) -> nn.Module:
+def op_module(op: Op, norm: Norm | None = None) -> nn.Module:
     """The same modules build_model uses, so a timed op is exactly the op inside a network."""
-    if op.kind == "stem":
-        return ConvBNAct(3, op.out, op.kernel, stride=op.stride, act=op.act)
-    if op.kind == "ir":
-        return InvertedResidual(op.cin, LayerConfig(op.kernel, op.expanded, op.out, op.stride, op.se, op.act))
-    if op.kind == "last":
-        return ConvBNAct(op.cin, op.out, 1, act=op.act)
-    head = HeadConfig(last_channels=op.cin, hidden_channels=op.expanded, act=op.act)
-    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), classifier(head, op.out))
+    return nn.Sequential(*(module for _, module in op.part.modules(op.cin, norm or Norm())))
 
 
 def context_module(op: Op) -> nn.Sequential:
-    """1x1 conv -> op -> 1x1 conv (no conv after the head), at the op's own widths."""
+    """1x1 conv -> op -> 1x1 conv (no conv after a classifier), at the op's own widths."""
     before, after = op.context_shapes()
     parts = [ConvBNAct(before[0], before[0], 1, act="relu"), op_module(op)]
     if after is not None:

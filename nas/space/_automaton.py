@@ -13,8 +13,10 @@ from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
-from nas.config import ArchConfig, HeadConfig, LayerConfig, StemConfig, conv_out
-from nas.space._spec import LAYER_CHOICES, SpaceSpec, expanded_channels
+from nas._errors import NasError
+from nas.blocks import Part, walk
+from nas.config import ArchConfig
+from nas.space._spec import SpaceSpec, TypeSpec
 
 Token = Hashable
 
@@ -40,12 +42,13 @@ class StageStart:
 
 @dataclass(frozen=True)
 class InStage:
-    """Inside ``stage`` after ``count`` layers; ``fixed`` holds the shared choices (None where free)."""
+    """Inside ``stage`` after ``count`` layers of ``type``; ``fixed`` holds the shared choices (None where free)."""
 
     stage: int
     count: int
     channels: int
     size: int
+    type: str
     fixed: tuple[object, ...]
 
 
@@ -67,6 +70,16 @@ State = Start | AtStem | StageStart | InStage | AtHead | Done
 
 def config_tokens(config: ArchConfig) -> list[Token]:
     return [("resolution", config.resolution), config.stem, *config.layers, config.head]
+
+
+def _combinations(types: TypeSpec, fixed: tuple[object, ...]) -> Iterator[dict[str, object]]:
+    """Every assignment of the type's choices, with ``fixed`` values (None where free) kept."""
+    options = [
+        (value,) if value is not None else types.layer_options(name)
+        for name, value in zip(types.names, fixed, strict=True)
+    ]
+    for combo in itertools.product(*options):
+        yield dict(zip(types.names, combo, strict=True))
 
 
 class SpaceAutomaton:
@@ -99,42 +112,60 @@ class SpaceAutomaton:
             for r in spec.resolution:
                 yield ("resolution", r), AtStem(r)
         elif isinstance(state, AtStem):
-            s = spec.stem
-            for ch, k, st, act in itertools.product(s.channels, s.kernel, s.stride, s.act):
-                yield StemConfig(ch, k, st, act), StageStart(0, ch, conv_out(state.size, k, st))
+            for values in _combinations(spec.stem.choices, (None,) * len(spec.stem.choices.names)):
+                stem = spec.stem.choices.cls.from_choices(values, cin=3, width=0, stride=1)
+                channels, size = self.after(stem, 3, state.size)
+                yield stem, StageStart(0, channels, size)
         elif isinstance(state, StageStart) and state.stage < len(spec.stages):
             stage = spec.stages[state.stage]
             if max(stage.depth) == 0:
                 return
-            free = (None,) * len(LAYER_CHOICES)
-            for stride, width in itertools.product(stage.stride, stage.width):
-                yield from self._layers(state.stage, 0, state.channels, width, stride, state.size, free)
+            for stride, width, types in itertools.product(stage.stride, stage.width, stage.types):
+                free = (None,) * len(types.names)
+                yield from self._layers(state.stage, 0, state.channels, width, stride, state.size, types, free)
         elif isinstance(state, InStage):
-            if state.count < max(spec.stages[state.stage].depth):
+            stage = spec.stages[state.stage]
+            if state.count < max(stage.depth):
+                types = next(t for t in stage.types if t.type == state.type)
                 yield from self._layers(
-                    state.stage, state.count, state.channels, state.channels, 1, state.size, state.fixed
+                    state.stage, state.count, state.channels, state.channels, 1, state.size, types, state.fixed
                 )
         elif isinstance(state, AtHead):
-            h = spec.head
-            for last, hidden, act, drop in itertools.product(h.last_channels, h.hidden_channels, h.act, h.dropout):
-                yield HeadConfig(last, hidden, act, drop), Done()
+            for values in _combinations(spec.head.choices, (None,) * len(spec.head.choices.names)):
+                yield spec.head.choices.cls.from_choices(values, cin=state.channels, width=0, stride=1), Done()
+
+    def layer(
+        self, index: int, types: TypeSpec, values: dict[str, object], channels: int, width: int, stride: int
+    ) -> Part:
+        """The block ``values`` make in stage ``index``; a combination the type refuses is the space's error."""
+        try:
+            return types.cls.from_choices(values, cin=channels, width=width, stride=stride)
+        except ValueError as exc:
+            raise NasError(
+                f"space {self.spec.name!r}: stages[{index}]: a {types.type} block of width {width} cannot follow"
+                f" {channels} channels ({exc}); change that stage's widths or the previous stage's"
+            ) from None
+
+    def after(self, part: Part, channels: int, size: int) -> tuple[int, int]:
+        """(channels, size) after ``part``."""
+        last = walk(part, channels, size, self.spec.num_classes)[-1]
+        return last.out, last.out_size
 
     def _layers(
-        self, index: int, count: int, channels: int, width: int, stride: int, size: int, fixed: tuple[object, ...]
+        self,
+        index: int,
+        count: int,
+        channels: int,
+        width: int,
+        stride: int,
+        size: int,
+        types: TypeSpec,
+        fixed: tuple[object, ...],
     ) -> Iterator[tuple[Token, State]]:
-        stage = self.spec.stages[index]
-        options = [
-            (value,) if value is not None else stage.layer_options(name)
-            for name, value in zip(LAYER_CHOICES, fixed, strict=True)
-        ]
-        for kernel, ratio, se, act in itertools.product(*options):
-            out_size = conv_out(size, kernel, stride)
-            layer = LayerConfig(kernel, expanded_channels(channels, ratio), width, stride, se, act)
-            keep = tuple(
-                value if name in stage.shared else None
-                for name, value in zip(LAYER_CHOICES, (kernel, ratio, se, act), strict=True)
-            )
-            yield layer, InStage(index, count + 1, width, out_size, keep)
+        for values in _combinations(types, fixed):
+            layer = self.layer(index, types, values, channels, width, stride)
+            keep = tuple(values[name] if name in types.shared else None for name in types.names)
+            yield layer, InStage(index, count + 1, *self.after(layer, channels, size), types.type, keep)
 
     def transitions(self) -> list[tuple[State, Token, State]]:
         """Every move that lies on some accepted string: what any config of the space can contain."""

@@ -8,6 +8,7 @@ from nas._paths import reference_configs
 from nas._table import format_table
 from nas.config import ArchConfig
 from nas.space._space import SearchSpace
+from nas.space._spec import TypeSpec
 
 
 def _choices(values: Sequence[object]) -> str:
@@ -16,24 +17,19 @@ def _choices(values: Sequence[object]) -> str:
     )
 
 
+def _options(types: TypeSpec) -> str:
+    return ", ".join(f"{name} {_choices(values)}" for name, values in types.options)
+
+
 def describe_space(space: SearchSpace) -> str:
     spec = space.spec
-    headers = ("stage", "stride", "depth", "width", "kernel", "expansion", "SE", "act", "shared per stage")
+    headers = ("stage", "stride", "depth", "width", "type", "choices", "shared per stage")
     rows = [
-        [
-            i,
-            _choices(s.stride),
-            _choices(s.depth),
-            _choices(s.width),
-            _choices(s.kernel),
-            _choices(s.expansion),
-            _choices(s.se),
-            _choices(s.act),
-            ", ".join(s.shared) or "-",
-        ]
+        [i, _choices(s.stride), _choices(s.depth), _choices(s.width), t.type, _options(t), ", ".join(t.shared) or "-"]
         for i, s in enumerate(spec.stages)
+        for t in s.types
     ]
-    stem, head = spec.stem, spec.head
+    stem, head = spec.stem.choices, spec.head.choices
     size = space.size()
     contained = [
         f"{name} ({'yes' if space.contains(ArchConfig.load(path)) else 'no'})"
@@ -43,11 +39,9 @@ def describe_space(space: SearchSpace) -> str:
         [
             f"space {space.name} ({space.source}), hash {space.hash}",
             f"resolution: {_choices(spec.resolution)}   classes: {spec.num_classes}",
-            f"stem: channels {_choices(stem.channels)}, kernel {_choices(stem.kernel)}, stride {_choices(stem.stride)},"
-            f" act {_choices(stem.act)}",
+            f"stem ({stem.type}): {_options(stem)}",
             format_table(headers, rows),
-            f"head: last conv {_choices(head.last_channels)}, hidden {_choices(head.hidden_channels)},"
-            f" act {_choices(head.act)}, dropout {_choices(head.dropout)}",
+            f"head ({head.type}): {_options(head)}",
             f"size: {size:,} distinct configs ({size:.3g})",
             f"references in this space: {', '.join(contained) or 'none shipped'}",
         ]

@@ -15,7 +15,8 @@ import numpy as np
 from nas._fields import Field
 from nas._paths import find_shipped
 from nas._yaml import read_mapping
-from nas.config import ArchConfig, HeadConfig, LayerConfig, Op, StemConfig, head_ops, layer_op, stem_op
+from nas.blocks import Part, walk
+from nas.config import ArchConfig, Op
 from nas.space._automaton import (
     AtHead,
     AtStem,
@@ -28,7 +29,7 @@ from nas.space._automaton import (
     Token,
     config_tokens,
 )
-from nas.space._spec import LAYER_CHOICES, SpaceSpec, expanded_channels, parse_space
+from nas.space._spec import SpaceSpec, TypeSpec, parse_space
 
 if TYPE_CHECKING:
     import optuna
@@ -36,8 +37,14 @@ if TYPE_CHECKING:
 Chooser = Callable[[str, Sequence[Any]], Any]
 
 
+def _choose_part(types: TypeSpec, prefix: str, choose: Chooser) -> Part:
+    values = {name: choose(f"{prefix}.{name}", types.layer_options(name)) for name in types.names}
+    return types.cls.from_choices(values, cin=3, width=0, stride=1)
+
+
 class SearchSpace:
-    """A factorized hierarchical space of MobileNetV3-style networks (see ``search_spaces/*.yaml``)."""
+    """A factorized hierarchical space of networks: per stage a depth, a width and a block type with its
+    choices (see ``search_spaces/*.yaml``)."""
 
     def __init__(self, *, spec: SpaceSpec, source: str = "") -> None:
         self.spec = spec
@@ -99,48 +106,35 @@ class SearchSpace:
 
     def _build(self, choose: Chooser) -> ArchConfig:
         spec = self.spec
-        stem = StemConfig(
-            channels=choose("stem.channels", spec.stem.channels),
-            kernel=choose("stem.kernel", spec.stem.kernel),
-            stride=choose("stem.stride", spec.stem.stride),
-            act=choose("stem.act", spec.stem.act),
-        )
-        layers: list[LayerConfig] = []
-        channels = stem.channels
+        stem = _choose_part(spec.stem.choices, "stem", choose)
+        layers: list[Part] = []
+        channels = self._automaton.after(stem, 3, 0)[0]
         for i, stage in enumerate(spec.stages):
             depth = choose(f"s{i}.depth", stage.depth)
             if depth == 0:
                 continue
             stride = choose(f"s{i}.stride", stage.stride)
             width = choose(f"s{i}.width", stage.width)
-            shared = {name: choose(f"s{i}.{name}", stage.layer_options(name)) for name in stage.shared}
+            by_type = {t.type: t for t in stage.types}
+            mixed = len(by_type) > 1
+            types = by_type[choose(f"s{i}.type", list(by_type))] if mixed else stage.types[0]
+            prefix = f"s{i}.{types.type}." if mixed else f"s{i}."
+            shared = {name: choose(f"{prefix}{name}", types.layer_options(name)) for name in types.shared}
             for j in range(depth):
-                value = {
-                    name: shared[name] if name in shared else choose(f"s{i}.l{j}.{name}", stage.layer_options(name))
-                    for name in LAYER_CHOICES
+                inner = prefix.replace(f"s{i}.", f"s{i}.l{j}.", 1)
+                values = {
+                    name: shared[name] if name in shared else choose(f"{inner}{name}", types.layer_options(name))
+                    for name in types.names
                 }
-                layers.append(
-                    LayerConfig(
-                        kernel=value["kernel"],
-                        expanded=expanded_channels(channels, value["expansion"]),
-                        out=width,
-                        stride=stride if j == 0 else 1,
-                        se=value["se"],
-                        act=value["act"],
-                    )
-                )
-                channels = width
+                layer = self._automaton.layer(i, types, values, channels, width, stride if j == 0 else 1)
+                layers.append(layer)
+                channels = self._automaton.after(layer, channels, 0)[0]
         return ArchConfig(
             resolution=choose("resolution", spec.resolution),
             num_classes=spec.num_classes,
             stem=stem,
             layers=tuple(layers),
-            head=HeadConfig(
-                last_channels=choose("head.last_channels", spec.head.last_channels),
-                hidden_channels=choose("head.hidden_channels", spec.head.hidden_channels),
-                act=choose("head.act", spec.head.act),
-                dropout=choose("head.dropout", spec.head.dropout),
-            ),
+            head=_choose_part(spec.head.choices, "head", choose),
         )
 
     # ---- questions -----------------------------------------------------------------------------
@@ -187,14 +181,12 @@ class SearchSpace:
 
         return solve(min), solve(max)
 
-    def _token_ops(self, state: State, token: Token) -> tuple[Op, ...]:
+    def _token_ops(self, state: State, token: Token) -> list[Op]:
         if isinstance(state, AtStem):
-            return (stem_op(state.size, token),)
-        if isinstance(state, (StageStart, InStage)):
-            return (layer_op(state.size, state.channels, token),)
-        if isinstance(state, AtHead):
-            return head_ops(state.size, state.channels, token, self.spec.num_classes)
-        return ()
+            return walk(token, 3, state.size, self.spec.num_classes)
+        if isinstance(state, (StageStart, InStage, AtHead)):
+            return walk(token, state.channels, state.size, self.spec.num_classes)
+        return []
 
     def _config_from_tokens(self, tokens: list[Token]) -> ArchConfig:
         (_, resolution), stem, *layers, head = tokens

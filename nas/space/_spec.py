@@ -1,4 +1,9 @@
-"""The parsed form of a search-space YAML file: choice lists for stem, stages and head."""
+"""The parsed form of a search-space YAML file: choice lists for stem, stages and head.
+
+Each part type declares its own choices (``Part.CHOICES``). A stage lists its type's choices inline
+(``type: fire`` with ``squeeze: [...]``; no ``type`` means ``mbv3``), or chooses among several types
+(``type: [mbv3, fire]``), each type's choices then under its own key (``fire: {squeeze: [...]}``).
+"""
 
 from __future__ import annotations
 
@@ -6,48 +11,64 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas._fields import Field
-from nas.config import ACTIVATIONS, KERNELS, STRIDES, make_divisible
-
-LAYER_CHOICES = ("kernel", "expansion", "se", "act")
+from nas.blocks import DEFAULT_TYPE, Part, part_type, part_types
 
 
-def expanded_channels(in_channels: int, ratio: float) -> int:
-    """Expansion ratio -> expanded channels; ratio 1 keeps the input width (no expand 1x1)."""
-    return in_channels if ratio == 1 else make_divisible(in_channels * ratio)
+@dataclass(frozen=True)
+class TypeSpec:
+    """One part type's options in a stem, stage or head; ``shared`` names the choices made once per stage
+    (MnasNet's factorized hierarchical space); the others are free per layer."""
+
+    role: str
+    type: str
+    options: tuple[tuple[str, tuple[Any, ...]], ...]
+    shared: tuple[str, ...] = ()
+
+    @property
+    def cls(self) -> type[Part]:
+        return part_types(self.role)[self.type]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.options)
+
+    def layer_options(self, name: str) -> tuple[Any, ...]:
+        return dict(self.options)[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: list(values) for name, values in self.options}
 
 
 @dataclass(frozen=True)
 class StemSpec:
-    channels: tuple[int, ...]
-    kernel: tuple[int, ...]
-    stride: tuple[int, ...]
-    act: tuple[str, ...]
+    choices: TypeSpec
 
 
 @dataclass(frozen=True)
 class StageSpec:
-    """Blocks of one width; the first may downsample. ``shared`` names the per-layer choices made once
-    per stage (MnasNet's factorized hierarchical space); the others are free per layer."""
+    """Blocks of one width; the first may downsample; each stage uses one of ``types``."""
 
     stride: tuple[int, ...]
     depth: tuple[int, ...]
     width: tuple[int, ...]
-    kernel: tuple[int, ...]
-    expansion: tuple[float, ...]
-    se: tuple[bool, ...]
-    act: tuple[str, ...]
-    shared: tuple[str, ...]
+    types: tuple[TypeSpec, ...]
 
-    def layer_options(self, name: str) -> tuple[Any, ...]:
-        return getattr(self, name)
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"stride": list(self.stride), "depth": list(self.depth), "width": list(self.width)}
+        if len(self.types) == 1:
+            (spec,) = self.types
+            if spec.type != DEFAULT_TYPE["block"]:
+                data["type"] = spec.type
+            data.update(spec.to_dict(), shared=list(spec.shared))
+        else:
+            data["type"] = [spec.type for spec in self.types]
+            data.update({spec.type: {**spec.to_dict(), "shared": list(spec.shared)} for spec in self.types})
+        return data
 
 
 @dataclass(frozen=True)
 class HeadSpec:
-    last_channels: tuple[int, ...]
-    hidden_channels: tuple[int, ...]
-    act: tuple[str, ...]
-    dropout: tuple[float, ...]
+    choices: TypeSpec
 
 
 @dataclass(frozen=True)
@@ -65,80 +86,103 @@ class SpaceSpec:
             "name": self.name,
             "resolution": list(self.resolution),
             "num_classes": self.num_classes,
-            "stem": {k: list(v) for k, v in vars(self.stem).items()},
-            "stages": [{k: list(v) for k, v in vars(stage).items()} for stage in self.stages],
-            "head": {k: list(v) for k, v in vars(self.head).items()},
+            "stem": _part_dict(self.stem.choices, "stem"),
+            "stages": [stage.to_dict() for stage in self.stages],
+            "head": _part_dict(self.head.choices, "head"),
         }
 
 
-def _kernel(f: Field) -> int:
-    return f.integer(allowed=KERNELS)
-
-
-def _stride(f: Field) -> int:
-    return f.integer(allowed=STRIDES)
-
-
-def _act(f: Field) -> str:
-    return f.text(allowed=ACTIVATIONS)
-
-
-def _channels(f: Field) -> int:
-    return f.integer(minimum=1)
+def _part_dict(spec: TypeSpec, role: str) -> dict[str, Any]:
+    data = spec.to_dict()
+    return data if spec.type == DEFAULT_TYPE[role] else {"type": spec.type, **data}
 
 
 def _depth(f: Field) -> int:
     return f.integer(minimum=0)
 
 
-def _expansion(f: Field) -> float:
-    return f.number(minimum=1.0)
+def _channels(f: Field) -> int:
+    return f.integer(minimum=1)
 
 
-def _shared(f: Field) -> tuple[str, ...]:
-    if isinstance(f.value, bool):
-        return LAYER_CHOICES if f.value else ()
-    return f.choices(lambda item: item.text(allowed=LAYER_CHOICES))
+def _stride(f: Field) -> int:
+    return f.integer(allowed=(1, 2))
 
 
-def _optional(keys: dict[str, Field], name: str, read: Any, default: tuple[Any, ...]) -> tuple[Any, ...]:
-    return keys[name].choices(read) if name in keys else default
+def _options(cls: type[Part], keys: dict[str, Field]) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    options = []
+    for choice in cls.CHOICES:
+        if choice.name in keys:
+            options.append((choice.name, keys[choice.name].choices(choice.read)))
+        elif choice.default is None:
+            raise keys["__self__"].error(f"missing key {choice.name!r} for type {cls.TYPE!r}; list its options")
+        else:
+            options.append((choice.name, choice.default))
+    return tuple(options)
+
+
+def _type_spec(cls: type[Part], f: Field, outer: tuple[str, ...] = ()) -> TypeSpec:
+    """A type's options from mapping ``f`` (``outer``: keys of the enclosing stage, read elsewhere)."""
+    names = [choice.name for choice in cls.CHOICES]
+    shared_ok = cls.ROLE == "block"
+    keys = f.mapping([], [*outer, *names, *(["shared"] if shared_ok else [])])
+    options = _options(cls, {**keys, "__self__": f})
+    shared: tuple[str, ...] = ()
+    if shared_ok:
+        shared = tuple(names)
+        if "shared" in keys:
+            value = keys["shared"]
+            if isinstance(value.value, bool):
+                shared = tuple(names) if value.value else ()
+            else:
+                shared = value.choices(lambda item: item.text(allowed=names))
+    return TypeSpec(cls.ROLE, cls.TYPE, options, shared)
+
+
+def _part_spec(role: str, f: Field) -> TypeSpec:
+    cls = part_type(role, f)
+    return _type_spec(cls, f, ("type",))
+
+
+def _stage(item: Field) -> StageSpec:
+    outer = ("stride", "depth", "width", "type")
+    blocks = part_types("block")
+    raw = item.value.get("type") if isinstance(item.value, dict) else None
+    if isinstance(raw, list):
+        keys = item.mapping(["depth", "width"], [*outer[:1], "type", *blocks])
+        names = keys["type"].choices(lambda f: f.text(allowed=list(blocks)))
+        types = tuple(
+            _type_spec(blocks[name], keys[name] if name in keys else Field(item.source, f"{item.path}.{name}", {}))
+            for name in names
+        )
+        for key in keys:
+            if key in blocks and key not in names:
+                raise keys[key].error(f"type {key!r} is not in this stage's type list; add it there or remove this key")
+    else:
+        cls = part_type("block", item)
+        keys = item.mapping(["depth", "width"], [*outer[:1], "type", *(c.name for c in cls.CHOICES), "shared"])
+        types = (_type_spec(cls, item, outer),)
+    stage = StageSpec(
+        stride=keys["stride"].choices(_stride) if "stride" in keys else (1,),
+        depth=keys["depth"].choices(_depth),
+        width=keys["width"].choices(_channels),
+        types=types,
+    )
+    for spec in types:
+        for width in stage.width:
+            check = getattr(spec.cls, "check_width", None)
+            if check is not None and (problem := check(width)):
+                raise keys["width"].error(f"{width} does not suit type {spec.type!r}: {problem}")
+    return stage
 
 
 def parse_space(root: Field) -> SpaceSpec:
     keys = root.mapping(["resolution", "num_classes", "stem", "stages", "head"], ["name", "description"])
-    stem = keys["stem"].mapping(["channels"], ["kernel", "stride", "act"])
-    head = keys["head"].mapping(["last_channels", "hidden_channels"], ["act", "dropout"])
-    stages = []
-    for item in keys["stages"].items():
-        s = item.mapping(["depth", "width", "expansion"], ["stride", "kernel", "se", "act", "shared"])
-        stages.append(
-            StageSpec(
-                stride=_optional(s, "stride", _stride, (1,)),
-                depth=s["depth"].choices(_depth),
-                width=s["width"].choices(_channels),
-                kernel=_optional(s, "kernel", _kernel, (3,)),
-                expansion=s["expansion"].choices(_expansion),
-                se=_optional(s, "se", lambda f: f.boolean(), (False,)),
-                act=_optional(s, "act", _act, ("relu",)),
-                shared=_shared(s["shared"]) if "shared" in s else LAYER_CHOICES,
-            )
-        )
     return SpaceSpec(
         name=keys["name"].text() if "name" in keys else "",
         resolution=keys["resolution"].choices(lambda f: f.integer(minimum=8)),
         num_classes=keys["num_classes"].integer(minimum=2),
-        stem=StemSpec(
-            channels=stem["channels"].choices(_channels),
-            kernel=_optional(stem, "kernel", _kernel, (3,)),
-            stride=_optional(stem, "stride", _stride, (2,)),
-            act=_optional(stem, "act", _act, ("hswish",)),
-        ),
-        stages=tuple(stages),
-        head=HeadSpec(
-            last_channels=head["last_channels"].choices(_channels),
-            hidden_channels=head["hidden_channels"].choices(_channels),
-            act=_optional(head, "act", _act, ("hswish",)),
-            dropout=_optional(head, "dropout", lambda f: f.number(minimum=0.0, below=1.0), (0.2,)),
-        ),
+        stem=StemSpec(_part_spec("stem", keys["stem"])),
+        stages=tuple(_stage(item) for item in keys["stages"].items()),
+        head=HeadSpec(_part_spec("head", keys["head"])),
     )

@@ -1,18 +1,31 @@
-"""The block vocabulary, laid out like torchvision's MobileNetV3 so its state dict loads by position."""
+"""Torch modules of the block vocabulary, with named parts laid out like torchvision's, so a family's
+published state dict loads by name. The part types in nas.blocks decide which of these a config becomes."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import torch
 from torch import Tensor, nn
 
-from nas.config import HeadConfig, LayerConfig, se_channels
+from nas.blocks import Norm, se_channels
 
-# torchvision's MobileNetV3 uses these BN settings; keeping them makes its weights load unchanged.
-BN_EPS = 0.001
-BN_MOMENTUM = 0.01
+if TYPE_CHECKING:
+    from nas.blocks import LayerConfig
 
 
 def activation(name: str) -> nn.Module:
-    return nn.Hardswish(inplace=True) if name == "hswish" else nn.ReLU(inplace=True)
+    if name == "hswish":
+        return nn.Hardswish(inplace=True)
+    if name == "relu6":
+        return nn.ReLU6(inplace=True)
+    if name == "relu":
+        return nn.ReLU(inplace=True)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def batch_norm(channels: int, norm: Norm) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=norm.eps, momentum=norm.momentum)
 
 
 class ConvBNAct(nn.Sequential):
@@ -27,14 +40,23 @@ class ConvBNAct(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
         act: str | None = None,
+        norm: Norm | None = None,
     ) -> None:
+        norm = norm or Norm()
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, out_channels, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
-            nn.BatchNorm2d(out_channels, eps=BN_EPS, momentum=BN_MOMENTUM),
+            batch_norm(out_channels, norm),
         ]
         if act is not None:
             layers.append(activation(act))
         super().__init__(*layers)
+
+
+class GlobalPool(nn.Module):
+    """Global average pool to a vector (batch, channels)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
 
 
 class SqueezeExcite(nn.Module):
@@ -54,19 +76,19 @@ class SqueezeExcite(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    """Expand 1x1 (skipped when expanded == in) -> depthwise -> SE -> project 1x1, + skip when shapes allow."""
+    """MobileNetV3: expand 1x1 (skipped when expanded == in) -> depthwise -> SE -> project 1x1, + skip."""
 
-    def __init__(self, in_channels: int, layer: LayerConfig) -> None:
+    def __init__(self, in_channels: int, layer: LayerConfig, norm: Norm) -> None:
         super().__init__()
         self.use_res_connect = layer.stride == 1 and in_channels == layer.out
         exp = layer.expanded
         parts: list[nn.Module] = []
         if exp != in_channels:
-            parts.append(ConvBNAct(in_channels, exp, 1, act=layer.act))
-        parts.append(ConvBNAct(exp, exp, layer.kernel, stride=layer.stride, groups=exp, act=layer.act))
+            parts.append(ConvBNAct(in_channels, exp, 1, act=layer.act, norm=norm))
+        parts.append(ConvBNAct(exp, exp, layer.kernel, stride=layer.stride, groups=exp, act=layer.act, norm=norm))
         if layer.se:
             parts.append(SqueezeExcite(exp, se_channels(exp)))
-        parts.append(ConvBNAct(exp, layer.out, 1))
+        parts.append(ConvBNAct(exp, layer.out, 1, norm=norm))
         self.block = nn.Sequential(*parts)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -74,11 +96,11 @@ class InvertedResidual(nn.Module):
         return out + x if self.use_res_connect else out
 
 
-def classifier(head: HeadConfig, num_classes: int) -> nn.Sequential:
-    """Hidden linear (no BN) -> activation -> dropout -> classes, as torchvision's ``classifier``."""
+def classifier(in_channels: int, hidden: int, classes: int, act: str, dropout: float) -> nn.Sequential:
+    """Hidden linear (no BN) -> activation -> dropout -> classes, as torchvision's MobileNetV3 ``classifier``."""
     return nn.Sequential(
-        nn.Linear(head.last_channels, head.hidden_channels),
-        activation(head.act),
-        nn.Dropout(p=head.dropout, inplace=True),
-        nn.Linear(head.hidden_channels, num_classes),
+        nn.Linear(in_channels, hidden),
+        activation(act),
+        nn.Dropout(p=dropout, inplace=True),
+        nn.Linear(hidden, classes),
     )
