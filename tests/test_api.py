@@ -3,6 +3,7 @@ format versions, and a latency model of the user's own driving a search."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatch
 from pathlib import Path
@@ -77,7 +78,7 @@ class MacsModel:
     overhead: Overhead = field(default_factory=Overhead)
     source: str = "MacsModel"
 
-    def notice(self) -> str | None:
+    def notice(self, ops: Iterable[Op] = ()) -> str | None:
         return "note: latency from MACs, not measured"
 
     def op_ms(self, op: Op) -> OpLatency:

@@ -1,7 +1,7 @@
 """The block vocabulary: every stem, block and head type, each declared whole in one module, and the
 registry that finds them (timm's idea: one place decodes, one place dispatches)."""
 
-from nas.blocks import mbv3
+from nas.blocks import dsconv, fc, fire, mbv2, mbv3, pool, shufflenet, shufflenetv2
 from nas.blocks._base import (
     ACT_CODES,
     ACTIVATIONS,
@@ -40,13 +40,20 @@ __all__ = [
     "Row",
     "StemConfig",
     "conv_out",
+    "dsconv",
     "expanded_channels",
+    "fc",
+    "fire",
     "make_divisible",
+    "mbv2",
     "mbv3",
     "parse_part",
     "part_type",
     "part_types",
+    "pool",
     "register",
     "se_channels",
+    "shufflenet",
+    "shufflenetv2",
     "walk",
 ]

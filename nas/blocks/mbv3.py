@@ -60,6 +60,40 @@ def conv_features(cin: int, out: int, size: int, out_size: int, kernel: int, act
     }
 
 
+def bottleneck_cost(cin: int, exp: int, out: int, k: int, size: int, out_size: int, *, se: bool) -> tuple[int, int]:
+    """(MACs, params) of an inverted residual (MobileNetV2/V3): expand 1x1 unless exp == cin, depthwise,
+    optional SE, project 1x1; BN after every conv."""
+    o = out_size
+    macs = o * o * exp * (k * k + out)
+    params = exp * k * k + 2 * exp + exp * out + 2 * out
+    if exp != cin:
+        macs += size * size * cin * exp
+        params += cin * exp + 2 * exp
+    if se:
+        squeeze = se_channels(exp)
+        macs += 2 * exp * squeeze
+        params += 2 * exp * squeeze + squeeze + exp
+    return macs, params
+
+
+def bottleneck_features(
+    cin: int, e: int, out: int, k: int, size: int, out_size: int, *, se: bool, act: str
+) -> dict[str, float]:
+    s, o = size * size, out_size * out_size
+    hswish = act == "hswish"
+    f = {"conv1x1_macs": 0.0, "activation_elems": 0.0, "hswish_elems": 0.0}
+    if e != cin:
+        f["conv1x1_macs"] += s * cin * e
+        f["activation_elems"] += e * s
+        f["hswish_elems"] += e * s * hswish
+    f[f"dw{min(max(k, 3), 7)}_macs"] = o * e * k**2
+    f["conv1x1_macs"] += o * e * out + 2 * e * se_channels(e) * se  # project, SE's two FCs
+    f["activation_elems"] += cin * s + e * o + out * o
+    f["hswish_elems"] += e * o * hswish
+    f["se_elems"] = e * o * se
+    return f
+
+
 @register
 @dataclass(frozen=True, order=True)
 class StemConfig(Part):
@@ -157,32 +191,12 @@ class LayerConfig(Part):
         return conv_out(size, self.kernel, self.stride)
 
     def cost(self, cin: int, size: int) -> tuple[int, int]:
-        exp, out, k, o = self.expanded, self.out, self.kernel, self.out_size(size)
-        macs = o * o * exp * (k * k + out)
-        params = exp * k * k + 2 * exp + exp * out + 2 * out
-        if exp != cin:
-            macs += size * size * cin * exp
-            params += cin * exp + 2 * exp
-        if self.se:
-            squeeze = se_channels(exp)
-            macs += 2 * exp * squeeze
-            params += 2 * exp * squeeze + squeeze + exp
-        return macs, params
+        return bottleneck_cost(cin, self.expanded, self.out, self.kernel, size, self.out_size(size), se=self.se)
 
     def features(self, cin: int, size: int) -> dict[str, float]:
-        s, o, e = size * size, self.out_size(size) ** 2, self.expanded
-        hswish = self.act == "hswish"
-        f = {"conv1x1_macs": 0.0, "activation_elems": 0.0, "hswish_elems": 0.0}
-        if e != cin:
-            f["conv1x1_macs"] += s * cin * e
-            f["activation_elems"] += e * s
-            f["hswish_elems"] += e * s * hswish
-        f[f"dw{min(max(self.kernel, 3), 7)}_macs"] = o * e * self.kernel**2
-        f["conv1x1_macs"] += o * e * self.out + 2 * e * se_channels(e) * self.se  # project, SE's two FCs
-        f["activation_elems"] += cin * s + e * o + self.out * o
-        f["hswish_elems"] += e * o * hswish
-        f["se_elems"] = e * o * self.se
-        return f
+        return bottleneck_features(
+            cin, self.expanded, self.out, self.kernel, size, self.out_size(size), se=self.se, act=self.act
+        )
 
     def row(self) -> Row:
         k = self.kernel

@@ -18,7 +18,7 @@ from pathlib import Path
 from nas import _cli
 from nas._errors import NasError
 from nas._paths import DEFAULT_SPACE, SPACES_DIR, TABLES_DIR, find_shipped, runs_dir, user_tables_dir
-from nas.latency._table import LatencyTable
+from nas.latency._table import LatencyTable, OpLatency
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,15 +100,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _build(args)
     if args.command in ("estimate", "import-ofa"):
         return _make_table(args)
+    from nas.config import ArchConfig
+
     table = LatencyTable.load(args.target)
-    if notice := table.notice():
+    given = getattr(args, "config", None)  # extend: several; show: one or none
+    configs = [ArchConfig.load(path) for path in (given if isinstance(given, list) else [given] if given else [])]
+    if notice := table.notice([op for config in configs for op in config.ops()]):
         print(notice, file=sys.stderr)
     if args.command == "extend":
-        from nas.config import ArchConfig
         from nas.latency._build import extend_table
 
         table = _own_table(table)
-        added = extend_table(table, [ArchConfig.load(path) for path in args.config])
+        added = extend_table(table, configs)
         how = "measured" if table.measured else "estimated (by the table's model)"
         print(f"{table.source}: {how} and added {added} ops" if added else f"{table.source}: nothing missing")
     elif args.command == "validate":
@@ -261,7 +264,7 @@ def _show(args: argparse.Namespace, table: LatencyTable) -> None:
     if args.config:
         config = ArchConfig.load(args.config)
         ex = table.explain(config)
-        rows = [[row.op.key, round(row.ms, 4), "interpolated" if row.interpolated else ""] for row in ex.rows]
+        rows = [[row.op.key, round(row.ms, 4), _flags(row)] for row in ex.rows]
         print(format_table(["op", "ms", ""], rows))
         print(f"sum of ops {ex.op_sum_ms:.3f} ms -> predicted {ex.total_ms:.3f} ms")
         return
@@ -274,6 +277,10 @@ def _show(args: argparse.Namespace, table: LatencyTable) -> None:
             print(f"  {name}: predicted {table.predict(config):.3f} ms")
     bounds = space_bounds(space, table)
     print(f"  space {space.name}: fastest {bounds.fastest_ms:.3f} ms, slowest {bounds.slowest_ms:.3f} ms")
+
+
+def _flags(row: OpLatency) -> str:
+    return ", ".join(flag for flag in ("interpolated", "extrapolated") if getattr(row, flag))
 
 
 def entry() -> None:

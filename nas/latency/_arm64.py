@@ -102,7 +102,9 @@ def estimate_arm64(ofa_dir: Path, space: SearchSpace, *, target: str = "arm64") 
             " (2) Device factors for the model's compute, h-swish and other parts, non-negative, fitted to"
             " published Pixel-1 latencies (anchors below); (3) every op of the space and of the reference"
             " configs priced by the result. A factor of 0 means the anchors could not identify that part's"
-            " cost on Pixel-1."
+            " cost on Pixel-1. Ops of the other families (group convs, shuffles, Fire modules, SqueezeNet and"
+            " ShuffleNet stems and heads) lie outside the transfer data: their prices are EXTRAPOLATED, and"
+            " every output that uses them says so."
         ),
         "sources": [
             "Once-for-All Note10 latency lookup tables: mit-han-lab/once-for-all commit"

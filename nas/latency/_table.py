@@ -7,7 +7,7 @@ from __future__ import annotations
 import abc
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -53,9 +53,13 @@ def fit_overhead(op_sums: Sequence[float], wholes: Sequence[float]) -> Overhead:
 
 @dataclass(frozen=True)
 class OpLatency:
+    """One op's price; ``interpolated`` when the table lacks the op itself, ``extrapolated`` when an estimate
+    prices an op unlike any in the data it was fitted on."""
+
     op: Op
     ms: float
     interpolated: bool
+    extrapolated: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,10 @@ class Explanation:
     @property
     def interpolated(self) -> int:
         return sum(row.interpolated for row in self.rows)
+
+    @property
+    def extrapolated(self) -> int:
+        return sum(row.extrapolated for row in self.rows)
 
 
 class UnpricedOpError(NasError):
@@ -99,8 +107,9 @@ class LatencyModel(Protocol):
     @property
     def measured(self) -> bool: ...
 
-    def notice(self) -> str | None:
-        """One line for outputs that use it when its numbers are not measurements, else None."""
+    def notice(self, ops: Iterable[Op] = ()) -> str | None:
+        """One line for outputs that use it when its numbers are not measurements, else None; ``ops`` (of the
+        space or config at hand) lets it name the ones it prices beyond its data."""
 
     def op_ms(self, op: Op) -> OpLatency:
         """One op's cost; raises UnpricedOpError when it cannot be priced."""
@@ -190,14 +199,21 @@ class LatencyTable(abc.ABC):
     def measured(self) -> bool:
         return bool(self.metadata["measured"])
 
-    def notice(self) -> str | None:
-        """One line for every output that uses a table not measured on the device."""
+    def notice(self, ops: Iterable[Op] = ()) -> str | None:
+        """One line for every output that uses a table not measured on the device; it names the kinds of
+        ``ops`` the estimate extrapolates to (its transfer data has only MobileNetV3 ops)."""
         if self.measured:
             return None
-        return (
+        line = (
             f"note: latency table '{self.target}' is an ESTIMATE, not measured on the device; build a measured one"
             f" there with: python -m nas.latency build --target {self.target} --bundle DIR (see README)"
         )
+        if kinds := sorted({op.kind for op in ops if op.extrapolated}):
+            line += (
+                f"; its {', '.join(kinds)} ops are EXTRAPOLATED (the data it was fitted on has no group convs,"
+                " shuffles, Fire modules or SqueezeNet/ShuffleNet stems and heads)"
+            )
+        return line
 
     def covers(self, space: SearchSpace) -> bool:
         """Whether every op of ``space`` can be priced."""
@@ -330,8 +346,8 @@ class EstimatedTable(LatencyTable):
     def op_ms(self, op: Op) -> OpLatency:
         row = self.entries.get(op.key)
         if row is not None:
-            return OpLatency(op, row[0], False)
-        return OpLatency(op, self.model.op_ms(op), True)
+            return OpLatency(op, row[0], False, op.extrapolated)
+        return OpLatency(op, self.model.op_ms(op), True, op.extrapolated)
 
     def price(self, op_list: Sequence[Op]) -> dict[str, tuple[float, float, float, int]]:
         """Rows for ``op_list`` priced by the model (0 runs: nothing was timed)."""

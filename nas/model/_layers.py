@@ -104,3 +104,127 @@ def classifier(in_channels: int, hidden: int, classes: int, act: str, dropout: f
         nn.Dropout(p=dropout, inplace=True),
         nn.Linear(hidden, classes),
     )
+
+
+def channel_shuffle(x: Tensor, groups: int) -> Tensor:
+    """Interleave the channels of ``groups`` groups (Zhang et al. 2018), as torchvision's ShuffleNetV2."""
+    batch, channels, height, width = x.shape
+    x = x.view(batch, groups, channels // groups, height, width).transpose(1, 2).contiguous()
+    return x.view(batch, channels, height, width)
+
+
+class LinearBottleneck(nn.Module):
+    """MobileNetV2: expand 1x1 + ReLU6 (skipped when expanded == in) -> depthwise + ReLU6 -> linear project,
+    + skip; torchvision's ``conv`` layout (a bare Conv2d and BN at the end)."""
+
+    def __init__(self, in_channels: int, expanded: int, out: int, kernel: int, stride: int, norm: Norm) -> None:
+        super().__init__()
+        self.use_res_connect = stride == 1 and in_channels == out
+        parts: list[nn.Module] = []
+        if expanded != in_channels:
+            parts.append(ConvBNAct(in_channels, expanded, 1, act="relu6", norm=norm))
+        parts += [
+            ConvBNAct(expanded, expanded, kernel, stride=stride, groups=expanded, act="relu6", norm=norm),
+            nn.Conv2d(expanded, out, 1, bias=False),
+            batch_norm(out, norm),
+        ]
+        self.conv = nn.Sequential(*parts)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.conv(x)
+        return out + x if self.use_res_connect else out
+
+
+class DepthwiseSeparable(nn.Module):
+    """MobileNetV1: depthwise kxk + BN + act, then pointwise 1x1 + BN + act."""
+
+    def __init__(self, in_channels: int, out: int, kernel: int, stride: int, act: str, norm: Norm) -> None:
+        super().__init__()
+        self.conv_dw = ConvBNAct(
+            in_channels, in_channels, kernel, stride=stride, groups=in_channels, act=act, norm=norm
+        )
+        self.conv_pw = ConvBNAct(in_channels, out, 1, act=act, norm=norm)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv_pw(self.conv_dw(x))
+
+
+class Fire(nn.Module):
+    """SqueezeNet's Fire module: squeeze 1x1, then expand 1x1 and 3x3 side by side, concatenated (convs with
+    bias, no BN), named as torchvision's."""
+
+    def __init__(self, in_channels: int, squeeze: int, expand1x1: int, expand3x3: int) -> None:
+        super().__init__()
+        self.squeeze = nn.Conv2d(in_channels, squeeze, 1)
+        self.squeeze_activation = nn.ReLU(inplace=True)
+        self.expand1x1 = nn.Conv2d(squeeze, expand1x1, 1)
+        self.expand1x1_activation = nn.ReLU(inplace=True)
+        self.expand3x3 = nn.Conv2d(squeeze, expand3x3, 3, padding=1)
+        self.expand3x3_activation = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.squeeze_activation(self.squeeze(x))
+        return torch.cat(
+            [self.expand1x1_activation(self.expand1x1(x)), self.expand3x3_activation(self.expand3x3(x))], 1
+        )
+
+
+class ShuffleUnit(nn.Module):
+    """ShuffleNet (V1): 1x1 group conv + ReLU -> channel shuffle -> 3x3 depthwise -> 1x1 group conv; added to
+    the input, or at stride 2 concatenated with a 3x3 average pool of it; ReLU at the end."""
+
+    def __init__(
+        self, in_channels: int, out: int, mid: int, groups: int, stride: int, group_first: bool, norm: Norm
+    ) -> None:
+        super().__init__()
+        self.groups, self.stride = groups, stride
+        branch = out - in_channels if stride == 2 else out
+        self.gconv1 = ConvBNAct(in_channels, mid, 1, groups=groups if group_first else 1, act="relu", norm=norm)
+        self.dwconv = ConvBNAct(mid, mid, 3, stride=stride, groups=mid, norm=norm)
+        self.gconv2 = ConvBNAct(mid, branch, 1, groups=groups, norm=norm)
+        self.shortcut = nn.AvgPool2d(3, stride=2, padding=1) if stride == 2 else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.gconv1(x)
+        if self.groups > 1:
+            out = channel_shuffle(out, self.groups)
+        out = self.gconv2(self.dwconv(out))
+        if self.stride == 2:
+            return torch.relu(torch.cat([self.shortcut(x), out], 1))
+        return torch.relu(out + x)
+
+
+def _shuffle_branch(in_channels: int, out: int, kernel: int, stride: int, norm: Norm, *, lead: bool) -> nn.Sequential:
+    """torchvision's flat branch: [1x1, BN, ReLU] if ``lead`` (branch2), depthwise + BN, 1x1, BN, ReLU."""
+    mid = out if lead else in_channels
+    parts: list[nn.Module] = []
+    if lead:
+        parts += [nn.Conv2d(in_channels, out, 1, bias=False), batch_norm(out, norm), nn.ReLU(inplace=True)]
+    parts += [
+        nn.Conv2d(mid, mid, kernel, stride, (kernel - 1) // 2, groups=mid, bias=False),
+        batch_norm(mid, norm),
+        nn.Conv2d(mid, out, 1, bias=False),
+        batch_norm(out, norm),
+        nn.ReLU(inplace=True),
+    ]
+    return nn.Sequential(*parts)
+
+
+class ShuffleV2Unit(nn.Module):
+    """ShuffleNetV2: stride 1 splits the channels in half and transforms one half; stride 2 transforms the
+    whole input in two branches; concat, then a 2-group channel shuffle. torchvision's layout."""
+
+    def __init__(self, in_channels: int, out: int, kernel: int, stride: int, norm: Norm) -> None:
+        super().__init__()
+        self.stride = stride
+        half = out // 2
+        self.branch1 = _shuffle_branch(in_channels, half, kernel, stride, norm, lead=False) if stride == 2 else None
+        self.branch2 = _shuffle_branch(in_channels if stride == 2 else half, half, kernel, stride, norm, lead=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.branch1 is None:
+            x1, x2 = x.chunk(2, dim=1)
+            out = torch.cat((x1, self.branch2(x2)), dim=1)
+        else:
+            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
+        return channel_shuffle(out, 2)

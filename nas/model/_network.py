@@ -27,14 +27,17 @@ class _Places:
 
     def __call__(self, role: str, unit: Unit) -> str:
         if self.layout == "features":
-            return {"pool": "avgpool", "classifier": "classifier"}.get(role) or self._next("features")
+            return {"pool": "avgpool", "classifier": "classifier", "flatten": "flatten"}.get(role) or self._next(
+                "features"
+            )
         if role == "block":
             if self.stage == 1 and unit.op.kind == "maxpool":
                 return "maxpool"
             if self.stage == 1 or getattr(unit.op.part, "stride", 1) == 2:
                 self.stage += 1
             return self._next(f"stage{self.stage}")
-        return {"stem": "conv1", "last": "conv5", "pool": "avgpool", "classifier": "fc"}[role]
+        names = {"stem": "conv1", "stem_pool": "maxpool", "last": "conv5", "pool": "avgpool", "classifier": "fc"}
+        return names.get(role, role)
 
 
 class Network(nn.Module):

@@ -88,7 +88,7 @@ def run_netadapt(
     if select not in SELECTIONS:
         raise ArgumentError("select", repr(select), f"use one of {', '.join(SELECTIONS)}")
     latency = load_latency(latency)
-    if notice := latency.notice():
+    if notice := latency.notice(config.ops()):
         logger.warning(notice)
     start_ms = latency.predict(config)
     folder = result_folder(out, f"netadapt-{name}-{latency.target}-{budget:g}ms")

@@ -84,7 +84,7 @@ def write_report(
     assert best is not None  # the pipeline stops before NetAdapt when the search found nothing
     kind = "measured" if table.measured else "ESTIMATED"
     lines = [f"# Pipeline {out.name}", ""]
-    if notice := table.notice():
+    if notice := table.notice(final.ops()):
         lines += [f"> {notice}", ""]
     lines += [
         f"Target `{table.target}` ({kind} table, {table.metadata.get('device')}), budget **{budget_ms:g} ms**,"

@@ -182,7 +182,7 @@ def run_search(
         raise ArgumentError("seed", str(seed), "use an integer from 0 to 2**32 - 1")
     space = space if isinstance(space, SearchSpace) else SearchSpace.load(space)
     latency = load_latency(latency)
-    if notice := latency.notice():
+    if notice := latency.notice(() if latency.measured else space.ops()):
         logger.warning(notice)
     fastest = space_bounds(space, latency).fastest_ms
     if budget < fastest:

@@ -1,0 +1,58 @@
+"""MobileNetV2 (Sandler et al. 2018): the linear bottleneck, ``mbv2``. Expand 1x1 + ReLU6 (none when the
+expanded width equals the input's), depthwise + ReLU6, linear 1x1 projection, skip at stride 1 and equal
+width. torchvision's module layout, so ``mobilenet_v2`` weights load by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from nas.blocks._base import Choice, Norm, Part, Row, channels, conv_out, kernel, register, stride
+from nas.blocks.mbv3 import bottleneck_cost, bottleneck_features, expansion
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+@register
+@dataclass(frozen=True, order=True)
+class LinearBottleneckConfig(Part):
+    TYPE: ClassVar[str] = "mbv2"
+    ROLE: ClassVar[str] = "block"
+    OP: ClassVar[str] = "mbv2"
+    KEY: ClassVar[tuple[tuple[str, str], ...]] = (("e", "expanded"), ("o", "out"), ("k", "kernel"), ("s", "stride"))
+    AXES: ClassVar[tuple[str, ...]] = ("cin", "expanded", "out")
+    SCHEMA: ClassVar[dict[str, Any]] = {"expanded": channels, "out": channels, "stride": stride, "kernel": kernel}
+    CHOICES: ClassVar[tuple[Choice, ...]] = (Choice("kernel", kernel, (3,)), Choice("expansion", expansion))
+
+    expanded: int
+    out: int
+    stride: int
+    kernel: int = 3
+
+    @classmethod
+    def from_choices(cls, values: dict[str, Any], *, cin: int, width: int, stride: int) -> Part | None:
+        ratio = values["expansion"]
+        return cls(cin if ratio == 1 else round(cin * ratio), width, stride, values["kernel"])  # torchvision rounds
+
+    def out_channels(self, cin: int) -> int:
+        return self.out
+
+    def out_size(self, size: int) -> int:
+        return conv_out(size, self.kernel, self.stride)
+
+    def cost(self, cin: int, size: int) -> tuple[int, int]:
+        return bottleneck_cost(cin, self.expanded, self.out, self.kernel, size, self.out_size(size), se=False)
+
+    def features(self, cin: int, size: int) -> dict[str, float]:
+        o = self.out_size(size)
+        return bottleneck_features(cin, self.expanded, self.out, self.kernel, size, o, se=False, act="relu6")
+
+    def row(self) -> Row:
+        k = self.kernel
+        return Row(f"bottleneck {k}x{k}", k, self.expanded, self.out, False, "R6", self.stride)
+
+    def modules(self, cin: int, norm: Norm) -> list[tuple[str, nn.Module]]:
+        from nas.model._layers import LinearBottleneck
+
+        return [("block", LinearBottleneck(cin, self.expanded, self.out, self.kernel, self.stride, norm))]
