@@ -244,3 +244,41 @@ def test_bad_parts_give_one_line_and_exit_2(name: str, tmp_path: Path) -> None:
     assert result.stderr.startswith(f"error: {path}")
     assert fragment in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ---- NetAdapt on every type ----------------------------------------------------------------------------
+UNITS = {
+    "mbv2": {"layer1.expanded", "layer2.expanded", "layers1-2.width"},
+    "dsconv": {"layers0-0.width", "layers1-1.width"},
+    "fire": {"layer0.squeeze", "layer1.squeeze"},
+    "maxpool": {"layer1.expanded"},
+    "shufflenet": set(),
+    "shufflenetv2": set(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_netadapt_slicing_equals_silencing(name: str) -> None:
+    from nas.netadapt import fixed_widths, prunable_units, prune
+    from nas.netadapt._units import keeps_structure
+    from tests.test_model import _randomize, _responds_to_input
+    from tests.test_netadapt import _silence
+
+    config = tiny(name)
+    units = prunable_units(config)
+    assert {u.name for u in units} == UNITS[name]
+    if name in ("fire", "shufflenet", "shufflenetv2"):
+        assert any(line.startswith(name + ":") for line in fixed_widths(config))
+    torch.manual_seed(0)
+    model = build_model(config)
+    _randomize(model, 3)
+    model.eval()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    for unit in units:
+        channels = next(c for c in range(unit.channels // 2, 0, -1) if keeps_structure(config, unit, c))
+        pruned = prune(model, unit, channels).eval()
+        assert pruned.config.params() == sum(p.numel() for p in pruned.parameters())
+        with torch.no_grad():
+            expected, got = _silence(model, config, unit, channels)(x), pruned(x)
+        assert _responds_to_input(expected), unit.name
+        assert torch.allclose(got, expected, atol=1e-4, rtol=1e-4), unit.name

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from nas import ArchConfig, build_model
-from nas.netadapt import block_keys, prunable_units, prune, selection
+from nas.netadapt import plan, prunable_units, prune, selection
 from tests.test_model import _randomize, _responds_to_input
 
 
@@ -23,22 +23,20 @@ def network(request: pytest.FixtureRequest) -> tuple[ArchConfig, nn.Module]:
 
 
 def _silence(model: nn.Module, config: ArchConfig, unit, channels: int) -> nn.Module:
-    """The original network with the channels pruning removes contributing nothing."""
-    chosen = selection(model, unit, channels)
+    """The original network with the channels pruning removes contributing nothing: every tensor that
+    makes them (dim 0 of the unit's slices, and of the dependent SE squeeze set) zeroed."""
+    chosen, kept = plan(model, unit), selection(model, unit, channels)
     state = model.state_dict()
-    removed = torch.tensor([c for c in range(unit.channels) if c not in set(chosen.keep.tolist())])
-    parts = ("expand", "dw") if unit.kind == "expanded" else ("project",)
-    for index in unit.layers:
-        keys = block_keys(config, index)
-        for part in parts:
-            for name in ("weight", "bias"):
-                state[f"{keys[part]}.1.{name}"][removed] = 0
-        if unit.kind == "expanded" and chosen.squeeze is not None:
-            dropped = [
-                u for u in range(state[f"{keys['se']}.fc1.bias"].numel()) if u not in set(chosen.squeeze.tolist())
-            ]
-            state[f"{keys['se']}.fc1.weight"][dropped] = 0
-            state[f"{keys['se']}.fc1.bias"][dropped] = 0
+    removed = torch.tensor([c for c in range(unit.channels) if c not in set(kept.keep.tolist())])
+    for key, dim in chosen.slices:
+        if dim == 0:
+            state[key][removed] = 0
+    if chosen.dependent is not None:
+        _, norm_key, slices = chosen.dependent
+        dropped = [u for u in range(state[norm_key].shape[0]) if u not in set(kept.squeeze.tolist())]
+        for key, dim in slices:
+            if dim == 0:
+                state[key][dropped] = 0
     silenced = build_model(config)
     silenced.load_state_dict(state)
     return silenced.eval()

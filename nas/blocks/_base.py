@@ -59,6 +59,43 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Slice:
+    """A tensor indexed by a prunable set of channels: ``key`` below the path of the part's module
+    ``module`` (an index into ``modules()``), along ``dim``; ``norm`` marks the filters whose L2 norm
+    decides which channels stay (NetAdapt keeps the largest)."""
+
+    module: int
+    key: str
+    dim: int
+    norm: bool = False
+
+
+def conv_bn(prefix: str, dim: int = 0, *, module: int = -1, norm: bool = True) -> list[Slice]:
+    """Output channels of a Conv+BN pair named ``{prefix}.0`` and ``{prefix}.1`` (torchvision's layout)."""
+    bn = [Slice(module, f"{prefix}.1.{name}", 0) for name in ("weight", "bias", "running_mean", "running_var")]
+    return [Slice(module, f"{prefix}.0.weight", dim, norm), *bn]
+
+
+@dataclass(frozen=True)
+class Dependent:
+    """Channels that follow a prunable set: SE's squeeze width, recomputed from the new width by ``count``
+    and chosen by the norms of the ``norm`` slice (read with the kept outer channels only)."""
+
+    count: Callable[[int], int]
+    norm: Slice
+    outer_dim: int
+    slices: tuple[Slice, ...]
+
+
+@dataclass(frozen=True)
+class Prunable:
+    """What shrinking one width of a part touches: the slices indexed by it and any dependent set."""
+
+    slices: tuple[Slice, ...]
+    dependent: Dependent | None = None
+
+
+@dataclass(frozen=True)
 class Row:
     """A part as a row of the MobileNetV3 paper's layer tables (describe_config)."""
 
@@ -152,6 +189,30 @@ class OpPart:
     def context_channels(self, cin: int) -> int | None:
         """Channels of the activation after the op (None after a classifier: it ends in a vector)."""
         return self.out_channels(cin)
+
+    # ---- NetAdapt (Yang et al. 2018): which widths may shrink and which tensors follow ---------------
+    FIXED: ClassVar[str] = ""  # which of its widths stay fixed and why, when NetAdapt cannot prune them
+    WIDTH: ClassVar[str] = "out"  # the field holding its output width ("": it has none of its own)
+
+    def internal(self, cin: int) -> dict[str, Prunable]:
+        """Widths inside the part that can shrink without touching its neighbours (field -> tensors)."""
+        return {}
+
+    def output(self, cin: int) -> Prunable | None:
+        """Tensors that make the output channels (None: the output width cannot shrink)."""
+        return None
+
+    def reads(self, cin: int) -> Prunable | None:
+        """Tensors that read the input channels, so it can take a narrower input (None: it cannot)."""
+        return None
+
+    def keeps_width(self, cin: int) -> bool:
+        """Whether its output width is tied to its input's (a residual add, a split, a pass-through)."""
+        return False
+
+    def structure(self, cin: int) -> tuple[object, ...]:
+        """What must not change when a width shrinks (e.g. whether an expand conv exists)."""
+        return ()
 
 
 @dataclass(frozen=True)

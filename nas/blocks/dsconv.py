@@ -6,7 +6,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from nas.blocks._base import Choice, Norm, Part, Row, activation, channels, conv_out, kernel, register, stride
+from nas.blocks._base import (
+    Choice,
+    Norm,
+    Part,
+    Prunable,
+    Row,
+    Slice,
+    activation,
+    channels,
+    conv_bn,
+    conv_out,
+    kernel,
+    register,
+    stride,
+)
 from nas.blocks.mbv3 import nl
 
 if TYPE_CHECKING:
@@ -56,6 +70,13 @@ class DepthwiseSeparableConfig(Part):
     def row(self) -> Row:
         k = self.kernel
         return Row(f"conv dw {k}x{k}, conv 1x1", k, "", self.out, False, nl(self.act), self.stride)
+
+    def output(self, cin: int) -> Prunable | None:
+        return Prunable(tuple(conv_bn("conv_pw")))
+
+    def reads(self, cin: int) -> Prunable | None:
+        """A narrower input narrows the depthwise conv with it."""
+        return Prunable((*conv_bn("conv_dw", norm=False), Slice(-1, "conv_pw.0.weight", 1)))
 
     def modules(self, cin: int, norm: Norm) -> list[tuple[str, nn.Module]]:
         from nas.model._layers import DepthwiseSeparable

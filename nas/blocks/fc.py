@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from nas.blocks._base import Choice, Norm, OpPart, Part, Row, activation, fraction, register
+from nas.blocks._base import Choice, Norm, OpPart, Part, Prunable, Row, Slice, activation, fraction, register
 from nas.blocks.mbv3 import LastConv
 
 if TYPE_CHECKING:
@@ -47,6 +47,9 @@ class LinearClassifier(OpPart):
 
     def row(self) -> Row:
         return Row(f"pool, fc {self.classes}", out=self.classes)
+
+    def reads(self, cin: int) -> Prunable | None:
+        return Prunable((Slice(-1, "1.weight" if self.dropout > 0 else "weight", 1),))
 
     def modules(self, cin: int, norm: Norm) -> list[tuple[str, nn.Module]]:
         from torch import nn

@@ -15,7 +15,9 @@ from nas.blocks._base import (
     Norm,
     OpPart,
     Part,
+    Prunable,
     Row,
+    Slice,
     channels,
     conv_out,
     fraction,
@@ -98,6 +100,18 @@ class FireConfig(Part):
     def row(self) -> Row:
         operator = f"{'maxpool, ' if self.stride == 2 else ''}fire s{self.squeeze}"
         return Row(operator, "1|3", self.squeeze, self.out_channels(0), False, "RE", self.stride)
+
+    FIXED: ClassVar[str] = (
+        "fire: expand1x1 and expand3x3 stay fixed (the output concatenates them, so a cut would have to be split"
+        " between the two); NetAdapt prunes the squeeze width and narrows the input the squeeze reads"
+    )
+
+    def internal(self, cin: int) -> dict[str, Prunable]:
+        squeeze = (Slice(-1, "squeeze.weight", 0, True), Slice(-1, "squeeze.bias", 0))
+        return {"squeeze": Prunable((*squeeze, Slice(-1, "expand1x1.weight", 1), Slice(-1, "expand3x3.weight", 1)))}
+
+    def reads(self, cin: int) -> Prunable | None:
+        return Prunable((Slice(-1, "squeeze.weight", 1),))
 
     def modules(self, cin: int, norm: Norm) -> list[tuple[str, nn.Module]]:
         from nas.model._layers import Fire
@@ -196,6 +210,9 @@ class ConvClassifier(OpPart):
 
     def row(self) -> Row:
         return Row(f"conv2d 1x1, pool ({self.classes})", 1, "", self.classes, False, "RE", 1)
+
+    def reads(self, cin: int) -> Prunable | None:
+        return Prunable((Slice(0, "1.weight", 1),))
 
     def modules(self, cin: int, norm: Norm) -> list[tuple[str, nn.Module]]:
         from torch import nn

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from nas.blocks._base import Choice, Norm, Part, Row, channels, conv_out, kernel, register, stride
-from nas.blocks.mbv3 import bottleneck_cost, bottleneck_features, expansion
+from nas.blocks._base import Choice, Norm, Part, Prunable, Row, Slice, channels, conv_out, kernel, register, stride
+from nas.blocks.mbv3 import bottleneck_cost, bottleneck_features, bottleneck_widths, expansion
 
 if TYPE_CHECKING:
     from torch import nn
@@ -51,6 +51,29 @@ class LinearBottleneckConfig(Part):
     def row(self) -> Row:
         k = self.kernel
         return Row(f"bottleneck {k}x{k}", k, self.expanded, self.out, False, "R6", self.stride)
+
+    def _project(self, cin: int) -> int:
+        """Index of the bare projection conv in ``conv`` (its BN follows)."""
+        return 2 if self.expanded != cin else 1
+
+    def internal(self, cin: int) -> dict[str, Prunable]:
+        j = self._project(cin)
+        widths = bottleneck_widths("conv.0" if j == 2 else None, f"conv.{j - 1}", f"conv.{j}", None)
+        return {"expanded": widths} if widths else {}
+
+    def output(self, cin: int) -> Prunable | None:
+        j = self._project(cin)
+        bn = (Slice(-1, f"conv.{j + 1}.{name}", 0) for name in ("weight", "bias", "running_mean", "running_var"))
+        return Prunable((Slice(-1, f"conv.{j}.weight", 0, True), *bn))
+
+    def reads(self, cin: int) -> Prunable | None:
+        return Prunable((Slice(-1, "conv.0.0.weight", 1),)) if self.expanded != cin else None
+
+    def keeps_width(self, cin: int) -> bool:
+        return self.stride == 1 and cin == self.out
+
+    def structure(self, cin: int) -> tuple[object, ...]:
+        return (self.expanded == cin,)
 
     def modules(self, cin: int, norm: Norm) -> list[tuple[str, nn.Module]]:
         from nas.model._layers import LinearBottleneck

@@ -12,12 +12,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nas.blocks._base import (
     ACT_CODES,
     Choice,
+    Dependent,
     Norm,
     OpPart,
     Part,
+    Prunable,
     Row,
+    Slice,
     activation,
     channels,
+    conv_bn,
     conv_out,
     flag,
     fraction,
@@ -92,6 +96,20 @@ def bottleneck_features(
     f["hswish_elems"] += e * o * hswish
     f["se_elems"] = e * o * se
     return f
+
+
+def bottleneck_widths(expand: str | None, dw: str, project: str, se: str | None) -> Prunable | None:
+    """NetAdapt's unit inside an inverted residual: the expanded width (expand filters, the depthwise
+    channels, the projection's inputs, SE with its squeeze width following). None without an expand conv:
+    the depthwise width is then the input's."""
+    if expand is None:
+        return None
+    slices = [*conv_bn(expand), *conv_bn(dw, norm=False), Slice(-1, f"{project}.weight", 1)]
+    if se is None:
+        return Prunable(tuple(slices))
+    slices += [Slice(-1, f"{se}.fc1.weight", 1), Slice(-1, f"{se}.fc2.weight", 0), Slice(-1, f"{se}.fc2.bias", 0)]
+    squeeze = (Slice(-1, f"{se}.fc1.weight", 0), Slice(-1, f"{se}.fc1.bias", 0), Slice(-1, f"{se}.fc2.weight", 1))
+    return Prunable(tuple(slices), Dependent(se_channels, Slice(-1, f"{se}.fc1.weight", 0, True), 1, squeeze))
 
 
 @register
@@ -202,6 +220,29 @@ class LayerConfig(Part):
         k = self.kernel
         return Row(f"bneck {k}x{k}", k, self.expanded, self.out, self.se, nl(self.act), self.stride)
 
+    def _parts(self, cin: int) -> dict[str, str]:
+        """State-dict prefixes of the block's parts (torchvision's layout: block.{k})."""
+        names = (["expand"] if self.expanded != cin else []) + ["dw"] + (["se"] if self.se else []) + ["project"]
+        return {name: f"block.{k}" for k, name in enumerate(names)}
+
+    def internal(self, cin: int) -> dict[str, Prunable]:
+        p = self._parts(cin)
+        widths = bottleneck_widths(p.get("expand"), p["dw"], f"{p['project']}.0", p.get("se"))
+        return {"expanded": widths} if widths else {}
+
+    def output(self, cin: int) -> Prunable | None:
+        return Prunable(tuple(conv_bn(self._parts(cin)["project"])))
+
+    def reads(self, cin: int) -> Prunable | None:
+        expand = self._parts(cin).get("expand")
+        return Prunable((Slice(-1, f"{expand}.0.weight", 1),)) if expand else None
+
+    def keeps_width(self, cin: int) -> bool:
+        return self.stride == 1 and cin == self.out
+
+    def structure(self, cin: int) -> tuple[object, ...]:
+        return (self.expanded == cin,)
+
     def modules(self, cin: int, norm: Norm) -> list[tuple[str, nn.Module]]:
         from nas.model._layers import InvertedResidual
 
@@ -234,6 +275,9 @@ class LastConv(OpPart):
 
     def row(self) -> Row:
         return Row("conv2d 1x1", 1, "", self.out, False, nl(self.act), 1)
+
+    def reads(self, cin: int) -> Prunable | None:
+        return Prunable((Slice(-1, "0.weight", 1),))
 
     def modules(self, cin: int, norm: Norm) -> list[tuple[str, nn.Module]]:
         from nas.model._layers import ConvBNAct
@@ -273,6 +317,9 @@ class Classifier(OpPart):
 
     def row(self) -> Row:
         return Row(f"pool, fc {self.hidden}, fc {self.classes}", out=self.classes, act=nl(self.act))
+
+    def reads(self, cin: int) -> Prunable | None:
+        return Prunable((Slice(-1, "0.weight", 1),))
 
     def modules(self, cin: int, norm: Norm) -> list[tuple[str, nn.Module]]:
         from nas.model._layers import GlobalPool, classifier

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from nas.blocks._base import Choice, Norm, Part, Row, conv_out, flag, kernel, register, stride
+from nas.blocks._base import Choice, Norm, Part, Prunable, Row, conv_out, flag, kernel, register, stride
 
 if TYPE_CHECKING:
     from torch import nn
@@ -49,6 +49,17 @@ class MaxPoolConfig(Part):
     def row(self) -> Row:
         k = self.kernel
         return Row(f"maxpool {k}x{k}", k, "", "", False, "", self.stride)
+
+    WIDTH: ClassVar[str] = ""
+
+    def output(self, cin: int) -> Prunable | None:
+        return Prunable(())  # passes its input's channels through
+
+    def reads(self, cin: int) -> Prunable | None:
+        return Prunable(())
+
+    def keeps_width(self, cin: int) -> bool:
+        return True
 
     def modules(self, cin: int, norm: Norm) -> list[tuple[str, nn.Module]]:
         return [("block", max_pool(self.kernel, self.stride, ceil=self.ceil))]

@@ -82,6 +82,14 @@ class ShuffleUnitConfig(Part):
         if cin is not None and (problem := self.problem(cin)):
             raise f.error(problem)
 
+    FIXED: ClassVar[str] = (
+        "shufflenet: every width stays fixed (its 1x1 group convs need widths divisible by the groups, and the"
+        " shuffle interleaves the groups' channels, so no single filter can go)"
+    )
+
+    def keeps_width(self, cin: int) -> bool:
+        return self.stride == 1
+
     def out_channels(self, cin: int) -> int:
         return self.out
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from nas._fields import Field
-from nas.blocks._base import Choice, Norm, Part, Row, channels, conv_out, kernel, register, stride
+from nas.blocks._base import Choice, Norm, Part, Prunable, Row, Slice, channels, conv_out, kernel, register, stride
 
 if TYPE_CHECKING:
     from torch import nn
@@ -55,6 +55,21 @@ class ShuffleV2UnitConfig(Part):
             problem = f"out {self.out}: {width}"
         if problem:
             raise f.error(problem)
+
+    FIXED: ClassVar[str] = (
+        "shufflenetv2: its widths stay fixed (a unit splits its channels in half and shuffles the concatenation,"
+        " which ties each width to both halves); a stride-2 unit narrows the input it reads"
+    )
+
+    def keeps_width(self, cin: int) -> bool:
+        return self.stride == 1
+
+    def reads(self, cin: int) -> Prunable | None:
+        if self.stride == 1:
+            return None
+        dw = [Slice(-1, "branch1.0.weight", 0), *(Slice(-1, f"branch1.1.{n}", 0) for n in ("weight", "bias"))]
+        dw += [Slice(-1, f"branch1.1.{n}", 0) for n in ("running_mean", "running_var")]
+        return Prunable((*dw, Slice(-1, "branch1.2.weight", 1), Slice(-1, "branch2.0.weight", 1)))
 
     def out_channels(self, cin: int) -> int:
         return self.out

@@ -46,9 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     measure.add_argument("--target", help="table name to record (default: the bundle's)")
     measure.add_argument("--device", help="device description to record (default: host name)")
 
-    extend = sub.add_parser("extend", help="measure here the ops of configs that a table lacks")
+    extend = sub.add_parser("extend", help="measure here the ops of configs or of a space that a table lacks")
     extend.add_argument("--target", required=True, help="table name or path")
-    extend.add_argument("--config", nargs="+", required=True, help="config YAML files")
+    extend.add_argument("--config", nargs="+", default=[], help="config YAML files")
+    extend.add_argument("--space", help="a space file or shipped name: every op its configs can contain")
 
     validate = sub.add_parser("validate", help="compare predictions with whole networks timed here")
     validate.add_argument("--target", required=True, help="table name or path")
@@ -109,9 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(notice, file=sys.stderr)
     if args.command == "extend":
         from nas.latency._build import extend_table
+        from nas.space import SearchSpace
 
+        if not configs and not args.space:
+            raise NasError("extend: give --config FILE ... or --space SPACE (or both)")
+        space = SearchSpace.load(args.space) if args.space else None
         table = _own_table(table)
-        added = extend_table(table, configs)
+        added = extend_table(table, configs, space=space)
         how = "measured" if table.measured else "estimated (by the table's model)"
         print(f"{table.source}: {how} and added {added} ops" if added else f"{table.source}: nothing missing")
     elif args.command == "validate":

@@ -103,15 +103,23 @@ def build_table(
     )
 
 
-def extend_table(table: LatencyTable, configs: Sequence[ArchConfig]) -> int:
-    """Measure here the ops of ``configs`` that ``table`` lacks and add them to its file; returns how many."""
-    missing = sorted({op for config in configs for op in ops(config) if op.key not in table.entries})
+def extend_table(table: LatencyTable, configs: Sequence[ArchConfig] = (), *, space: SearchSpace | None = None) -> int:
+    """Measure here the ops of ``configs`` (and of every config of ``space``) that ``table`` lacks and add
+    them to its file; returns how many. A space's ops go into one bundle, timed in one session."""
+    wanted = {op for config in configs for op in ops(config)} | set(space.ops() if space is not None else ())
+    missing = sorted(op for op in wanted if op.key not in table.entries)
     if missing and isinstance(table, EstimatedTable):  # it prices new ops with its own model
         table.add(table.price(missing))
         table.save(table.source)
     elif missing:
         with tempfile.TemporaryDirectory() as tmp:
             write_bundle(Path(tmp), table.target, table.metadata["space"], missing, {})
-            extended = measure_bundle(tmp, Path(table.source), threads=int(table.metadata["threads"]), base=table)
+            extended = measure_bundle(
+                tmp,
+                Path(table.source),
+                threads=int(table.metadata["threads"]),
+                base=table,
+                extension={"space": space_info(space)} if space is not None else None,
+            )
         table.add(extended.entries)
     return len(missing)

@@ -187,10 +187,12 @@ def measure_bundle(
     target: str | None = None,
     extra_metadata: dict[str, Any] | None = None,
     base: LatencyTable | None = None,
+    extension: dict[str, Any] | None = None,
 ) -> MeasuredTable:
     """Time what ``out.partial.jsonl`` does not hold yet, then write the table ``out`` atomically.
 
-    With ``base``, its entries and fit are kept and only the bundle's ops are added (``extend``).
+    With ``base``, its entries and fit are kept and only the bundle's ops are added (``extend``); the
+    extension is recorded in the metadata with ``extension`` (e.g. the space whose ops were added).
     """
     bundle, out = Path(bundle), Path(out)
     manifest: Manifest = read_manifest(bundle)
@@ -219,7 +221,7 @@ def measure_bundle(
         metadata = dict(base.metadata)
         metadata["extensions"] = [
             *metadata.get("extensions", []),
-            {"date": now, "ops": len(manifest.ops), "measure_seconds": seconds},
+            {"date": now, "ops": len(manifest.ops), "measure_seconds": seconds, **(extension or {})},
         ]
         overhead = base.overhead
     else:

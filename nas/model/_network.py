@@ -41,21 +41,22 @@ class _Places:
 
 
 class Network(nn.Module):
-    """The config's modules, run in order; ``block_paths[i]`` is where block ``i`` lives in the state dict."""
+    """The config's modules, run in order; ``unit_paths[u]`` are the state-dict paths of the modules of the
+    config's ``u``-th unit (``config.units()``), which NetAdapt's slices name tensors under."""
 
     def __init__(self, config: ArchConfig) -> None:
         super().__init__()
         self.config = config
         place = _Places(config.layout)
         steps: list[nn.Module] = []
-        self.block_paths: list[str] = []
+        self.unit_paths: list[list[str]] = []
         for unit in config.units():
+            paths = []
             for role, module in unit.op.part.modules(unit.in_channels, config.norm):
-                path = place(role, unit)
-                self._put(path, module)
+                paths.append(place(role, unit))
+                self._put(paths[-1], module)
                 steps.append(module)
-                if unit.kind == "block":
-                    self.block_paths.append(path)
+            self.unit_paths.append(paths)
         self._steps = steps  # a plain list: the modules are registered once, under their paths
         self.reset_parameters()
 

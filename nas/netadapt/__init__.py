@@ -2,14 +2,16 @@
 Python, ``python -m nas.netadapt`` from a shell; prunable units and exact weight inheritance."""
 
 from nas.netadapt._run import NetAdaptResult, run_netadapt
-from nas.netadapt._slice import Selection, block_keys, prune, selection
-from nas.netadapt._units import Unit, prunable_units, shrink
+from nas.netadapt._slice import Plan, Selection, plan, prune, selection
+from nas.netadapt._units import Unit, fixed_widths, prunable_units, shrink
 
 __all__ = [
     "NetAdaptResult",
+    "Plan",
     "Selection",
     "Unit",
-    "block_keys",
+    "fixed_widths",
+    "plan",
     "prunable_units",
     "prune",
     "run_netadapt",

@@ -18,6 +18,7 @@ from nas.evaluate import TrainEvaluator
 from nas.latency import LatencyModel, LatencyTable, MeasuredTable, load_latency, measure_here
 from nas.model import Network, build_model, load_weights
 from nas.netadapt._algorithm import Options, Pricer, State, minimum_widths, netadapt_loop
+from nas.netadapt._units import fixed_widths, prunable_units
 from nas.search import parse_budget
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,10 @@ def run_netadapt(
             "nothing to do: %s already takes %.3f ms on %s, within %g ms", name, start_ms, latency.target, budget
         )
         return NetAdaptResult(config, None, start_ms, start_ms, None, None, [], None, latency, budget, folder)
+    for line in fixed_widths(config):
+        logger.info("fixed widths: %s", line)
+    if not prunable_units(config):
+        raise ArgumentError("config", name, "has no width NetAdapt can prune (see the fixed-widths lines above)")
     pricer = Pricer(_own_copy(latency, folder) if measure_missing else latency, measure_missing)
     floor = pricer(minimum_widths(config, step))
     if floor is None:

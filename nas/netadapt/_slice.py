@@ -1,5 +1,6 @@
-"""Weight inheritance for a pruned unit: keep the filters with the largest L2 norm, slice every tensor
-that reads or normalizes them (BN and SE follow their channels). Yang et al. 2018, NetAdapt."""
+"""Weight inheritance for a pruned unit: keep the filters with the largest L2 norm and slice every tensor
+that makes, normalizes or reads those channels (Yang et al. 2018, NetAdapt). Which tensors those are, each
+block type declares (``Part.internal``, ``output``, ``reads``); this module only resolves and slices."""
 
 from __future__ import annotations
 
@@ -7,25 +8,54 @@ from dataclasses import dataclass
 
 import torch
 
-from nas.config import ArchConfig, se_channels
+from nas.blocks import Dependent, Prunable, Slice
 from nas.model import Network, build_model
-from nas.netadapt._units import Unit, shrink
-
-_BN = ("weight", "bias", "running_mean", "running_var")
+from nas.netadapt._units import Unit, block_inputs, consumer_reads, shrink
 
 
-def block_keys(config: ArchConfig, index: int) -> dict[str, str]:
-    """State-dict prefixes of one block's parts (torchvision layout: features.{index + 1}.block.{k})."""
-    layer = config.layers[index]
-    prefix = f"features.{index + 1}.block"
-    keys, k = {}, 0
-    if layer.expanded != config.in_channels(index):
-        keys["expand"], k = f"{prefix}.{k}", k + 1
-    keys["dw"], k = f"{prefix}.{k}", k + 1
-    if layer.se:
-        keys["se"], k = f"{prefix}.{k}", k + 1
-    keys["project"] = f"{prefix}.{k}"
-    return keys
+@dataclass(frozen=True)
+class Plan:
+    """The state-dict tensors a unit indexes: (key, dim) pairs, the keys whose norms choose, a dependent set."""
+
+    slices: tuple[tuple[str, int], ...]
+    norms: tuple[str, ...]
+    dependent: tuple[Dependent, str, tuple[tuple[str, int], ...]] | None  # (declaration, norm key, slices)
+
+
+def _paths(model: Network, kind: str, index: int) -> list[str]:
+    units = model.config.units()
+    return next(model.unit_paths[u] for u, unit in enumerate(units) if unit.kind == kind and unit.index == index)
+
+
+def _resolve(paths: list[str], s: Slice) -> str:
+    return f"{paths[s.module]}.{s.key}"
+
+
+def plan(model: Network, unit: Unit) -> Plan:
+    """Every tensor ``unit`` indexes in ``model``."""
+    config = model.config
+    cins = block_inputs(config)
+    parts: list[tuple[list[str], Prunable]] = []
+    first = unit.layers[0]
+    if unit.kind != "width":
+        parts.append((_paths(model, "block", first), config.layers[first].internal(cins[first])[unit.kind]))
+    else:
+        for j in unit.layers:
+            layer, paths = config.layers[j], _paths(model, "block", j)
+            if j != first:
+                parts.append((paths, layer.reads(cins[j])))  # type: ignore[arg-type]  # checked by prunable_units
+            parts.append((paths, layer.output(cins[j])))  # type: ignore[arg-type]
+        after = unit.layers[-1] + 1
+        paths = _paths(model, "block", after) if after < len(config.layers) else _paths(model, "head", 0)
+        parts.append((paths, consumer_reads(config, unit.layers[-1], unit.channels)))  # type: ignore[arg-type]
+    slices = tuple((_resolve(paths, s), s.dim) for paths, p in parts for s in p.slices)
+    norms = tuple(_resolve(paths, s) for paths, p in parts for s in p.slices if s.norm)
+    dependent = None
+    for paths, p in parts:
+        if p.dependent is not None:
+            d = p.dependent
+            dependent = (d, _resolve(paths, d.norm), tuple((_resolve(paths, s), s.dim) for s in d.slices))
+    return Plan(slices, norms, dependent)
 
 
 def _keep(norms: torch.Tensor, count: int) -> torch.Tensor:
@@ -37,16 +67,9 @@ def _take(state: dict[str, torch.Tensor], key: str, dim: int, index: torch.Tenso
     state[key] = state[key].index_select(dim, index)
 
 
-def _take_conv_bn(state: dict[str, torch.Tensor], prefix: str, index: torch.Tensor) -> None:
-    """Output channels of a ConvBN(Act): conv filters and their BN."""
-    _take(state, f"{prefix}.0.weight", 0, index)
-    for name in _BN:
-        _take(state, f"{prefix}.1.{name}", 0, index)
-
-
 @dataclass(frozen=True)
 class Selection:
-    """What pruning keeps: channels of the unit and, for an SE block, its squeeze units."""
+    """What pruning keeps: channels of the unit and, where a set follows them (SE's squeeze), that set's."""
 
     keep: torch.Tensor
     squeeze: torch.Tensor | None
@@ -54,49 +77,25 @@ class Selection:
 
 def selection(model: Network, unit: Unit, channels: int) -> Selection:
     """The ``channels`` filters of ``unit`` with the largest L2 norm (summed over a coupled group)."""
-    state, config = model.state_dict(), model.config
-    if unit.kind == "width":
-        norms = sum(
-            state[f"{block_keys(config, i)['project']}.0.weight"].flatten(1).norm(dim=1) ** 2 for i in unit.layers
-        )
-        return Selection(_keep(norms, channels), None)
-    keys = block_keys(config, unit.layers[0])
-    keep = _keep(state[f"{keys['expand']}.0.weight"].flatten(1).norm(dim=1), channels)
-    if "se" not in keys:
+    state, chosen = model.state_dict(), plan(model, unit)
+    norms = sum(state[key].flatten(1).norm(dim=1) ** 2 for key in chosen.norms)
+    keep = _keep(norms, channels)  # type: ignore[arg-type]
+    if chosen.dependent is None:
         return Selection(keep, None)
-    fc1 = state[f"{keys['se']}.fc1.weight"].index_select(1, keep)
-    return Selection(keep, _keep(fc1.flatten(1).norm(dim=1), se_channels(channels)))
+    declaration, key, _ = chosen.dependent
+    inner = state[key].index_select(declaration.outer_dim, keep)
+    return Selection(keep, _keep(inner.flatten(1).norm(dim=1), declaration.count(channels)))
 
 
 def prune(model: Network, unit: Unit, channels: int) -> Network:
     """A new network with ``unit`` at ``channels``, inheriting the weights of the kept filters."""
-    config = model.config
-    chosen = selection(model, unit, channels)
-    keep = chosen.keep
+    chosen, kept = plan(model, unit), selection(model, unit, channels)
     state = {key: value.clone() for key, value in model.state_dict().items()}
-    if unit.kind == "expanded":
-        keys = block_keys(config, unit.layers[0])
-        _take_conv_bn(state, keys["expand"], keep)
-        _take_conv_bn(state, keys["dw"], keep)
-        _take(state, f"{keys['project']}.0.weight", 1, keep)
-        if "se" in keys:
-            se = keys["se"]
-            squeeze = chosen.squeeze
-            _take(state, f"{se}.fc1.weight", 1, keep)
-            for name in ("fc1.weight", "fc1.bias"):
-                _take(state, f"{se}.{name}", 0, squeeze)
-            _take(state, f"{se}.fc2.weight", 1, squeeze)
-            _take(state, f"{se}.fc2.weight", 0, keep)
-            _take(state, f"{se}.fc2.bias", 0, keep)
-    else:
-        for index in unit.layers:
-            _take_conv_bn(state, block_keys(config, index)["project"], keep)
-        after = unit.layers[-1] + 1
-        for index in (*unit.layers[1:], after):
-            if index < len(config.layers):
-                _take(state, f"{block_keys(config, index)['expand']}.0.weight", 1, keep)
-            else:  # the group ends the network: the last 1x1 conv reads its width
-                _take(state, f"features.{index + 1}.0.weight", 1, keep)
-    pruned = build_model(shrink(config, unit, channels))
+    for key, dim in chosen.slices:
+        _take(state, key, dim, kept.keep)
+    if chosen.dependent is not None and kept.squeeze is not None:
+        for key, dim in chosen.dependent[2]:
+            _take(state, key, dim, kept.squeeze)
+    pruned = build_model(shrink(model.config, unit, channels))
     pruned.load_state_dict(state)
     return pruned

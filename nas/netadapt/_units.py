@@ -1,69 +1,101 @@
-"""Prunable units of a network (NetAdapt as in MobileNetV3, Howard et al. 2019, section 4.2):
-(a) one layer's expanded channels; (b) one residual-coupled width: every layer whose output is added
-to the same skip path shrinks together with the layer that starts the path, so no residual breaks."""
+"""Prunable units of a network (NetAdapt as in MobileNetV3, Howard et al. 2019, section 4.2), asked of
+each block type: (a) a width inside one block (an inverted residual's expanded width, a Fire module's
+squeeze width); (b) a coupled output width: every block whose output is tied to its input (a residual
+add, a pass-through) shrinks together with the block that starts the run, and the block after the run
+reads the narrower width, so no residual breaks. Types whose widths cannot shrink say why (``FIXED``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from nas.blocks import Part, Prunable
 from nas.config import ArchConfig
 
 
 @dataclass(frozen=True)
 class Unit:
-    kind: str  # "expanded" | "width"
-    layers: tuple[int, ...]  # the layer whose expansion shrinks, or the layers whose outputs shrink together
+    kind: str  # "width", or the field of an internal width ("expanded", "squeeze")
+    layers: tuple[int, ...]  # the layer whose internal width shrinks, or the layers whose outputs shrink together
     channels: int
 
     @property
     def name(self) -> str:
-        if self.kind == "expanded":
-            return f"layer{self.layers[0]}.expanded"
-        return f"layers{self.layers[0]}-{self.layers[-1]}.width"
+        if self.kind == "width":
+            return f"layers{self.layers[0]}-{self.layers[-1]}.width"
+        return f"layer{self.layers[0]}.{self.kind}"
 
 
-def _has_expand(config: ArchConfig, index: int) -> bool:
-    return config.layers[index].expanded != config.in_channels(index)
+def block_inputs(config: ArchConfig) -> list[int]:
+    """Input width of every block."""
+    return [unit.in_channels for unit in config.units() if unit.kind == "block"]
+
+
+def consumer_reads(config: ArchConfig, after: int, cin: int) -> Prunable | None:
+    """How the part after block ``after`` reads its input (the head's first unit after the last block)."""
+    if after + 1 < len(config.layers):
+        return config.layers[after + 1].reads(cin)
+    return config.head.op_parts(config.num_classes)[0].reads(cin)
+
+
+def width_group(config: ArchConfig, start: int, cins: list[int]) -> list[int]:
+    """Block ``start`` and the blocks after it whose output width is tied to their input's."""
+    group = [start]
+    while group[-1] + 1 < len(config.layers) and config.layers[group[-1] + 1].keeps_width(cins[group[-1] + 1]):
+        group.append(group[-1] + 1)
+    return group
+
+
+def _width_prunable(config: ArchConfig, group: list[int], cins: list[int]) -> bool:
+    starter: Part = config.layers[group[0]]
+    if starter.keeps_width(cins[group[0]]) or not starter.WIDTH or starter.output(cins[group[0]]) is None:
+        return False  # a run must start its skip path, or shrinking it would drop the residual that feeds it
+    followers = [config.layers[j] for j in group[1:]]
+    if any(f.reads(cins[j]) is None or f.output(cins[j]) is None for f, j in zip(followers, group[1:], strict=True)):
+        return False
+    return consumer_reads(config, group[-1], starter.out_channels(cins[group[0]])) is not None
 
 
 def prunable_units(config: ArchConfig) -> list[Unit]:
-    """Every unit that can shrink without touching a layer whose expansion is tied to its input width."""
-    units = [Unit("expanded", (i,), layer.expanded) for i, layer in enumerate(config.layers) if _has_expand(config, i)]
+    """Every unit that can shrink without breaking a residual or a block's structure."""
+    cins = block_inputs(config)
+    units = [
+        Unit(field, (i,), getattr(layer, field))
+        for i, layer in enumerate(config.layers)
+        for field in layer.internal(cins[i])
+    ]
     i = 0
     while i < len(config.layers):
-        group = [i]
-        while (
-            group[-1] + 1 < len(config.layers)
-            and config.layers[group[-1] + 1].stride == 1
-            and config.layers[group[-1] + 1].out == config.layers[i].out
-        ):
-            group.append(group[-1] + 1)
-        consumers = [*group[1:], *([group[-1] + 1] if group[-1] + 1 < len(config.layers) else [])]
-        starts_path = not (config.layers[i].stride == 1 and config.in_channels(i) == config.layers[i].out)
-        # a group must start its skip path (else shrinking it would drop the residual that feeds it), and
-        # widths feeding a layer without an expand conv (depthwise width = input width) stay fixed
-        if starts_path and all(_has_expand(config, j) for j in consumers):
-            units.append(Unit("width", tuple(group), config.layers[i].out))
+        group = width_group(config, i, cins)
+        if _width_prunable(config, group, cins):
+            units.append(Unit("width", tuple(group), config.layers[i].out_channels(cins[i])))
         i = group[-1] + 1
     return units
+
+
+def fixed_widths(config: ArchConfig) -> list[str]:
+    """One line per block type of ``config`` whose widths NetAdapt leaves alone, saying why."""
+    return sorted({layer.FIXED for layer in config.layers if layer.FIXED})
 
 
 def shrink(config: ArchConfig, unit: Unit, channels: int) -> ArchConfig:
     """The config with ``unit`` at ``channels``."""
     layers = list(config.layers)
     for index in unit.layers:
-        field = "expanded" if unit.kind == "expanded" else "out"
-        layers[index] = replace(layers[index], **{field: channels})
+        field = layers[index].WIDTH if unit.kind == "width" else unit.kind
+        if field:
+            layers[index] = replace(layers[index], **{field: channels})
     return replace(config, layers=tuple(layers))
 
 
 def keeps_structure(config: ArchConfig, unit: Unit, channels: int) -> bool:
     """Whether ``unit`` at ``channels`` keeps every block's shape: an expanded width equal to the block's
     input width would drop its expand conv (MobileNetV3's convention), which weights cannot follow."""
-    if unit.kind == "expanded":
-        return channels != config.in_channels(unit.layers[0])
-    readers = [*unit.layers[1:], unit.layers[-1] + 1]
-    return all(config.layers[j].expanded != channels for j in readers if j < len(config.layers))
+    shrunk = shrink(config, unit, channels)
+    before, after = block_inputs(config), block_inputs(shrunk)
+    return all(
+        a.structure(ca) == b.structure(cb)
+        for a, ca, b, cb in zip(config.layers, before, shrunk.layers, after, strict=True)
+    )
 
 
 def smallest(config: ArchConfig, unit: Unit, step: int) -> int:
