@@ -31,8 +31,6 @@ class _Places:
                 "features"
             )
         if role == "block":
-            if self.stage == 1 and unit.op.kind == "maxpool":
-                return "maxpool"
             if self.stage == 1 or getattr(unit.op.part, "stride", 1) == 2:
                 self.stage += 1
             return self._next(f"stage{self.stage}")

@@ -15,7 +15,7 @@ from nas._errors import ArgumentError, NasError
 from nas._paths import reference_configs, result_folder
 from nas.config import ArchConfig
 from nas.evaluate import Evaluator, get_evaluator, options_for
-from nas.latency import LatencyModel, LatencyTable, load_latency, measures_here
+from nas.latency import LatencyModel, LatencyTable, UnpricedOpError, load_latency, measures_here
 from nas.model import Network, export_onnx, save_weights
 from nas.netadapt import NetAdaptResult, run_netadapt
 from nas.pipeline._report import Entry, write_report
@@ -130,6 +130,11 @@ def run_pipeline(
     for name in REFERENCES:
         if name in reference_configs():
             reference = replace(ArchConfig.load(reference_configs()[name]), num_classes=final.num_classes)
+            try:
+                netadapt.latency.predict(reference)
+            except UnpricedOpError:
+                logger.info("reference %s: %s cannot price it; left out of the comparison", name, latency.target)
+                continue
             trained = (
                 [train_seed(reference, recipe, s, folder / "references" / name) for s in seeds]
                 if train_references

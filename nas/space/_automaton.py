@@ -83,8 +83,8 @@ def _combinations(types: TypeSpec, fixed: tuple[object, ...]) -> Iterator[dict[s
 
 
 class SpaceAutomaton:
-    def __init__(self, spec: SpaceSpec) -> None:
-        self.spec = spec
+    def __init__(self, spec: SpaceSpec, source: str = "") -> None:
+        self.spec, self.source = spec, source
         self._count = cache(self._count_uncached)
 
     # ---- states and moves ----------------------------------------------------------------------
@@ -142,7 +142,7 @@ class SpaceAutomaton:
             return types.cls.from_choices(values, cin=channels, width=width, stride=stride)
         except ValueError as exc:
             raise NasError(
-                f"space {self.spec.name!r}: stages[{index}]: a {types.type} block of width {width} cannot follow"
+                f"{self.source or self.spec.name}: stages[{index}]: a {types.type} block of width {width} cannot follow"
                 f" {channels} channels ({exc}); change that stage's widths or the previous stage's"
             ) from None
 

@@ -49,7 +49,7 @@ class SearchSpace:
     def __init__(self, *, spec: SpaceSpec, source: str = "") -> None:
         self.spec = spec
         self.source = source
-        self._automaton = SpaceAutomaton(spec)
+        self._automaton = SpaceAutomaton(spec, source)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled as its spec (search workers get the space this way); the automaton is rebuilt."""
