@@ -1,10 +1,10 @@
 """Where MACs mislead on this device: ShuffleNetV2's four guidelines measured here, and the reference zoo's
 latency against its MACs.
 
-Part 1 (Ma et al. 2018, "ShuffleNet V2", arXiv:1807.11164, section 2, Tables 1-4, ARM setting: batch 1,
-one thread, 56x56 input, a stack of 10 identical blocks, FLOPs held fixed within each table):
+Part 1 (Ma et al. 2018, "ShuffleNet V2", arXiv:1807.11164, section 2, Tables 1-4: batch 1, 56x56 input,
+a stack of 10 identical blocks, FLOPs held fixed within each table by the channel counts; one thread):
   G1  two 1x1 convs c1 -> c2 -> c1 per block, c1:c2 = 1:1, 1:2, 1:6, 1:12 at (64,64) (45,90) (26,156) (18,216)
-  G2  one 1x1 group conv per block, g = 1, 2, 4, 8 at c = 64, 90, 128, 180
+  G2  one 1x1 group conv per block, g = 1, 2, 4, 8 at c = 128, 180, 256, 360
   G3  1x1 convs as 1 fragment, 2 / 4 in series, 2 / 4 in parallel (FLOPs kept by narrowing the fragments)
   G4  a ResNet bottleneck (1x1, 3x3, 1x1) with and without ReLU and shortcut, c = 32, 64, 128, 256
 Each network is exported to ONNX and timed whole with onnxruntime (nas.latency.measure.time_onnx: p10 of
@@ -90,7 +90,7 @@ def experiments() -> dict[str, list[tuple[str, int, nn.Module]]]:
     ]
     g2 = [
         (f"g = {g}, c = {c}", c, stack(lambda c=c, g=g: conv1x1(c, c, g)))
-        for g, c in ((1, 64), (2, 90), (4, 128), (8, 180))
+        for g, c in ((1, 128), (2, 180), (4, 256), (8, 360))
     ]
     c = 64
     g3 = [("1-fragment", c, stack(lambda: conv1x1(c, c)))]
