@@ -158,25 +158,33 @@ def main() -> None:
         ms = timed(
             build_model(config), (1, 3, config.resolution, config.resolution), args.out / "zoo.onnx", args.repeats
         )
-        zoo.append((config.name, config.macs(), config.params(), ms))
+        zoo.append((config.name, config.macs(), config.params(), ms, config.layers[-1].TYPE))
     zoo.sort(key=lambda row: row[1])
     print("\nreference zoo (measured whole here, 1 thread, batch 1, 224x224), by MACs")
-    rows = [[n, f"{m / 1e6:.0f}", f"{p / 1e6:.2f}", f"{ms:.2f}", f"{ms / (m / 1e9):.1f}"] for n, m, p, ms in zoo]
-    print(format_table(["network", "MMACs", "M params", "ms", "ms per GMAC"], rows, markdown=True))
+    rows = [[n, f"{m / 1e6:.0f}", f"{p / 1e6:.2f}", f"{ms:.2f}", f"{ms / (m / 1e9):.1f}"] for n, m, p, ms, _ in zoo]
+    headers = ["network", "MMACs", "M params", "ms", "ms per GMAC"]
+    print(format_table(headers, rows, markdown=True))
+    (args.out / "zoo.csv").write_text("\n".join(",".join(map(str, row)) for row in [headers, *rows]) + "\n")
     _plot(zoo, args.plot)
     print(f"\nwrote {args.plot}")
 
 
-def _plot(zoo: list[tuple[str, int, int, float]], path: Path) -> None:
+def _plot(zoo: list[tuple[str, int, int, float, str]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, m, _, ms in zoo:
-        ax.scatter(m / 1e6, ms, color="tab:blue")
-        ax.annotate(name, (m / 1e6, ms), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    fig, ax = plt.subplots(figsize=(8, 5))
+    families = sorted({family for *_, family in zoo})
+    colors = dict(zip(families, plt.get_cmap("tab10").colors, strict=False))
+    for family in families:
+        points = [(m / 1e6, ms) for _, m, _, ms, f in zoo if f == family]
+        ax.scatter(*zip(*points, strict=True), color=colors[family], label=f"{family} blocks", zorder=3)
+    for i, (name, m, _, ms, family) in enumerate(zoo):
+        offset = (4, 4) if i % 2 else (4, -9)  # alternate sides: neighbours at equal MACs stay readable
+        ax.annotate(name, (m / 1e6, ms), fontsize=6.5, xytext=offset, textcoords="offset points", color=colors[family])
+    ax.legend(fontsize=8, loc="upper left")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("MACs (millions, analytic)")

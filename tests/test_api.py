@@ -65,7 +65,7 @@ def test_tables_carry_a_format_version(tmp_path: Path, large: ArchConfig) -> Non
     (tmp_path / "new.yaml").write_text(yaml.safe_dump(data))
     result = run_main("nas.latency", "show", "--target", str(tmp_path / "new.yaml"))
     assert result.returncode == 2
-    assert "format_version: format 7 is newer than this nas reads (1); upgrade nas" in result.stderr
+    assert "format_version: format 7 is newer than this nas reads (2); upgrade nas" in result.stderr
 
 
 @dataclass

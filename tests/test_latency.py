@@ -6,6 +6,7 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nas import ArchConfig, NasError, SearchSpace
@@ -79,6 +80,28 @@ def test_overhead_fit_recovers_a_line() -> None:
     fit = fit_overhead([1.0, 2.0, 4.0, 8.0], [1.3, 2.5, 4.9, 9.7])
     assert (fit.scale, fit.offset_ms) == pytest.approx((1.2, 0.1))
     assert fit.max_abs_error_pct == pytest.approx(0, abs=1e-9)
+
+
+def test_per_kind_factors_are_fitted_when_they_beat_the_line(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    sums = [{"ir": float(a), "shuffle": float(b), "stem": 0.2} for a, b in rng.uniform(0.5, 5, size=(20, 2))]
+    wholes = [1.05 * (s["ir"] + s["stem"]) + 1.3 * s["shuffle"] + 0.05 for s in sums]
+    fit = fit_overhead(sums, wholes)
+    assert fit.kinds  # the shuffle ops cost 1.3 / 1.05 more inside a network: one line cannot say that
+    assert fit.scale * fit.factor("shuffle") == pytest.approx(1.3, rel=1e-6)
+    assert fit.scale * fit.factor("ir") == pytest.approx(1.05, rel=1e-6)
+    assert fit.max_abs_error_pct == pytest.approx(0, abs=1e-6)
+    # a single-kind calibration keeps the plain line, and so does one where factors do not help
+    assert not fit_overhead([{"ir": s["ir"]} for s in sums], [1.1 * s["ir"] for s in sums]).kinds
+    assert not fit_overhead(sums, [1.1 * (s["ir"] + s["shuffle"] + s["stem"]) for s in sums]).kinds
+    # factors round-trip through the table file, which then says it needs a newer reader
+    key = "ir|r8|i8|e8|o8|k3|s1|se0|re"
+    table = MeasuredTable(metadata={"target": "t", "measured": True}, entries={key: (1.0, 1.0, 1.0, 1)}, overhead=fit)
+    table.save(tmp_path / "t.yaml")
+    again = LatencyTable.load(tmp_path / "t.yaml")
+    assert again.overhead.kinds == fit.kinds
+    assert "format_version: 2" in (tmp_path / "t.yaml").read_text()
+    assert again.op_ms(Op.parse(key)).ms == pytest.approx(fit.factor("ir"))
 
 
 def test_table_of_another_space_is_refused(tiny_space: SearchSpace, default_space: SearchSpace) -> None:

@@ -21,34 +21,96 @@ from nas._yaml import FlowList, FlowMap, read_mapping, write_yaml
 from nas.config import ArchConfig, Op, ops
 from nas.space import SearchSpace
 
-FORMAT_VERSION = 1  # of table files; files without the key are version 1
+FORMAT_VERSION = 2  # of table files; files without the key are version 1; 2 adds per-kind overhead factors
 
 
 @dataclass(frozen=True)
 class Overhead:
-    """Whole-model latency vs the per-op sum, fitted on networks timed whole: whole = scale * sum + offset."""
+    """Whole-model latency vs the per-op sum, fitted on networks timed whole:
+    whole = scale * sum(kind factor * op) + offset. ``kinds`` holds a factor per op kind where ops of some
+    kinds cost more inside a network than in their timing context (concat, split, shuffle); absent
+    kinds have factor 1. Factors multiply each op, so costs stay additive per op (exact DP bounds)."""
 
     scale: float = 1.0
     offset_ms: float = 0.0
     models: int = 0
     mean_abs_error_pct: float = 0.0
     max_abs_error_pct: float = 0.0
+    kinds: dict[str, float] = field(default_factory=dict)
 
     def apply(self, op_sum_ms: float) -> float:
         return self.scale * op_sum_ms + self.offset_ms
 
+    def factor(self, kind: str) -> float:
+        return self.kinds.get(kind, 1.0)
 
-def fit_overhead(op_sums: Sequence[float], wholes: Sequence[float]) -> Overhead:
-    """Least-squares line through (sum of ops, whole model); a plain offset when fewer than 3 models."""
-    s, w = np.asarray(op_sums, dtype=float), np.asarray(wholes, dtype=float)
-    if len(s) == 0:
+    def to_dict(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in ("scale", "offset_ms", "models")}
+        data.update(mean_abs_error_pct=self.mean_abs_error_pct, max_abs_error_pct=self.max_abs_error_pct)
+        return {**data, "kinds": FlowMap(self.kinds)} if self.kinds else data
+
+
+def _line(sums: np.ndarray, wholes: np.ndarray) -> tuple[float, float]:
+    if len(sums) < 3:
+        return 1.0, float(np.mean(wholes - sums))
+    scale, offset = np.polyfit(sums, wholes, 1)
+    return float(scale), float(offset)
+
+
+def _relative_nnls(design: np.ndarray, wholes: np.ndarray) -> np.ndarray:
+    """Least squares on relative error with every weight but the last (the offset) kept >= 0: drop the
+    most negative column and refit until none is negative (numpy only, so devices can fit too)."""
+    a, b = design / wholes[:, None], np.ones(len(wholes))
+    active = list(range(design.shape[1]))
+    while True:
+        weights = np.zeros(design.shape[1])
+        weights[active] = np.linalg.lstsq(a[:, active], b, rcond=None)[0]
+        negative = [i for i in active[:-1] if weights[i] < 0]
+        if not negative:
+            return weights
+        active.remove(min(negative, key=lambda i: weights[i]))
+
+
+def _loo_pct(predict: Any, count: int, wholes: np.ndarray) -> float:
+    """Mean leave-one-out error (%) of a fit: ``predict(train_mask, i)`` fits without network i."""
+    errors = [abs(predict(np.arange(count) != i, i) - wholes[i]) / wholes[i] * 100 for i in range(count)]
+    return float(np.mean(errors))
+
+
+def fit_overhead(op_sums: Sequence[float | dict[str, float]], wholes: Sequence[float]) -> Overhead:
+    """Least-squares line through (sum of ops, whole model); a plain offset when fewer than 3 models.
+
+    Given the sums per op kind, it also fits a factor per kind (on relative error) and keeps that fit
+    only when its leave-one-out error beats the line's: per-kind factors must earn their parameters.
+    """
+    by_kind = [s if isinstance(s, dict) else {"": float(s)} for s in op_sums]
+    w = np.asarray(wholes, dtype=float)
+    if len(w) == 0:
         return Overhead()
-    if len(s) < 3:
-        scale, offset = 1.0, float(np.mean(w - s))
-    else:
-        scale, offset = (float(v) for v in np.polyfit(s, w, 1))
-    errors = np.abs(scale * s + offset - w) / w * 100
-    return Overhead(scale, offset, len(s), float(errors.mean()), float(errors.max()))
+    kinds = sorted({k for sums in by_kind for k, v in sums.items() if v > 0})
+    x = np.array([[sums.get(k, 0.0) for k in kinds] for sums in by_kind])
+    total = x.sum(axis=1)
+    scale, offset = _line(total, w)
+    errors = np.abs(scale * total + offset - w) / w * 100
+    plain = Overhead(scale, offset, len(w), float(errors.mean()), float(errors.max()))
+    if len(kinds) < 2 or len(w) < len(kinds) + 4:
+        return plain
+    design = np.column_stack([x, np.ones(len(w))])
+
+    def line(train: np.ndarray, i: int) -> float:
+        a, b = _line(total[train], w[train])
+        return a * total[i] + b
+
+    def per_kind(train: np.ndarray, i: int) -> float:
+        return float(design[i] @ _relative_nnls(design[train], w[train]))
+
+    if _loo_pct(per_kind, len(w), w) >= _loo_pct(line, len(w), w):
+        return plain
+    weights = _relative_nnls(design, w)
+    common = float(np.median([v for v in weights[:-1] if v > 0]))
+    errors = np.abs(design @ weights - w) / w * 100
+    factors = {k: round(float(v) / common, 6) for k, v in zip(kinds, weights[:-1], strict=True)}
+    return Overhead(common, float(weights[-1]), len(w), float(errors.mean()), float(errors.max()), factors)
 
 
 @dataclass(frozen=True)
@@ -166,13 +228,18 @@ class LatencyTable(abc.ABC):
             entries[str(key)] = (float(row[0]), float(row[1]), float(row[2]), int(row[3]))
         overhead = Overhead()
         if "overhead" in keys:
-            o = keys["overhead"].mapping(list(Overhead.__dataclass_fields__))
+            o = keys["overhead"].mapping(list(Overhead.__dataclass_fields__)[:-1], ["kinds"])
+            kinds = {}
+            if "kinds" in o:
+                factors = o["kinds"].mapping([], extra=True)
+                kinds = {str(k): f.number(minimum=0, positive=True) for k, f in factors.items()}
             overhead = Overhead(
                 scale=o["scale"].number(minimum=0, positive=True),
                 offset_ms=float(o["offset_ms"].value),
                 models=o["models"].integer(minimum=0),
                 mean_abs_error_pct=o["mean_abs_error_pct"].number(minimum=0),
                 max_abs_error_pct=o["max_abs_error_pct"].number(minimum=0),
+                kinds=kinds,
             )
         kind = EstimatedTable if "model" in data["metadata"] else MeasuredTable
         return kind(metadata=dict(data["metadata"]), entries=entries, overhead=overhead, source=str(path))
@@ -181,9 +248,9 @@ class LatencyTable(abc.ABC):
         write_yaml(
             path,
             {
-                "format_version": FORMAT_VERSION,
+                "format_version": FORMAT_VERSION if self.overhead.kinds else 1,  # readable by older nas if it can
                 "metadata": self.metadata,
-                "overhead": FlowMap(vars(self.overhead)),
+                "overhead": FlowMap(self.overhead.to_dict()),
                 "ops": {
                     key: FlowList([*(round(v, 5) for v in row[:3]), row[3]])
                     for key, row in sorted(self.entries.items())
@@ -283,11 +350,11 @@ class MeasuredTable(LatencyTable):
     def op_ms(self, op: Op) -> OpLatency:
         row = self.entries.get(op.key)
         if row is not None:
-            return OpLatency(op, row[0], False)
+            return OpLatency(op, row[0] * self.overhead.factor(op.kind), False)
         ms = self._interpolate(op)
         if ms is None:
             raise self.missing_error([op])
-        return OpLatency(op, ms, True)
+        return OpLatency(op, ms * self.overhead.factor(op.kind), True)
 
     def _interpolate(self, op: Op) -> float | None:
         """Multilinear interpolation over the channel axes on which ``op`` falls between measured ops."""

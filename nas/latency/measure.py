@@ -19,6 +19,7 @@ import logging
 import os
 import platform
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -240,13 +241,22 @@ def measure_bundle(
             "measure_seconds": seconds,
             **(extra_metadata or {}),
         }
-        sums = [sum(entries[key][0] for key in model.ops) for model in manifest.models]
+        sums = [_by_kind(model.ops, entries) for model in manifest.models]
         wholes = [record.done[f"model:{model.name}"].ms for model in manifest.models]
         overhead = fit_overhead(sums, wholes)
     table = MeasuredTable(metadata=metadata, entries=entries, overhead=overhead, source=str(out))
     table.save(out)
     partial_path(out).unlink()
     return table
+
+
+def _by_kind(keys: Sequence[str], entries: dict[str, tuple[float, float, float, int]]) -> dict[str, float]:
+    """Summed op latencies of one network per op kind (the part of a key before the first '|')."""
+    sums: dict[str, float] = {}
+    for key in keys:
+        kind = key.split("|", 1)[0]
+        sums[kind] = sums.get(kind, 0.0) + entries[key][0]
+    return sums
 
 
 def _check_same_machine(base: LatencyTable, threads: int) -> None:

@@ -66,6 +66,13 @@ def _verdicts(table_rows: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""] if lines else []
 
 
+def _structure(final: ArchConfig, references: list[Entry], target: str) -> list[str]:
+    if not references:
+        return [f"No reference is compared: the `{target}` table cannot price MobileNetV3-Large/-Small.", ""]
+    lines = [f"- {e.config.name}: {agreement(final, e.config)}" for e in references]
+    return ["Structure against each reference (blocks aligned by stage and position):", "", *lines, ""]
+
+
 def write_report(
     *,
     out: Path,
@@ -113,7 +120,7 @@ def write_report(
     else:
         lines += ["Nothing to trim: the picked config is already within budget.", ""]
     lines += [
-        "## 3. Final network against MobileNetV3",
+        "## 3. Final network" + (" against MobileNetV3" if len(entries) > 1 else ""),
         "",
         f"Trained from scratch: {recipe.epochs:g} epochs on {recipe.data} at {recipe.resolution} px, SGD +"
         " Nesterov, cosine, label smoothing; held-out top-1, mean ± std over seeds. References show an accuracy"
@@ -136,10 +143,7 @@ def write_report(
         ),
         "",
         *_verdicts(table_rows),
-        "Structure against each reference (blocks aligned by stage and position):",
-        "",
-        *(f"- {e.config.name}: {agreement(final, e.config)}" for e in entries[1:]),
-        "",
+        *_structure(final, entries[1:], table.target),
         "## What the numbers mean",
         "",
         f"- Latency: predicted by the `{table.target}` table ({kind}"
