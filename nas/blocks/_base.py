@@ -215,6 +215,21 @@ class OpPart:
         return ()
 
 
+class ClassifierPart(OpPart):
+    """A head's final unit: it ends in a vector of ``classes`` scores, with no activation map after it."""
+
+    classes: int  # declared by each subclass's dataclass fields
+
+    def out_channels(self, cin: int) -> int:
+        return self.classes
+
+    def out_size(self, size: int) -> int:
+        return 1
+
+    def context_channels(self, cin: int) -> int | None:
+        return None
+
+
 @dataclass(frozen=True)
 class Part(OpPart):
     """A stem, block or head type of a config: ``TYPE`` is its YAML tag, ``ROLE`` where it goes.

@@ -7,7 +7,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from nas.blocks._base import Choice, Norm, OpPart, Part, Prunable, Row, Slice, activation, fraction, register
+from nas.blocks._base import (
+    Choice,
+    ClassifierPart,
+    Norm,
+    OpPart,
+    Part,
+    Prunable,
+    Row,
+    Slice,
+    activation,
+    fraction,
+    register,
+)
 from nas.blocks.mbv3 import LastConv
 
 if TYPE_CHECKING:
@@ -20,7 +32,7 @@ def _width_or_none(f: Any) -> int:
 
 @register
 @dataclass(frozen=True, order=True)
-class LinearClassifier(OpPart):
+class LinearClassifier(ClassifierPart):
     """Global pool -> dropout -> linear to the classes (a bare ``Linear`` without dropout, as ShuffleNetV2)."""
 
     OP: ClassVar[str] = "fc"
@@ -29,15 +41,6 @@ class LinearClassifier(OpPart):
 
     classes: int
     dropout: float = field(default=0.0, compare=False)
-
-    def out_channels(self, cin: int) -> int:
-        return self.classes
-
-    def out_size(self, size: int) -> int:
-        return 1
-
-    def context_channels(self, cin: int) -> int | None:
-        return None
 
     def cost(self, cin: int, size: int) -> tuple[int, int]:
         return cin * self.classes, cin * self.classes + self.classes

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from nas.blocks._base import (
     Choice,
+    ClassifierPart,
     Norm,
     OpPart,
     Part,
@@ -179,7 +180,7 @@ class SqueezeStemConfig(Part):
 
 @register
 @dataclass(frozen=True, order=True)
-class ConvClassifier(OpPart):
+class ConvClassifier(ClassifierPart):
     """Dropout -> 1x1 conv (bias) to the classes -> ReLU -> global pool: SqueezeNet's classifier."""
 
     OP: ClassVar[str] = "sqhead"
@@ -189,15 +190,6 @@ class ConvClassifier(OpPart):
 
     classes: int
     dropout: float = field(default=0.5, compare=False)
-
-    def out_channels(self, cin: int) -> int:
-        return self.classes
-
-    def out_size(self, size: int) -> int:
-        return 1
-
-    def context_channels(self, cin: int) -> int | None:
-        return None
 
     def cost(self, cin: int, size: int) -> tuple[int, int]:
         return size * size * cin * self.classes, cin * self.classes + self.classes

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nas.blocks._base import (
     ACT_CODES,
     Choice,
+    ClassifierPart,
     Dependent,
     Norm,
     OpPart,
@@ -287,7 +288,7 @@ class LastConv(OpPart):
 
 @register
 @dataclass(frozen=True, order=True)
-class Classifier(OpPart):
+class Classifier(ClassifierPart):
     """Global pool -> hidden linear (no BN) -> activation -> dropout -> classes, as torchvision's."""
 
     OP: ClassVar[str] = "head"
@@ -298,15 +299,6 @@ class Classifier(OpPart):
     classes: int
     act: str
     dropout: float = field(default=0.2, compare=False)  # no cost: ops that differ only here are one op
-
-    def out_channels(self, cin: int) -> int:
-        return self.classes
-
-    def out_size(self, size: int) -> int:
-        return 1
-
-    def context_channels(self, cin: int) -> int | None:
-        return None
 
     def cost(self, cin: int, size: int) -> tuple[int, int]:
         weights = cin * self.hidden + self.hidden * self.classes
