@@ -14,7 +14,7 @@ import tomllib
 import yaml
 
 from nas import ArchConfig, NasError, SearchSpace
-from nas._paths import PACKAGE_DIR, find_shipped
+from nas._paths import PACKAGE_DIR, REFERENCE_DIR, find_shipped
 from nas.config import Op, ops
 from nas.latency import (
     EstimatedTable,
@@ -43,9 +43,9 @@ def test_shipped_tables_are_the_two_kinds_of_one_protocol(large: ArchConfig) -> 
 
 
 def test_an_op_a_measured_table_cannot_price_is_its_own_error(large: ArchConfig) -> None:
-    table = LatencyTable.load("note10")  # OFA's space only: MobileNetV3-Large's 224-px stem is not in it
+    table = LatencyTable.load("note10")  # MobileNetV3 ops only: no op of MobileNetV1's kinds to price from
     with pytest.raises(UnpricedOpError) as caught:
-        table.predict(replace(large, resolution=240))
+        table.predict(ArchConfig.load(REFERENCE_DIR / "mobilenetv1_025.yaml"))
     assert isinstance(caught.value, NasError)
     assert caught.value.ops
     estimated = LatencyTable.load("arm64")

@@ -18,7 +18,7 @@ from pathlib import Path
 from nas import _cli
 from nas._errors import NasError
 from nas._paths import DEFAULT_SPACE, SPACES_DIR, TABLES_DIR, find_shipped, runs_dir, user_tables_dir
-from nas.latency._table import LatencyTable, OpLatency
+from nas.latency._table import LatencyTable, MeasuredTable, OpLatency
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -259,6 +259,10 @@ def _show(args: argparse.Namespace, table: LatencyTable) -> None:
         )
     else:
         print("  overhead: none fitted; a prediction is the plain sum of ops")
+    if isinstance(table, MeasuredTable):
+        errors = meta.get("op_model_error_pct") or table.op_model.errors
+        listed = ", ".join(f"{kind} {error:.1f} %" for kind, error in sorted(errors.items()))
+        print(f"  op model (prices widths the table lacks, flagged 'modelled'): error per kind: {listed}")
     calibration = meta.get("calibration", {})
     for kind in ("fitted", "held_out"):
         for row in calibration.get(kind, []):
@@ -285,7 +289,7 @@ def _show(args: argparse.Namespace, table: LatencyTable) -> None:
 
 
 def _flags(row: OpLatency) -> str:
-    return ", ".join(flag for flag in ("interpolated", "extrapolated") if getattr(row, flag))
+    return ", ".join(flag for flag in ("interpolated", "extrapolated", "modelled") if getattr(row, flag))
 
 
 def entry() -> None:

@@ -19,6 +19,7 @@ from nas._fields import Field
 from nas._paths import TABLES_DIR, shipped, user_tables_dir
 from nas._yaml import FlowList, FlowMap, read_mapping, write_yaml
 from nas.config import ArchConfig, Op, ops
+from nas.latency._opmodel import OpModel, fit_op_model, relative_nnls
 from nas.space import SearchSpace
 
 FORMAT_VERSION = 2  # of table files; files without the key are version 1; 2 adds per-kind overhead factors
@@ -57,20 +58,6 @@ def _line(sums: np.ndarray, wholes: np.ndarray) -> tuple[float, float]:
     return float(scale), float(offset)
 
 
-def _relative_nnls(design: np.ndarray, wholes: np.ndarray) -> np.ndarray:
-    """Least squares on relative error with every weight but the last (the offset) kept >= 0: drop the
-    most negative column and refit until none is negative (numpy only, so devices can fit too)."""
-    a, b = design / wholes[:, None], np.ones(len(wholes))
-    active = list(range(design.shape[1]))
-    while True:
-        weights = np.zeros(design.shape[1])
-        weights[active] = np.linalg.lstsq(a[:, active], b, rcond=None)[0]
-        negative = [i for i in active[:-1] if weights[i] < 0]
-        if not negative:
-            return weights
-        active.remove(min(negative, key=lambda i: weights[i]))
-
-
 def _loo_pct(predict: Any, count: int, wholes: np.ndarray) -> float:
     """Mean leave-one-out error (%) of a fit: ``predict(train_mask, i)`` fits without network i."""
     errors = [abs(predict(np.arange(count) != i, i) - wholes[i]) / wholes[i] * 100 for i in range(count)]
@@ -102,11 +89,11 @@ def fit_overhead(op_sums: Sequence[float | dict[str, float]], wholes: Sequence[f
         return a * total[i] + b
 
     def per_kind(train: np.ndarray, i: int) -> float:
-        return float(design[i] @ _relative_nnls(design[train], w[train]))
+        return float(design[i] @ relative_nnls(design[train], w[train], free_last=True))
 
     if _loo_pct(per_kind, len(w), w) >= _loo_pct(line, len(w), w):
         return plain
-    weights = _relative_nnls(design, w)
+    weights = relative_nnls(design, w, free_last=True)
     common = float(np.median([v for v in weights[:-1] if v > 0]))
     errors = np.abs(design @ weights - w) / w * 100
     factors = {k: round(float(v) / common, 6) for k, v in zip(kinds, weights[:-1], strict=True)}
@@ -122,6 +109,7 @@ class OpLatency:
     ms: float
     interpolated: bool
     extrapolated: bool = False
+    modelled: bool = False  # a measured table priced it by its op model (no entry, no neighbours around it)
 
 
 @dataclass(frozen=True)
@@ -140,6 +128,10 @@ class Explanation:
     @property
     def extrapolated(self) -> int:
         return sum(row.extrapolated for row in self.rows)
+
+    @property
+    def modelled(self) -> int:
+        return sum(row.modelled for row in self.rows)
 
 
 class UnpricedOpError(NasError):
@@ -327,8 +319,8 @@ class LatencyTable(abc.ABC):
     def missing_error(self, missing: Sequence[Op]) -> UnpricedOpError:
         keys = ", ".join(op.key for op in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
         return UnpricedOpError(
-            f"latency table {self.source or self.target} has no entry for {keys} and no measured neighbours to"
-            f" interpolate from; measure them with: python -m nas.latency extend --target {self.target}"
+            f"latency table {self.source or self.target} has no entry for {keys} and no measured op of that kind"
+            f" to price it from; measure them with: python -m nas.latency extend --target {self.target}"
             " --config CONFIG",
             missing,
         )
@@ -337,24 +329,36 @@ class LatencyTable(abc.ABC):
 @dataclass
 class MeasuredTable(LatencyTable):
     """Ops timed on a device; an op it lacks is interpolated over channel counts from measured
-    neighbours (flagged), else it cannot be priced."""
+    neighbours (flagged), else priced by an op model fitted on its own measurements (flagged; see
+    nas/latency/_opmodel.py); only an op of a kind it never measured cannot be priced."""
 
     _groups: dict[tuple[Any, ...], dict[tuple[int, ...], float]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    _model: OpModel | None = field(default=None, init=False, repr=False, compare=False)
 
     def add(self, entries: dict[str, tuple[float, float, float, int]]) -> None:
         super().add(entries)
-        self._groups = None
+        self._groups, self._model = None, None
+
+    @property
+    def op_model(self) -> OpModel:
+        if self._model is None:
+            self._model = fit_op_model(self.entries)
+        return self._model
 
     def op_ms(self, op: Op) -> OpLatency:
+        factor = self.overhead.factor(op.kind)
         row = self.entries.get(op.key)
         if row is not None:
-            return OpLatency(op, row[0] * self.overhead.factor(op.kind), False)
+            return OpLatency(op, row[0] * factor, False)
         ms = self._interpolate(op)
+        if ms is not None:
+            return OpLatency(op, ms * factor, True)
+        ms = self.op_model.price(op)
         if ms is None:
             raise self.missing_error([op])
-        return OpLatency(op, ms * self.overhead.factor(op.kind), True)
+        return OpLatency(op, ms * factor, False, modelled=True)
 
     def _interpolate(self, op: Op) -> float | None:
         """Multilinear interpolation over the channel axes on which ``op`` falls between measured ops."""

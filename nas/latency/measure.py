@@ -245,6 +245,7 @@ def measure_bundle(
         wholes = [record.done[f"model:{model.name}"].ms for model in manifest.models]
         overhead = fit_overhead(sums, wholes)
     table = MeasuredTable(metadata=metadata, entries=entries, overhead=overhead, source=str(out))
+    table.metadata["op_model_error_pct"] = table.op_model.errors
     table.save(out)
     partial_path(out).unlink()
     return table

@@ -20,7 +20,17 @@ from nas.netadapt._slice import prune
 from nas.netadapt._units import Unit, keeps_structure, prunable_units, shrink, smallest
 
 logger = logging.getLogger(__name__)
-HISTORY = ["iteration", "unit", "channels_before", "channels_after", "latency_ms", "accuracy", "proposals", "seconds"]
+HISTORY = [
+    "iteration",
+    "unit",
+    "channels_before",
+    "channels_after",
+    "latency_ms",
+    "modelled_ops",
+    "accuracy",
+    "proposals",
+    "seconds",
+]
 
 
 @dataclass(frozen=True)
@@ -35,22 +45,33 @@ class Options:
 
 @dataclass(frozen=True)
 class Pricer:
-    """Prices configs from the table; with ``measure_missing`` (target = this machine) it times the ops the
-    table lacks on the spot, else a config it cannot price (or interpolate) is no candidate."""
+    """Prices configs from the table. A measured table prices widths it lacks by interpolation or its op
+    model (flagged); with ``measure_missing`` (target = this machine) a config with modelled ops has its
+    missing ops timed on the spot instead. A config the model cannot price at all is no candidate."""
 
     table: LatencyModel
     measure_missing: bool = False
 
     def __call__(self, config: ArchConfig) -> float | None:
         try:
-            return self.table.predict(config)
+            explanation = self.table.explain(config)
         except UnpricedOpError:
             if not self.measure_missing or not isinstance(self.table, LatencyTable):
                 return None
+        else:
+            if not (self.measure_missing and explanation.modelled and isinstance(self.table, LatencyTable)):
+                return explanation.total_ms
         from nas.latency._build import extend_table
 
         extend_table(self.table, [config])
         return self.table.predict(config)
+
+    def modelled(self, config: ArchConfig) -> int:
+        """How many of the config's ops the table prices by its op model rather than by measurements."""
+        try:
+            return self.table.explain(config).modelled
+        except UnpricedOpError:
+            return 0
 
 
 def largest_fitting(config: ArchConfig, unit: Unit, target_ms: float, price: Pricer, step: int) -> int | None:
@@ -86,7 +107,7 @@ class State:
         """Weights, config and history first, state.json last: its presence marks the iteration finished."""
         save_weights(self.model, out / "weights.pt")
         self.config.save(out / "config.yaml")
-        write_csv(out / "history.csv", HISTORY, [[row[k] for k in HISTORY] for row in self.history])
+        write_csv(out / "history.csv", HISTORY, [[row.get(k, "") for k in HISTORY] for row in self.history])
         record = {"start_ms": self.start_ms, "start_accuracy": self.start_accuracy, "history": self.history}
         write_text_atomic(out / "state.json", json.dumps(record, indent=1))
 
@@ -126,12 +147,7 @@ def netadapt_loop(*, state: State, price: Pricer, trainer: TrainEvaluator, optio
                 *(iteration, n, len(units), unit.name, unit.channels, channels, proposal_ms, accuracy),
             )
         if not proposals:
-            hint = (
-                ""
-                if price.measure_missing
-                else "; widths outside the table cannot be priced unless timed (measure_missing, on its machine)"
-            )
-            raise NasError(f"no unit can shrink to reach {target:.3f} ms by the table{hint}")
+            raise NasError(f"no unit can shrink to reach {target:.3f} ms by the table")
         if options.select == "acc":
             chosen = max(proposals, key=lambda p: (p[0], -p[1]))
         else:
@@ -144,6 +160,7 @@ def netadapt_loop(*, state: State, price: Pricer, trainer: TrainEvaluator, optio
                 "channels_before": unit.channels,
                 "channels_after": channels,
                 "latency_ms": round(latency, 4),
+                "modelled_ops": price.modelled(model.config),
                 "accuracy": round(accuracy, 5),
                 "proposals": len(proposals),
                 "seconds": round(time.perf_counter() - began, 1),
