@@ -17,6 +17,11 @@ def _umask() -> int:
     return mask
 
 
+def give_usual_permissions(path: str | os.PathLike[str]) -> None:
+    """mkstemp creates files 0600; a result file gets what any other file the user writes gets."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -24,7 +29,7 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
+        give_usual_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

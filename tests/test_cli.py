@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 import yaml
 
-from tests.conftest import DEFAULT_SPACE, LARGE, SMALL, TINY_SPACE, run_cli, run_main
+from tests.conftest import DEFAULT_SPACE, LARGE, ROOT, SMALL, TINY_SPACE, run_cli, run_main
 
 
 def test_show_config_prints_the_paper_table() -> None:
@@ -104,3 +104,23 @@ def test_missing_file_and_folder_out(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "is a folder; give a file name" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_python_m_nas_lists_every_console_script() -> None:
+    import tomllib
+
+    result = run_cli("nas")
+    assert result.returncode == 0, result.stderr
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    for script in scripts:
+        assert script in result.stdout
+        assert f"python -m nas.{script.removeprefix('nas-')}" in result.stdout
+
+
+def test_exported_onnx_gets_the_permissions_of_any_other_output(tmp_path: Path) -> None:
+    from nas._files import write_text_atomic
+
+    write_text_atomic(tmp_path / "summary.txt", "x")
+    result = run_cli("nas.export", str(SMALL), "--out", str(tmp_path / "small.onnx"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "small.onnx").stat().st_mode == (tmp_path / "summary.txt").stat().st_mode

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from nas._errors import NasError
+from nas._files import give_usual_permissions
 from nas.config import ArchConfig
 from nas.model._network import Network, build_model
 
@@ -58,6 +59,7 @@ def export_onnx(
                 output_names=["output"],
                 do_constant_folding=True,
             )
+        give_usual_permissions(tmp)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
