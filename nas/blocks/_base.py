@@ -10,8 +10,9 @@ torch modules it becomes. config, space, model, latency and netadapt only ask.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from nas._fields import Field
@@ -246,8 +247,20 @@ class Part(OpPart):
     def op_parts(self, num_classes: int) -> tuple[OpPart, ...]:
         return (self,)
 
-    def check(self, f: Field, cin: int | None) -> None:
-        """Cross-field rules (raise ``f.error`` naming the field and the fix); ``cin`` when known."""
+    def problem(self, cin: int) -> str | None:
+        """Why the part cannot follow ``cin`` channels, with the fix; None when it can."""
+        return None
+
+    def check(self, f: Field, cin: int) -> None:
+        """A config's part after ``cin`` channels: its problem, if any, as an error naming the field."""
+        if problem := self.problem(cin):
+            raise f.error(problem)
+
+    def checked(self, cin: int) -> Part:
+        """A space's part after ``cin`` channels: itself, or ValueError with its problem."""
+        if problem := self.problem(cin):
+            raise ValueError(problem)
+        return self
 
     @classmethod
     def parse(cls, f: Field) -> Part:
@@ -256,9 +269,7 @@ class Part(OpPart):
         names = [name for name in cls.SCHEMA if name not in defaults]
         optional = ["type", *(name for name in cls.SCHEMA if name in defaults)]
         keys = f.mapping(names, optional)
-        part = cls(**{name: read(keys[name]) for name, read in cls.SCHEMA.items() if name in keys})
-        part.check(f, None)
-        return part
+        return cls(**{name: read(keys[name]) for name, read in cls.SCHEMA.items() if name in keys})
 
     def to_dict(self, default_type: str) -> dict[str, Any]:
         data: dict[str, Any] = {} if default_type == self.TYPE else {"type": self.TYPE}
@@ -266,9 +277,9 @@ class Part(OpPart):
         return data
 
     @classmethod
-    def from_choices(cls, values: dict[str, Any], *, cin: int, width: int, stride: int) -> Part | None:
+    def from_choices(cls, values: dict[str, Any], *, cin: int, width: int, stride: int) -> Part:
         """The part a space's chosen ``values`` make (blocks: at ``width`` and ``stride`` after ``cin``
-        channels; stems and heads take their fields from ``values``); None when not a valid block."""
+        channels; stems and heads take their fields from ``values``); ValueError when not a valid block."""
         return cls(**values)
 
 
@@ -293,9 +304,9 @@ def register(cls: type[OpPart]) -> type[OpPart]:
     return cls
 
 
-def part_types(role: str) -> dict[str, type[Part]]:
-    """The registered types of a role (stem, block, head) by YAML tag."""
-    return dict(_TYPES[role])
+def part_types(role: str) -> Mapping[str, type[Part]]:
+    """The registered types of a role (stem, block, head) by YAML tag (a read-only view: no copy)."""
+    return MappingProxyType(_TYPES[role])
 
 
 def part_type(role: str, f: Field) -> type[Part]:

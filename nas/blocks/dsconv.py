@@ -44,7 +44,7 @@ class DepthwiseSeparableConfig(Part):
     act: str = "relu"
 
     @classmethod
-    def from_choices(cls, values: dict[str, Any], *, cin: int, width: int, stride: int) -> Part | None:
+    def from_choices(cls, values: dict[str, Any], *, cin: int, width: int, stride: int) -> Part:
         return cls(width, stride, values["kernel"], values["act"])
 
     def out_channels(self, cin: int) -> int:

@@ -69,7 +69,7 @@ class FireConfig(Part):
     stride: int = 1
 
     @classmethod
-    def from_choices(cls, values: dict[str, Any], *, cin: int, width: int, stride: int) -> Part | None:
+    def from_choices(cls, values: dict[str, Any], *, cin: int, width: int, stride: int) -> Part:
         e3 = round(width * values["pct3x3"])
         if not 0 < e3 < width:
             raise ValueError(f"pct3x3 {values['pct3x3']} leaves no 1x1 or no 3x3 expand filters")

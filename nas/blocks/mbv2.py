@@ -31,7 +31,7 @@ class LinearBottleneckConfig(Part):
     kernel: int = 3
 
     @classmethod
-    def from_choices(cls, values: dict[str, Any], *, cin: int, width: int, stride: int) -> Part | None:
+    def from_choices(cls, values: dict[str, Any], *, cin: int, width: int, stride: int) -> Part:
         ratio = values["expansion"]
         return cls(cin if ratio == 1 else round(cin * ratio), width, stride, values["kernel"])  # torchvision rounds
 

@@ -199,7 +199,7 @@ class LayerConfig(Part):
     act: str
 
     @classmethod
-    def from_choices(cls, values: dict[str, Any], *, cin: int, width: int, stride: int) -> Part | None:
+    def from_choices(cls, values: dict[str, Any], *, cin: int, width: int, stride: int) -> Part:
         expanded = expanded_channels(cin, values["expansion"])
         return cls(values["kernel"], expanded, width, stride, values["se"], values["act"])
 

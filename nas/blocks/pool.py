@@ -29,7 +29,7 @@ class MaxPoolConfig(Part):
     ceil: bool = False
 
     @classmethod
-    def from_choices(cls, values: dict[str, Any], *, cin: int, width: int, stride: int) -> Part | None:
+    def from_choices(cls, values: dict[str, Any], *, cin: int, width: int, stride: int) -> Part:
         if width != cin:
             raise ValueError("a max pool keeps the width; give this stage the previous stage's width")
         return cls(values["kernel"], stride, values["ceil"])

@@ -55,14 +55,10 @@ class ShuffleUnitConfig(Part):
     group_first: bool = True
 
     @classmethod
-    def from_choices(cls, values: dict[str, Any], *, cin: int, width: int, stride: int) -> Part | None:
-        unit = cls(width, width // 4, values["groups"], stride, values["group_first"])
-        if problem := unit.problem(cin):
-            raise ValueError(problem)
-        return unit
+    def from_choices(cls, values: dict[str, Any], *, cin: int, width: int, stride: int) -> Part:
+        return cls(width, width // 4, values["groups"], stride, values["group_first"]).checked(cin)
 
     def problem(self, cin: int) -> str | None:
-        """Why this unit cannot follow ``cin`` channels, or None."""
         g, first = self.groups, self.groups if self.group_first else 1
         branch = self.out - cin if self.stride == 2 else self.out
         if self.stride == 1 and cin != self.out:
@@ -77,10 +73,6 @@ class ShuffleUnitConfig(Part):
     @staticmethod
     def check_width(width: int) -> str | None:
         return None if width >= 4 else "a ShuffleNet unit needs at least 4 channels (bottleneck = width / 4)"
-
-    def check(self, f: Field, cin: int | None) -> None:
-        if cin is not None and (problem := self.problem(cin)):
-            raise f.error(problem)
 
     FIXED: ClassVar[str] = (
         "shufflenet: every width stays fixed (its 1x1 group convs need widths divisible by the groups, and the"

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from nas._fields import Field
 from nas.blocks._base import Choice, Norm, Part, Prunable, Row, Slice, channels, conv_out, kernel, register, stride
 
 if TYPE_CHECKING:
@@ -32,11 +31,8 @@ class ShuffleV2UnitConfig(Part):
     kernel: int = 3
 
     @classmethod
-    def from_choices(cls, values: dict[str, Any], *, cin: int, width: int, stride: int) -> Part | None:
-        unit = cls(width, stride, values["kernel"])
-        if problem := unit.problem(cin):
-            raise ValueError(problem)
-        return unit
+    def from_choices(cls, values: dict[str, Any], *, cin: int, width: int, stride: int) -> Part:
+        return cls(width, stride, values["kernel"]).checked(cin)
 
     @staticmethod
     def check_width(width: int) -> str | None:
@@ -48,13 +44,6 @@ class ShuffleV2UnitConfig(Part):
         if self.stride == 1 and cin != self.out:
             return f"a stride-1 unit keeps half its input, so out ({self.out}) must equal the input width ({cin})"
         return None
-
-    def check(self, f: Field, cin: int | None) -> None:
-        problem = self.problem(cin) if cin is not None else None
-        if problem is None and (width := self.check_width(self.out)):
-            problem = f"out {self.out}: {width}"
-        if problem:
-            raise f.error(problem)
 
     FIXED: ClassVar[str] = (
         "shufflenetv2: its widths stay fixed (a unit splits its channels in half and shuffles the concatenation,"

@@ -116,9 +116,13 @@ class ArchConfig:
         """Trainable parameters, exactly as the built torch module counts them."""
         return sum(unit.params for unit in self.units())
 
+    def block_inputs(self) -> list[int]:
+        """Input channels of every block, in order."""
+        return [unit.in_channels for unit in self.units() if unit.kind == "block"]
+
     def in_channels(self, index: int) -> int:
         """Input channels of block ``index``."""
-        return next(unit.in_channels for unit in self.units() if unit.kind == "block" and unit.index == index)
+        return self.block_inputs()[index]
 
 
 # ---- parsing ------------------------------------------------------------------------------------

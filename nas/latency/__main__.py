@@ -18,6 +18,7 @@ from pathlib import Path
 from nas import _cli
 from nas._errors import NasError
 from nas._paths import DEFAULT_SPACE, SPACES_DIR, TABLES_DIR, find_shipped, runs_dir, user_tables_dir
+from nas.config import ArchConfig
 from nas.latency._table import LatencyTable, MeasuredTable, OpLatency
 
 
@@ -101,8 +102,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _build(args)
     if args.command in ("estimate", "import-ofa"):
         return _make_table(args)
-    from nas.config import ArchConfig
-
     table = LatencyTable.load(args.target)
     given = getattr(args, "config", None)  # extend: several; show: one or none
     configs = [ArchConfig.load(path) for path in (given if isinstance(given, list) else [given] if given else [])]
@@ -122,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "validate":
         _validate(args, table)
     else:
-        _show(args, table)
+        _show(args, table, configs[0] if configs else None)
     return 0
 
 
@@ -237,10 +236,9 @@ def _validate(args: argparse.Namespace, table: LatencyTable) -> None:
     print(f"{text}\nwrote {out}/validation.csv, validation.png, summary.txt")
 
 
-def _show(args: argparse.Namespace, table: LatencyTable) -> None:
+def _show(args: argparse.Namespace, table: LatencyTable, config: ArchConfig | None) -> None:
     from nas._paths import reference_configs
     from nas._table import format_table
-    from nas.config import ArchConfig
     from nas.latency._bounds import space_bounds
 
     meta, o = table.metadata, table.overhead
@@ -270,8 +268,7 @@ def _show(args: argparse.Namespace, table: LatencyTable) -> None:
                 f"  {kind.replace('_', ' ')}: {row['network']} estimated {row['estimated_ms']} ms, published"
                 f" {row['published_ms']} ms ({row['error_pct']:+.1f} %)"
             )
-    if args.config:
-        config = ArchConfig.load(args.config)
+    if config is not None:
         ex = table.explain(config)
         rows = [[row.op.key, round(row.ms, 4), _flags(row)] for row in ex.rows]
         print(format_table(["op", "ms", ""], rows))
@@ -282,8 +279,8 @@ def _show(args: argparse.Namespace, table: LatencyTable) -> None:
     except NasError:
         return
     for name, path in reference_configs().items():
-        if space.contains(config := ArchConfig.load(path)):
-            print(f"  {name}: predicted {table.predict(config):.3f} ms")
+        if space.contains(reference := ArchConfig.load(path)):
+            print(f"  {name}: predicted {table.predict(reference):.3f} ms")
     bounds = space_bounds(space, table)
     print(f"  space {space.name}: fastest {bounds.fastest_ms:.3f} ms, slowest {bounds.slowest_ms:.3f} ms")
 

@@ -45,22 +45,24 @@ class _Measured:
     modelled: float  # the model's price of the same op
 
 
+def _raw(weights: dict[str, np.ndarray], op: Op) -> float | None:
+    """The model's own price of ``op`` (None without weights for its kind, or a price of 0)."""
+    kind_weights = weights.get(op.kind)
+    if kind_weights is None:
+        return None
+    value = float(op_features(op) @ kind_weights)
+    return value if value > 0 else None
+
+
 @dataclass(frozen=True)
 class OpModel:
     weights: dict[str, np.ndarray]
     groups: dict[tuple[Any, ...], list[_Measured]]
     errors: dict[str, float]
 
-    def _raw(self, op: Op) -> float | None:
-        weights = self.weights.get(op.kind)
-        if weights is None:
-            return None
-        value = float(op_features(op) @ weights)
-        return value if value > 0 else None
-
     def price(self, op: Op, *, skip: Op | None = None) -> float | None:
         """The op's modelled latency (ms), or None when no op of its kind was measured."""
-        raw = self._raw(op)
+        raw = _raw(self.weights, op)
         if raw is None:
             return None
         peers = [m for m in self.groups.get(op.shape(), []) if m.op != skip and m.modelled > 0]
@@ -77,16 +79,18 @@ def fit_op_model(entries: dict[str, tuple[float, float, float, int]]) -> OpModel
     for key, row in entries.items():
         op = Op.parse(key)
         by_kind.setdefault(op.kind, []).append((op, row[0]))
-    weights = {}
-    for kind, rows in by_kind.items():
-        design = np.array([op_features(op) for op, _ in rows])
-        weights[kind] = relative_nnls(design, np.array([ms for _, ms in rows]))
-    model = OpModel(weights, {}, {})
+    weights = {
+        kind: relative_nnls(np.array([op_features(op) for op, _ in rows]), np.array([ms for _, ms in rows]))
+        for kind, rows in by_kind.items()
+    }
+    groups: dict[tuple[Any, ...], list[_Measured]] = {}
     for rows in by_kind.values():
         for op, ms in rows:
-            model.groups.setdefault(op.shape(), []).append(_Measured(op, ms, model._raw(op) or 0.0))
+            groups.setdefault(op.shape(), []).append(_Measured(op, ms, _raw(weights, op) or 0.0))
+    unrated = OpModel(weights, groups, {})
+    errors = {}
     for kind, rows in by_kind.items():
-        misses = [abs(price - ms) / ms * 100 for op, ms in rows if (price := model.price(op, skip=op)) is not None]
+        misses = [abs(price - ms) / ms * 100 for op, ms in rows if (price := unrated.price(op, skip=op)) is not None]
         if len(misses) >= 5:
-            model.errors[kind] = round(float(np.mean(misses)), 2)
-    return model
+            errors[kind] = round(float(np.mean(misses)), 2)
+    return OpModel(weights, groups, errors)

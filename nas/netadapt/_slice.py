@@ -10,7 +10,7 @@ import torch
 
 from nas.blocks import Dependent, Prunable, Slice
 from nas.model import Network, build_model
-from nas.netadapt._units import Unit, block_inputs, consumer_reads, shrink
+from nas.netadapt._units import Unit, consumer_reads, shrink
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,9 @@ class Plan:
     dependent: tuple[Dependent, str, tuple[tuple[str, int], ...]] | None  # (declaration, norm key, slices)
 
 
-def _paths(model: Network, kind: str, index: int) -> list[str]:
-    units = model.config.units()
-    return next(model.unit_paths[u] for u, unit in enumerate(units) if unit.kind == kind and unit.index == index)
+def _unit_paths(model: Network) -> dict[tuple[str, int], list[str]]:
+    """Module paths of each (role, index) unit of the model: blocks by block index, head units by place."""
+    return {(unit.kind, unit.index): paths for unit, paths in zip(model.config.units(), model.unit_paths, strict=True)}
 
 
 def _resolve(paths: list[str], s: Slice) -> str:
@@ -34,19 +34,19 @@ def _resolve(paths: list[str], s: Slice) -> str:
 def plan(model: Network, unit: Unit) -> Plan:
     """Every tensor ``unit`` indexes in ``model``."""
     config = model.config
-    cins = block_inputs(config)
+    cins, where = config.block_inputs(), _unit_paths(model)
     parts: list[tuple[list[str], Prunable]] = []
     first = unit.layers[0]
     if unit.kind != "width":
-        parts.append((_paths(model, "block", first), config.layers[first].internal(cins[first])[unit.kind]))
+        parts.append((where["block", first], config.layers[first].internal(cins[first])[unit.kind]))
     else:
         for j in unit.layers:
-            layer, paths = config.layers[j], _paths(model, "block", j)
+            layer, paths = config.layers[j], where["block", j]
             if j != first:
                 parts.append((paths, layer.reads(cins[j])))  # type: ignore[arg-type]  # checked by prunable_units
             parts.append((paths, layer.output(cins[j])))  # type: ignore[arg-type]
         after = unit.layers[-1] + 1
-        paths = _paths(model, "block", after) if after < len(config.layers) else _paths(model, "head", 0)
+        paths = where["block", after] if after < len(config.layers) else where["head", 0]
         parts.append((paths, consumer_reads(config, unit.layers[-1], unit.channels)))  # type: ignore[arg-type]
     slices = tuple((_resolve(paths, s), s.dim) for paths, p in parts for s in p.slices)
     norms = tuple(_resolve(paths, s) for paths, p in parts for s in p.slices if s.norm)

@@ -25,11 +25,6 @@ class Unit:
         return f"layer{self.layers[0]}.{self.kind}"
 
 
-def block_inputs(config: ArchConfig) -> list[int]:
-    """Input width of every block."""
-    return [unit.in_channels for unit in config.units() if unit.kind == "block"]
-
-
 def consumer_reads(config: ArchConfig, after: int, cin: int) -> Prunable | None:
     """How the part after block ``after`` reads its input (the head's first unit after the last block)."""
     if after + 1 < len(config.layers):
@@ -57,7 +52,7 @@ def _width_prunable(config: ArchConfig, group: list[int], cins: list[int]) -> bo
 
 def prunable_units(config: ArchConfig) -> list[Unit]:
     """Every unit that can shrink without breaking a residual or a block's structure."""
-    cins = block_inputs(config)
+    cins = config.block_inputs()
     units = [
         Unit(field, (i,), getattr(layer, field))
         for i, layer in enumerate(config.layers)
@@ -91,7 +86,7 @@ def keeps_structure(config: ArchConfig, unit: Unit, channels: int) -> bool:
     """Whether ``unit`` at ``channels`` keeps every block's shape: an expanded width equal to the block's
     input width would drop its expand conv (MobileNetV3's convention), which weights cannot follow."""
     shrunk = shrink(config, unit, channels)
-    before, after = block_inputs(config), block_inputs(shrunk)
+    before, after = config.block_inputs(), shrunk.block_inputs()
     return all(
         a.structure(ca) == b.structure(cb)
         for a, ca, b, cb in zip(config.layers, before, shrunk.layers, after, strict=True)

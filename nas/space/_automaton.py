@@ -151,6 +151,12 @@ class SpaceAutomaton:
         last = walk(part, channels, size, self.spec.num_classes)[-1]
         return last.out, last.out_size
 
+    def width_after(self, part: Part, channels: int) -> int:
+        """Channels after ``part``, without the feature-map size (the sampler picks the resolution last)."""
+        for op_part in part.op_parts(self.spec.num_classes):
+            channels = op_part.out_channels(channels)
+        return channels
+
     def _layers(
         self,
         index: int,

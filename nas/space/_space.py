@@ -108,7 +108,7 @@ class SearchSpace:
         spec = self.spec
         stem = _choose_part(spec.stem.choices, "stem", choose)
         layers: list[Part] = []
-        channels = self._automaton.after(stem, 3, 0)[0]
+        channels = self._automaton.width_after(stem, 3)
         for i, stage in enumerate(spec.stages):
             depth = choose(f"s{i}.depth", stage.depth)
             if depth == 0:
@@ -128,7 +128,7 @@ class SearchSpace:
                 }
                 layer = self._automaton.layer(i, types, values, channels, width, stride if j == 0 else 1)
                 layers.append(layer)
-                channels = self._automaton.after(layer, channels, 0)[0]
+                channels = self._automaton.width_after(layer, channels)
         return ArchConfig(
             resolution=choose("resolution", spec.resolution),
             num_classes=spec.num_classes,

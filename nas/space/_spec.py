@@ -109,13 +109,13 @@ def _stride(f: Field) -> int:
     return f.integer(allowed=(1, 2))
 
 
-def _options(cls: type[Part], keys: dict[str, Field]) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+def _options(cls: type[Part], f: Field, keys: dict[str, Field]) -> tuple[tuple[str, tuple[Any, ...]], ...]:
     options = []
     for choice in cls.CHOICES:
         if choice.name in keys:
             options.append((choice.name, keys[choice.name].choices(choice.read)))
         elif choice.default is None:
-            raise keys["__self__"].error(f"missing key {choice.name!r} for type {cls.TYPE!r}; list its options")
+            raise f.error(f"missing key {choice.name!r} for type {cls.TYPE!r}; list its options")
         else:
             options.append((choice.name, choice.default))
     return tuple(options)
@@ -126,7 +126,7 @@ def _type_spec(cls: type[Part], f: Field, outer: tuple[str, ...] = ()) -> TypeSp
     names = [choice.name for choice in cls.CHOICES]
     shared_ok = cls.ROLE == "block"
     keys = f.mapping([], [*outer, *names, *(["shared"] if shared_ok else [])])
-    options = _options(cls, {**keys, "__self__": f})
+    options = _options(cls, f, keys)
     shared: tuple[str, ...] = ()
     if shared_ok:
         shared = tuple(names)
