@@ -23,18 +23,37 @@ def bind_dash_value(argv: Sequence[str], flag: str) -> list[str]:
     return argv
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written, and every option's default in its help: what a run does without the flag.
+    A help text that already speaks of its default (or a flag without a value) is left as it is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            "default" in text.lower()
+            or action.required
+            or action.default in (None, argparse.SUPPRESS)
+            or action.nargs == 0  # store_true and friends: absent means off
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
+    """A command's parser; its subcommands take ``formatter_class=HelpFormatter`` too."""
+    return argparse.ArgumentParser(prog=f"python -m {prog}", description=doc, formatter_class=HelpFormatter)
+
+
 def budget_parser(prog: str, doc: str | None, *, budget_help: str) -> argparse.ArgumentParser:
     """The parser of a command that works to a latency budget on a target table (search, NetAdapt, pipeline)."""
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {prog}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
+    parser_ = parser(prog, doc)
+    parser_.add_argument(
         "--target",
         required=True,
         help="latency table: a target name (your tables, then the shipped ones) or a table file",
     )
-    parser.add_argument("--budget", required=True, help=f"{budget_help}: 60ms, 0.06s or 60 (ms)")
-    return parser
+    parser_.add_argument("--budget", required=True, help=f"{budget_help}: 60ms, 0.06s or 60 (ms)")
+    return parser_
 
 
 def show_logs(level: int = logging.INFO) -> None:
@@ -57,6 +76,13 @@ def quiet_optuna() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    logging.getLogger("optuna.study._optimize").addFilter(_not_interrupted)
+
+
+def _not_interrupted(record: logging.LogRecord) -> bool:
+    """Drop Optuna's 'trial failed with parameters ...' dump and traceback for a Ctrl-C: the command
+    says it in one line."""
+    return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
 
 
 def run(
@@ -65,7 +91,8 @@ def run(
     *,
     flags: Mapping[str, str] | None = None,
 ) -> int:
-    """Call a command's ``main``; turn NasError into ``error: ...`` + exit 2 and Ctrl-C into exit 130.
+    """Call a command's ``main``; turn NasError into ``error: ...`` + exit 2 and Ctrl-C into one line and
+    exit 130.
 
     ``flags`` maps library parameter names to the command's flags, so an error about ``budget_ms``
     reads ``--budget ...`` (default: ``--`` + the parameter with dashes)."""
@@ -80,5 +107,5 @@ def run(
         print(f"error: {exc}", file=sys.stderr)
         return USER_ERROR
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted: rerun the same command to resume (finished work is kept)", file=sys.stderr)
         return 130

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from typing import TypeVar
 
 T = TypeVar("T")
+_SILENT: ContextVar[bool] = ContextVar("nas_progress_silent", default=False)
+
+
+@contextlib.contextmanager
+def silenced() -> Iterator[None]:
+    """No bars inside: for work done many times over inside a caller that shows its own bar."""
+    token = _SILENT.set(True)
+    try:
+        yield
+    finally:
+        _SILENT.reset(token)
 
 
 def progress(items: Iterable[T], *, total: int, desc: str) -> Iterator[T]:
-    """Iterate with a progress bar and ETA on stderr."""
+    """Iterate with a progress bar and ETA on stderr (none inside ``silenced()``)."""
+    if _SILENT.get():
+        yield from items
+        return
     try:
         from tqdm import tqdm
     except ImportError:

@@ -11,13 +11,20 @@ from nas._errors import NasError
 from nas.config import ArchConfig
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nas.export", description=__doc__)
+def _parser() -> argparse.ArgumentParser:
+    parser = _cli.parser("nas.export", __doc__)
     parser.add_argument("config", help="config YAML")
     parser.add_argument("--out", required=True, help="ONNX file to write")
-    parser.add_argument("--weights", help="state dict saved with torch.save (loaded with weights_only=True)")
+    parser.add_argument(
+        "--weights",
+        help="state dict saved with torch.save, loaded with weights_only=True (default: none, random weights)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights when --weights is absent")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     out = Path(args.out)
     if out.is_dir():
         raise NasError(f"--out {out}: is a folder; give a file name such as {out / 'model.onnx'}")

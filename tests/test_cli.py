@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 from pathlib import Path
 
 import onnxruntime as ort
 import pytest
 import yaml
 
+from nas._cli import HelpFormatter
 from tests.conftest import DEFAULT_SPACE, LARGE, ROOT, SMALL, TINY_SPACE, run_cli, run_main
 
 
@@ -124,3 +127,29 @@ def test_exported_onnx_gets_the_permissions_of_any_other_output(tmp_path: Path) 
     result = run_cli("nas.export", str(SMALL), "--out", str(tmp_path / "small.onnx"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "small.onnx").stat().st_mode == (tmp_path / "summary.txt").stat().st_mode
+
+
+COMMANDS = ["nas.search", "nas.netadapt", "nas.pipeline", "nas.evaluate", "nas.export", "nas.space", "nas.latency"]
+
+
+def _options(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.Action]]:
+    """Every option of a parser and of its subcommands, named as --help shows them."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += [(f"{name} {flag}", option) for flag, option in _options(sub)]
+        elif action.option_strings and not isinstance(action, argparse._HelpAction):
+            found.append((action.option_strings[0], action))
+    return found
+
+
+@pytest.mark.parametrize("module", COMMANDS)
+def test_help_shows_every_default(module: str) -> None:
+    parser = importlib.import_module(module if module == "nas.export" else f"{module}.__main__")._parser()
+    formatter = HelpFormatter(parser.prog)
+    for flag, action in _options(parser):
+        if action.required or action.nargs == 0:
+            continue  # a required option has no default; a flag without a value is off when absent
+        text = formatter._get_help_string(action) or ""
+        assert "default" in text.lower(), f"{module} {flag}: --help does not say its default"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from nas import ArchConfig, SearchSpace
+from nas import ArchConfig, NasError, SearchSpace
 from nas._paths import SPACES_DIR
 from nas.latency import LatencyTable
 from tests.conftest import all_configs, run_main
@@ -88,6 +88,9 @@ def test_random_configs_of_the_shipped_lightweight_space_are_priced_by_its_table
         config = space.random_config(seed)
         assert space.contains(config)
         assert table.explain(config).interpolated == 0
+    # the default table (another device, another space) refuses it and names the table that fits
+    with pytest.raises(NasError, match=r"lacks \d+ of its ops; use --target x86_64-lightweight, or .* extend"):
+        LatencyTable.load("x86_64").check_space(space)
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,11 @@ import pytest
 from nas import ArchConfig, LatencyTable, SearchSpace
 from nas.config import agreement, stages
 from nas.latency import measure_here, space_bounds
-from nas.pipeline import PipelineResult, Recipe, run_pipeline, train_seed
+from nas.pipeline import Entry, PipelineResult, Recipe, run_pipeline, train_seed
+from nas.pipeline._report import evaluator_caveat, verdict
 from tests.conftest import DEFAULT_SPACE, run_main
+from tests.conftest import LARGE as LARGE_REF
+from tests.conftest import SMALL as SMALL_REF
 from tests.test_evaluate import TINY
 
 PIPELINE = {
@@ -44,7 +47,8 @@ def test_pipeline_ends_within_budget_with_a_deployable_model(pipeline_run: tuple
     result, budget = pipeline_run
     out = result.out
     final = ArchConfig.load(out / "config.yaml")
-    assert final == result.config
+    assert final == replace(result.config, num_classes=10) == result.model.config  # digits' classes
+    assert "trained at 32 px" in (out / "config.yaml").read_text()
     assert LatencyTable.load("arm64").predict(final) <= budget
     assert result.final["predicted_ms"] <= budget
     assert result.search.best is not None
@@ -53,7 +57,20 @@ def test_pipeline_ends_within_budget_with_a_deployable_model(pipeline_run: tuple
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     x = np.zeros((1, 3, final.resolution, final.resolution), np.float32)
     assert session.run(None, {"input": x})[0].shape == (1, 10)  # digits' classes
-    assert (out / "weights.pt").exists()
+    meta = session.get_modelmeta().custom_metadata_map
+    assert json.loads(meta["classes"]) == [str(digit) for digit in range(10)]
+    assert json.loads(meta["input_shape"]) == [1, 3, final.resolution, final.resolution]
+    assert json.loads(meta["trained"])["resolution"] == 32
+    assert json.loads(meta["latency"])["predicted_ms"] == pytest.approx(LatencyTable.load("arm64").predict(final))
+    assert len(json.loads(meta["normalization"])["mean"]) == 1
+    # the folder's files agree: the config and weights rebuild the ONNX file
+    rebuilt = run_main(
+        "nas.export", str(out / "config.yaml"), "--weights", str(out / "weights.pt"), "--out", str(out / "x.onnx")
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    x = np.random.default_rng(0).standard_normal(x.shape).astype(np.float32)
+    again = ort.InferenceSession(str(out / "x.onnx"), providers=["CPUExecutionProvider"])
+    assert np.array_equal(again.run(None, {"input": x})[0], session.run(None, {"input": x})[0])
     for plot in ("search/pareto.png", "netadapt/netadapt.png"):
         if plot in result.report.read_text():
             assert (out / plot).stat().st_size > 0
@@ -65,6 +82,7 @@ def test_report_compares_with_references_trained_the_same_way(pipeline_run: tupl
     assert "ESTIMATE" in report  # the arm64 table is an estimate and the report says so
     assert "(n=2)" in report
     assert "not trained" not in report
+    assert report.count("points (beyond noise)") + report.count("points (within noise)") == 2  # one verdict each
     assert [r["name"] for r in result.references] == ["mobilenetv3_large", "mobilenetv3_small"]
     record = json.loads((result.out / "run.json").read_text())
     assert record["final"]["accuracies"] == result.final["accuracies"]
@@ -92,7 +110,7 @@ def test_rerun_through_the_cli_resumes_every_stage(pipeline_run: tuple[PipelineR
     assert "training final seed" not in result.stderr  # finished seeds are reused
     assert result.stdout.startswith(f"pipeline: final network {first.final['predicted_ms']:.3f} ms predicted")
     assert json.loads((first.out / "run.json").read_text())["final"]["accuracies"] == first.final["accuracies"]
-    assert ArchConfig.load(first.out / "config.yaml") == first.config
+    assert ArchConfig.load(first.out / "config.yaml") == first.model.config
 
 
 @pytest.mark.parametrize(
@@ -154,3 +172,55 @@ def test_a_new_pick_restarts_netadapt_and_training(tmp_path: Path, large: ArchCo
     _forget_other_pick(tmp_path, small)
     assert not (tmp_path / "netadapt").exists()
     assert not (tmp_path / "final").exists()
+
+
+def _row(name: str, ms: float, accuracies: list[float]) -> dict:
+    return {"name": name, "predicted_ms": ms, "accuracies": accuracies}
+
+
+@pytest.mark.parametrize(
+    ("final", "reference", "text"),
+    [
+        (
+            _row("final", 1.0, [0.990, 0.992, 0.994]),
+            _row("mobilenetv3_small", 1.0, [0.980, 0.981, 0.982]),
+            "- final dominates mobilenetv3_small: better by 1.10 ± 0.13 points (beyond noise) at 1.00x",
+        ),
+        (
+            _row("final", 0.9, [0.990, 0.960, 0.975]),
+            _row("mobilenetv3_small", 1.0, [0.970, 0.980, 0.975]),
+            "faster than mobilenetv3_small with accuracy within noise: better by 0.00 ± 0.91 points (within noise)",
+        ),
+        (
+            _row("final", 1.0, [0.970, 0.972, 0.974]),
+            _row("mobilenetv3_small", 0.98, [0.980, 0.981, 0.982]),
+            "- mobilenetv3_small dominates: ship it. final is worse by 0.90 ± 0.13 points (beyond noise) at 1.02x",
+        ),
+        (
+            _row("final", 0.5, [0.970, 0.972, 0.974]),
+            _row("mobilenetv3_large", 1.0, [0.990, 0.991, 0.992]),
+            "- against mobilenetv3_large: a trade-off, worse by 1.90 ± 0.13 points (beyond noise) at 0.50x",
+        ),
+        (
+            _row("final", 1.0, [0.99]),
+            _row("mobilenetv3_small", 1.0, [0.98]),
+            "+1.00 points (noise unknown with one seed: use --seeds 0,1,2)",
+        ),
+    ],
+)
+def test_verdict_decides_with_its_uncertainty(final: dict, reference: dict, text: str) -> None:
+    assert text in verdict(final, reference)
+
+
+def test_report_accuracy_is_mean_and_standard_error() -> None:
+    entry = Entry(ArchConfig.load(LARGE_REF), [0.97, 0.98, 0.99])
+    assert entry.accuracy == "98.00 ± 0.58 % (n=3)"
+    assert Entry(entry.config, [0.97]).accuracy == "97.00 % (n=1)"
+
+
+def test_flops_evaluator_is_flagged_where_the_benchmark_found_it_weak() -> None:
+    table = LatencyTable.load("x86_64")
+    small_ms = table.predict(ArchConfig.load(SMALL_REF))
+    assert "0.8-1.0 points short of MobileNetV3-Small" in evaluator_caveat("flops", small_ms, table)
+    assert evaluator_caveat("flops", 3 * small_ms, table) is None
+    assert evaluator_caveat("train", small_ms, table) is None

@@ -157,6 +157,27 @@ def test_over_budget_configs_are_recorded_but_not_evaluated(setup: dict[str, Pat
         assert trial.constraints["latency_over_budget_ms"] > 0
 
 
+def test_ctrl_c_is_one_line_and_the_rerun_resumes(setup: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", *_args(setup, out, "--trials", "100000", evaluator="synflow")]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and _complete_count(out / "study.db") < 5:
+        time.sleep(0.3)
+    assert process.poll() is None, "the search ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr
+    assert "failed with parameters" not in stderr
+    assert stderr.strip().splitlines()[-1] == "interrupted: rerun the same command to resume (finished work is kept)"
+    done = _complete_count(out / "study.db")
+    result = run_cli(*_args(setup, out, "--trials", str(done + 2), evaluator="synflow"))
+    assert result.returncode == 0, result.stderr
+    assert f"{done} trials already complete" in result.stderr
+    assert len(_complete(_study(out))) == done + 2
+
+
 def test_rerun_after_kill_keeps_finished_trials_and_reaches_the_count(setup: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "run"
     command = [sys.executable, "-m", *_args(setup, out, "--trials", "70", evaluator="synflow")]
@@ -180,12 +201,15 @@ def test_rerun_after_kill_keeps_finished_trials_and_reaches_the_count(setup: dic
     assert all(after[number] == values for number, values in before.items())
 
 
-def test_two_workers_share_one_study(setup: dict[str, Path], tmp_path: Path) -> None:
+def test_two_workers_share_one_study_and_stop_at_the_total(setup: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "run"
-    study = _run(setup, out, trials=80, workers=2).study
+    result = run_cli(*_args(setup, out, "--trials", "80", "--workers", "2"))
+    assert result.returncode == 0, result.stderr
+    assert "80/80" in result.stderr  # the bar counts every worker's trials
+    study = _study(out)
     numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers))
-    assert len(_complete(study)) >= 80
+    assert len(_complete(study)) == 80  # no worker starts a trial past the total
     assert (out / "worker1.log").exists()
 
 

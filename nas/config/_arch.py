@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nas._fields import Field
+from nas._files import write_text_atomic
 from nas._paths import find_shipped
-from nas._yaml import FlowMap, read_mapping, write_yaml
+from nas._yaml import FlowMap, dump, read_mapping
 from nas.blocks import DEFAULT_TYPE, Norm, Op, Part, parse_part
 
 LAYOUTS = ("features", "stages")
@@ -63,8 +64,10 @@ class ArchConfig:
         path = find_shipped(path)
         return cls.from_dict(read_mapping(path), source=str(path))
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        write_yaml(path, self.to_dict())
+    def save(self, path: str | os.PathLike[str], *, comment: str = "") -> None:
+        """Written atomically; ``comment`` lines head the file (what the config is, where it came from)."""
+        header = "".join(f"# {line}\n".replace("# \n", "#\n") for line in comment.splitlines())
+        write_text_atomic(path, header + dump(self.to_dict()))
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "<config>") -> ArchConfig:

@@ -25,6 +25,7 @@ class Evaluator(abc.ABC):
 
     name: str = ""
     kind: str = ""
+    unit: str = "score"  # what a score value is, printed beside it (e.g. "log10 MACs": not an accuracy)
 
     @abc.abstractmethod
     def score(self, config: ArchConfig) -> Score: ...

@@ -30,6 +30,7 @@ class ParamsEvaluator(_SizeEvaluator):
     """log10 of the parameter count (classes included)."""
 
     name = "params"
+    unit = "log10 params"
 
     def count(self, config: ArchConfig) -> int:
         return config.params()
@@ -39,6 +40,7 @@ class FlopsEvaluator(_SizeEvaluator):
     """log10 of the multiply-accumulates of convolutions and linear layers at the config's resolution."""
 
     name = "flops"
+    unit = "log10 MACs"
 
     def count(self, config: ArchConfig) -> int:
         return config.macs()

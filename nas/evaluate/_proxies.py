@@ -22,6 +22,7 @@ from nas.model import build_model
 
 class ProxyEvaluator(Evaluator):
     kind = "proxy"
+    unit = "proxy score"
     uses_data = True
 
     def __init__(

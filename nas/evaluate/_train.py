@@ -41,6 +41,7 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
 class TrainEvaluator(Evaluator):
     name = "train"
     kind = "accuracy"
+    unit = "held-out top-1"
 
     def __init__(
         self,

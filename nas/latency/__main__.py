@@ -23,58 +23,80 @@ from nas.latency._table import LatencyTable, MeasuredTable, OpLatency
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m nas.latency", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = _cli.parser("nas.latency", __doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    build = sub.add_parser("build", help="measure every op of a space here, or write a bundle for a device")
+    build = sub.add_parser(
+        "build",
+        help="measure every op of a space here, or write a bundle for a device",
+        formatter_class=_cli.HelpFormatter,
+    )
     build.add_argument("--space", default=str(DEFAULT_SPACE), help="space YAML (default: %(default)s)")
     build.add_argument("--target", required=True, help="table name: writes NAME.yaml in your tables folder")
     build.add_argument(
         "--out", type=Path, help="table file to write instead (default: NAME.yaml in your tables folder)"
     )
-    build.add_argument("--bundle", type=Path, help="only export ONNX files + manifest here, to measure on a device")
+    build.add_argument(
+        "--bundle",
+        type=Path,
+        help="only export ONNX files + manifest here, to measure on a device (default: measure here)",
+    )
     build.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
     build.add_argument("--calibration", type=int, default=20, help="random networks timed whole to fit overhead")
     build.add_argument("--seed", type=int, default=0, help="seed of the calibration networks")
     build.add_argument("--device", help="device description to record (default: host name)")
 
-    measure = sub.add_parser("measure", help="time a bundle on this device and write the table")
+    measure = sub.add_parser(
+        "measure", help="time a bundle on this device and write the table", formatter_class=_cli.HelpFormatter
+    )
     measure.add_argument("bundle", type=Path, help="folder written by build --bundle")
     measure.add_argument("--out", type=Path, required=True, help="table file to write")
     measure.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
     measure.add_argument("--target", help="table name to record (default: the bundle's)")
     measure.add_argument("--device", help="device description to record (default: host name)")
 
-    extend = sub.add_parser("extend", help="measure here the ops of configs or of a space that a table lacks")
+    extend = sub.add_parser(
+        "extend",
+        help="measure here the ops of configs or of a space that a table lacks",
+        formatter_class=_cli.HelpFormatter,
+    )
     extend.add_argument("--target", required=True, help="table name or path")
     extend.add_argument("--config", nargs="+", default=[], help="config YAML files")
-    extend.add_argument("--space", help="a space file or shipped name: every op its configs can contain")
+    extend.add_argument(
+        "--space", help="a space file or shipped name: every op its configs can contain (default: none)"
+    )
 
-    validate = sub.add_parser("validate", help="compare predictions with whole networks timed here")
+    validate = sub.add_parser(
+        "validate", help="compare predictions with whole networks timed here", formatter_class=_cli.HelpFormatter
+    )
     validate.add_argument("--target", required=True, help="table name or path")
     validate.add_argument("--samples", type=int, default=100, help="random configs of the space (default 100)")
     validate.add_argument("--space", help="space YAML (default: the one the table was built for)")
-    validate.add_argument("--seed", type=int, default=0)
+    validate.add_argument("--seed", type=int, default=0, help="seed of the random configs")
     validate.add_argument("--out", type=Path, help="folder for validation.csv/.png (default runs/validate-NAME)")
 
-    estimate = sub.add_parser("estimate", help="estimate the arm64 table from published ARM measurements")
+    estimate = sub.add_parser(
+        "estimate", help="estimate the arm64 table from published ARM measurements", formatter_class=_cli.HelpFormatter
+    )
     estimate.add_argument("--target", default="arm64", help="table name (default: %(default)s)")
     estimate.add_argument("--ofa", type=Path, required=True, help="folder of OFA's Note10 *_lookup_table.yaml files")
     estimate.add_argument("--space", default=str(DEFAULT_SPACE), help="space to price (default: %(default)s)")
-    estimate.add_argument("--out", type=Path, help="table file (default: latency_tables/TARGET.yaml)")
+    estimate.add_argument("--out", type=Path, help="table file (default: TARGET.yaml in your tables folder)")
 
-    ofa = sub.add_parser("import-ofa", help="convert OFA/ProxylessNAS latency lookup tables")
+    ofa = sub.add_parser(
+        "import-ofa", help="convert OFA/ProxylessNAS latency lookup tables", formatter_class=_cli.HelpFormatter
+    )
     ofa.add_argument("folder", type=Path, help="folder of *_lookup_table.yaml files (one per resolution)")
     ofa.add_argument("--target", required=True, help="table name, e.g. note10")
     ofa.add_argument("--device", default="Samsung Galaxy Note10", help="device the tables were measured on")
     ofa.add_argument("--space", default=str(SPACES_DIR / "ofa_mbv3_w1.2.yaml"), help="space the tables cover")
-    ofa.add_argument("--out", type=Path, help="table file (default: latency_tables/TARGET.yaml)")
+    ofa.add_argument("--out", type=Path, help="table file (default: TARGET.yaml in your tables folder)")
 
-    show = sub.add_parser("show", help="a table's metadata and its space's latency range")
+    show = sub.add_parser(
+        "show", help="a table's metadata and its space's latency range", formatter_class=_cli.HelpFormatter
+    )
     show.add_argument("--target", required=True, help="table name or path")
-    show.add_argument("--config", help="explain one config op by op")
+    show.add_argument("--config", help="explain one config op by op (default: none, the table only)")
     return parser
 
 

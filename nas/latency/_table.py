@@ -285,11 +285,13 @@ class LatencyTable(abc.ABC):
             return
         built_for = self.metadata.get("space", {})
         missing = sum(op.key not in self.entries for op in space.ops())
+        others = [f"--target {name}" for name in targets_for(space.hash)]
         raise NasError(
             f"latency table {self.source or self.target} was built for space {built_for.get('name')!r}"
             f" (hash {built_for.get('hash')}), not for {space.name!r} (hash {space.hash}), and lacks"
-            f" {missing} of its ops; build one with: python -m nas.latency build --space {space.source}"
-            f" --target NAME"
+            f" {missing} of its ops; {'use ' + ' or '.join(others) + ', or ' if others else ''}on the table's"
+            f" device add them with: python -m nas.latency extend --target {self.target} --space {space.source},"
+            f" or build one with: python -m nas.latency build --space {space.source} --target NAME"
         )
 
     def add(self, entries: dict[str, tuple[float, float, float, int]]) -> None:
@@ -441,6 +443,24 @@ def table_folders() -> list[Path]:
 
 def available_targets() -> list[str]:
     return sorted({path.stem for folder in table_folders() for path in folder.glob("*.yaml")})
+
+
+def targets_for(space_hash: str) -> list[str]:
+    """Targets whose table was built for the space with this hash: what to suggest when a table lacks ops."""
+    found = set()
+    for folder in table_folders():
+        for path in folder.glob("*.yaml"):
+            try:
+                metadata = read_mapping(path).get("metadata", {})
+            except NasError:
+                continue
+            if (
+                isinstance(metadata, dict)
+                and isinstance(space := metadata.get("space"), dict)
+                and space.get("hash") == space_hash
+            ):
+                found.add(path.stem)
+    return sorted(found)
 
 
 def resolve_table(target_or_path: str | os.PathLike[str]) -> Path:

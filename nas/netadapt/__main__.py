@@ -16,7 +16,7 @@ FLAGS = {"budget_ms": "--budget", "latency": "--target"}
 def _parser() -> argparse.ArgumentParser:
     p = _cli.budget_parser("nas.netadapt", __doc__, budget_help="latency budget")
     p.add_argument("--config", required=True, help="the network to trim (config YAML)")
-    p.add_argument("--weights", help="its trained weights (state dict); without them it is trained first")
+    p.add_argument("--weights", help="its trained weights (state dict); default: none, it is trained first")
     p.add_argument("--data", default="digits", help="dataset for fine-tuning and held-out accuracy")
     p.add_argument("--resolution", type=int, default=32, help="training resolution (default: %(default)s)")
     p.add_argument("--short-steps", type=int, default=100, help="fine-tuning steps per proposal")
@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="time ops the table lacks here, into a copy in the run folder (a table measured on this machine)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the training and fine-tuning")
     p.add_argument("--out", type=Path, help="run folder (default: runs/netadapt-CONFIG-TARGET-BUDGET)")
     return p
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ class Pricer:
 
     table: LatencyModel
     measure_missing: bool = False
+    on_timed: Callable[[int], None] | None = None  # told how many ops each measurement timed (one bar for all)
 
     def __call__(self, config: ArchConfig) -> float | None:
         try:
@@ -61,9 +63,13 @@ class Pricer:
         else:
             if not (self.measure_missing and explanation.modelled and isinstance(self.table, LatencyTable)):
                 return explanation.total_ms
+        from nas._progress import silenced
         from nas.latency._build import extend_table
 
-        extend_table(self.table, [config])
+        with silenced():
+            timed = extend_table(self.table, [config])
+        if self.on_timed is not None:
+            self.on_timed(timed)
         return self.table.predict(config)
 
     def modelled(self, config: ArchConfig) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,61 +103,77 @@ def run_netadapt(
         logger.info("fixed widths: %s", line)
     if not prunable_units(config):
         raise ArgumentError("config", name, "has no width NetAdapt can prune (see the fixed-widths lines above)")
-    pricer = Pricer(_own_copy(latency, folder) if measure_missing else latency, measure_missing)
-    floor = pricer(minimum_widths(config, step))
-    if floor is None:
-        logger.warning(
-            "note: %s cannot price the network at minimum widths (measure_missing on the machine the table was"
-            " measured on would); reachability is checked as pruning goes",
-            latency.target,
-        )
-    elif floor > budget:
-        raise ArgumentError(
-            "budget_ms",
-            f"{budget:g} ms",
-            f"is out of reach: pruning every unit to {step} channels gives {floor:.3f} ms on {latency.target};"
-            " raise the budget or start from a smaller network",
-        )
-    folder.mkdir(parents=True, exist_ok=True)
-    trainer = TrainEvaluator(data=data, resolution=resolution, seed=seed, progress=show_progress_bar)
-    long_steps = trainer.steps_for(long_epochs)
-    state = _start(config, weights, folder, trainer, long_steps, start_ms, pricer)
-    options = Options(
-        budget_ms=budget, short_steps=short_steps, init_cut=init_cut, decay=decay, step=step, select=select
+    timed_bar = _timed_bar() if measure_missing and show_progress_bar else None
+    pricer = Pricer(
+        own_copy(latency, folder) if measure_missing else latency,
+        measure_missing,
+        None if timed_bar is None else timed_bar.update,
     )
-    state = netadapt_loop(state=state, price=pricer, trainer=trainer, options=options, out=folder)
-    final = folder / "final.json"
-    if not final.exists():
-        trainer.finetune(state.model, long_steps, label="long-term fine-tune")
-        state.save(folder)
-        report = {
-            "start_ms": state.start_ms,
-            "start_accuracy": state.start_accuracy,
-            "final_ms": pricer(state.config),
-            "final_accuracy": trainer.accuracy(state.model),
-            "measured": _measured(config, state.config, pricer.table),
-            "table": pricer.table.target,
-            "estimated_table": not pricer.table.measured,
-        }
-        write_text_atomic(final, json.dumps(report, indent=1))
-    report = json.loads(final.read_text())
-    _plot(folder, state, report, pricer.table, budget)
-    return NetAdaptResult(
-        config=state.config,
-        model=state.model,
-        start_ms=report["start_ms"],
-        final_ms=report["final_ms"],
-        start_accuracy=report["start_accuracy"],
-        final_accuracy=report["final_accuracy"],
-        history=state.history,
-        measured=report["measured"],
-        latency=pricer.table,
-        budget_ms=budget,
-        out=folder,
-    )
+    try:
+        floor = pricer(minimum_widths(config, step))
+        if floor is None:
+            logger.warning(
+                "note: %s cannot price the network at minimum widths (measure_missing on the machine the table was"
+                " measured on would); reachability is checked as pruning goes",
+                latency.target,
+            )
+        elif floor > budget:
+            raise ArgumentError(
+                "budget_ms",
+                f"{budget:g} ms",
+                f"is out of reach: pruning every unit to {step} channels gives {floor:.3f} ms on {latency.target};"
+                " raise the budget or start from a smaller network",
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        trainer = TrainEvaluator(data=data, resolution=resolution, seed=seed, progress=show_progress_bar)
+        long_steps = trainer.steps_for(long_epochs)
+        state = _start(config, weights, folder, trainer, long_steps, start_ms, pricer)
+        options = Options(
+            budget_ms=budget, short_steps=short_steps, init_cut=init_cut, decay=decay, step=step, select=select
+        )
+        state = netadapt_loop(state=state, price=pricer, trainer=trainer, options=options, out=folder)
+        final = folder / "final.json"
+        if not final.exists():
+            trainer.finetune(state.model, long_steps, label="long-term fine-tune")
+            state.save(folder)
+            report = {
+                "start_ms": state.start_ms,
+                "start_accuracy": state.start_accuracy,
+                "final_ms": pricer(state.config),
+                "final_accuracy": trainer.accuracy(state.model),
+                "measured": _measured(config, state.config, pricer.table),
+                "table": pricer.table.target,
+                "estimated_table": not pricer.table.measured,
+            }
+            write_text_atomic(final, json.dumps(report, indent=1))
+        report = json.loads(final.read_text())
+        _plot(folder, state, report, pricer.table, budget)
+        return NetAdaptResult(
+            config=state.config,
+            model=state.model,
+            start_ms=report["start_ms"],
+            final_ms=report["final_ms"],
+            start_accuracy=report["start_accuracy"],
+            final_accuracy=report["final_accuracy"],
+            history=state.history,
+            measured=report["measured"],
+            latency=pricer.table,
+            budget_ms=budget,
+            out=folder,
+        )
+    finally:
+        if timed_bar is not None:
+            timed_bar.close()
 
 
-def _own_copy(latency: LatencyModel, folder: Path) -> LatencyTable:
+def _timed_bar() -> Any:
+    """One counter for every op --measure-missing times, however many proposals ask for some."""
+    from tqdm import tqdm
+
+    return tqdm(desc="ops timed here", unit="op", file=sys.stderr, mininterval=0.5 if sys.stderr.isatty() else 10)
+
+
+def own_copy(latency: LatencyModel, folder: Path) -> LatencyTable:
     """The run folder's copy of a measured table, which timing missing widths extends."""
     if not isinstance(latency, MeasuredTable):
         raise ArgumentError(

@@ -3,9 +3,10 @@ measure -> report, in one resumable command.
 
 The search runs at a budget ``--slack`` above B and keeps its best config; NetAdapt then trims filter
 counts until the table says B (as MobileNetV3 was made: blocks by search, widths by NetAdapt). The
-result is trained from scratch with one recipe per seed (references too, with --train-references, so
-the comparison is like for like), exported to ONNX, timed here when the table is this machine's, and
-written up in OUT/report.md. Rerunning the same command resumes every stage.
+result is trained from scratch with one recipe per seed, MobileNetV3-Large/-Small too (a like-for-like
+comparison; three seeds, so the verdict says whether a gap is beyond the noise), exported to ONNX, timed
+here when the table is this machine's, and written up in OUT/report.md. Rerunning the same command
+resumes every stage.
 """
 
 from __future__ import annotations
@@ -30,13 +31,36 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--slack", type=float, default=0.1, help="search at budget x (1 + slack); NetAdapt trims the rest")
     p.add_argument("--data", default="digits", help="dataset for NetAdapt and the final training")
     p.add_argument("--resolution", type=int, default=32, help="training resolution (default: %(default)s)")
-    p.add_argument("--short-steps", type=int, default=20, help="NetAdapt fine-tuning steps per proposal")
-    p.add_argument("--init-cut", type=float, default=0.05, help="NetAdapt's first latency cut (share of the start)")
-    p.add_argument("--netadapt-epochs", type=float, default=2, help="NetAdapt's initial training and long fine-tune")
+    p.add_argument(
+        "--short-steps",
+        type=int,
+        default=20,
+        help="NetAdapt's fine-tuning steps per proposal (default: %(default)s; nas.netadapt's is 100: here the"
+        " result is trained from scratch afterwards, so the fine-tunes only rank proposals)",
+    )
+    p.add_argument(
+        "--init-cut",
+        type=float,
+        default=0.05,
+        help="NetAdapt's first latency cut, share of the start (default: %(default)s; nas.netadapt's is 0.025:"
+        " here the start is at most --slack above the budget)",
+    )
+    p.add_argument(
+        "--netadapt-epochs",
+        type=float,
+        default=2,
+        help="NetAdapt's initial training and long fine-tune, its --long-epochs (default: %(default)s;"
+        " nas.netadapt's is 5: here its weights are not kept)",
+    )
     p.add_argument("--select", default="acc", choices=["acc", "acc-per-ms"], help="NetAdapt's proposal choice")
     p.add_argument("--epochs", type=float, default=10, help="final training from scratch (default: %(default)s)")
-    p.add_argument("--seeds", default="0", help="final training seeds, comma-separated (default: %(default)s)")
-    p.add_argument("--train-references", action="store_true", help="train MobileNetV3-Large/-Small the same way")
+    p.add_argument("--seeds", default="0,1,2", help="final training seeds, comma-separated (default: %(default)s)")
+    p.add_argument(
+        "--train-references",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="train MobileNetV3-Large/-Small with the same recipe and seeds (default: on)",
+    )
     p.add_argument("--seed", type=int, default=0, help="search and NetAdapt seed (default: %(default)s)")
     p.add_argument("--out", type=Path, help="run folder (default: runs/pipeline-TARGET-BUDGET)")
     return p

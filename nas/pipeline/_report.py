@@ -4,16 +4,18 @@ references (same table, same training), and what the numbers mean."""
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nas._files import write_text_atomic
+from nas._paths import reference_configs
 from nas._provenance import table_record, versions
 from nas._table import format_table
 from nas.config import ArchConfig, agreement
-from nas.latency import LatencyModel, measure_here
+from nas.latency import LatencyModel, UnpricedOpError, measure_here
 from nas.netadapt import NetAdaptResult
 from nas.pipeline._train import Recipe
 from nas.search import SearchResult
@@ -28,12 +30,44 @@ class Entry:
 
     @property
     def accuracy(self) -> str:
-        """mean ± std (n), the form every table shows."""
+        """mean ± standard error (n), the form every table shows; one seed has no error to show."""
         if not self.accuracies:
             return "not trained"
-        mean = statistics.fmean(self.accuracies)
-        spread = statistics.stdev(self.accuracies) if len(self.accuracies) > 1 else 0.0
-        return f"{100 * mean:.2f} ± {100 * spread:.2f} % (n={len(self.accuracies)})"
+        mean, se = mean_se(self.accuracies)
+        spread = "" if se is None else f" ± {100 * se:.2f}"
+        return f"{100 * mean:.2f}{spread} % (n={len(self.accuracies)})"
+
+
+def mean_se(values: list[float]) -> tuple[float, float | None]:
+    """Mean and its standard error (None below two values: no estimate of the noise)."""
+    mean = statistics.fmean(values)
+    return mean, (statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None)
+
+
+def verdict(final: dict[str, Any], reference: dict[str, Any]) -> str:
+    """The comparison as a decision: which network to ship, and whether the accuracy gap is beyond the
+    seeds' noise (more than twice the standard error of the difference of the means)."""
+    (mean_f, se_f), (mean_r, se_r) = mean_se(final["accuracies"]), mean_se(reference["accuracies"])
+    points = 100 * (mean_f - mean_r)
+    if se_f is None or se_r is None:
+        gap, beyond = f"{points:+.2f} points (noise unknown with one seed: use --seeds 0,1,2)", points > 0
+        worse = points < 0
+    else:
+        se = 100 * math.hypot(se_f, se_r)
+        beyond = abs(points) > 2 * se
+        noise = "beyond noise" if beyond else "within noise"
+        gap = f"{'better' if points >= 0 else 'worse'} by {abs(points):.2f} ± {se:.2f} points ({noise})"
+        worse, beyond = points < 0 and beyond, points > 0 and beyond
+    ratio = final["predicted_ms"] / reference["predicted_ms"]
+    speed = f"{ratio:.2f}x its predicted latency"
+    name, ref = final["name"], reference["name"]
+    if ratio >= 1 and not beyond:
+        return f"- {ref} dominates: ship it. {name} is {gap} at {speed}."
+    if ratio <= 1 and beyond:
+        return f"- {name} dominates {ref}: {gap} at {speed}."
+    if ratio <= 1 and not worse:
+        return f"- {name} is faster than {ref} with accuracy within noise: {gap} at {speed}."
+    return f"- against {ref}: a trade-off, {gap} at {speed}."
 
 
 def rows(entries: list[Entry], table: LatencyModel) -> list[dict[str, Any]]:
@@ -54,16 +88,50 @@ def rows(entries: list[Entry], table: LatencyModel) -> list[dict[str, Any]]:
 
 
 def _verdicts(table_rows: list[dict[str, Any]]) -> list[str]:
-    """One line per trained reference: latency and mean accuracy of the final network against it."""
-    final, lines = table_rows[0], []
-    for ref in table_rows[1:]:
-        if ref["accuracies"] and final["accuracies"]:
-            points = 100 * (statistics.fmean(final["accuracies"]) - statistics.fmean(ref["accuracies"]))
-            ratio = final["predicted_ms"] / ref["predicted_ms"]
-            lines.append(
-                f"- against {ref['name']}: {ratio:.2f}x its predicted latency, {points:+.2f} points of mean accuracy"
-            )
-    return [*lines, ""] if lines else []
+    """One decision per trained reference."""
+    final = table_rows[0]
+    lines = [verdict(final, ref) for ref in table_rows[1:] if ref["accuracies"] and final["accuracies"]]
+    return ["Verdict (held-out accuracy on the proxy task, latency by the table):", "", *lines, ""] if lines else []
+
+
+def _files(deployed: dict[str, Any], seed: int) -> list[str]:
+    """What the deployable files are: they agree with each other, and say where they differ from the search."""
+    trained, latency = deployed["trained"], deployed["latency"]
+    price = (
+        "not priced by the table" if latency["predicted_ms"] is None else f"{latency['predicted_ms']:.3f} ms predicted"
+    )
+    here = "" if latency["measured_here_ms"] is None else f", {latency['measured_here_ms']:.3f} ms measured here"
+    return [
+        f"`config.yaml`, `weights.pt` and `model.onnx` are one network: {len(deployed['classes'])} classes of"
+        f" {trained['data']}, input {latency['resolution']} px ({price}{here}), weights of seed {seed} trained at"
+        f" {trained['resolution']} px. `python -m nas.export config.yaml --weights weights.pt --out model.onnx`"
+        " rebuilds the ONNX file, whose metadata holds the class names, input shape, normalisation, training and"
+        " latency (onnxruntime: `session.get_modelmeta().custom_metadata_map`).",
+        "",
+        "`search/` (study, front, summary), `netadapt/` (history, plot, its latency table copy when ops were"
+        " timed), `final/` and `references/` (per-seed results and checkpoints), `run.json` (arguments,"
+        " versions, table metadata).",
+        "",
+    ]
+
+
+def evaluator_caveat(evaluator: str, budget_ms: float, table: LatencyModel) -> str | None:
+    """The project's own benchmark (bench/RESULTS.md, "search vs references") found the MACs score weak at
+    small budgets: searches scored by ``flops`` fell 0.8-1.0 points short of MobileNetV3-Small at its
+    latency, while they beat MobileNetV3-Large at its. Said when a run is in that regime."""
+    if evaluator != "flops" or (small := reference_configs().get("mobilenetv3_small")) is None:
+        return None
+    try:
+        small_ms = table.predict(ArchConfig.load(small))
+    except UnpricedOpError:
+        return None
+    if budget_ms > 1.5 * small_ms:
+        return None
+    return (
+        f"warning: at {budget_ms:g} ms (MobileNetV3-Small takes {small_ms:.3f} ms on {table.target}) the flops"
+        " evaluator picked networks 0.8-1.0 points short of MobileNetV3-Small in bench/RESULTS.md; for accuracy"
+        " use --evaluator train"
+    )
 
 
 def _structure(final: ArchConfig, references: list[Entry], target: str) -> list[str]:
@@ -81,6 +149,7 @@ def write_report(
     netadapt: NetAdaptResult,
     settings: dict[str, Any],
     recipe: Recipe,
+    deployed: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Write report.md and run.json from the stages' results; returns the rows (final network first)."""
     table, budget_ms = netadapt.latency, netadapt.budget_ms
@@ -93,6 +162,8 @@ def write_report(
     lines = [f"# Pipeline {out.name}", ""]
     if notice := table.notice(final.ops()):
         lines += [f"> {notice}", ""]
+    if caveat := evaluator_caveat(search.evaluator.name, budget_ms, table):
+        lines += [f"> {caveat}", ""]
     lines += [
         f"Target `{table.target}` ({kind} table, {table.metadata.get('device')}), budget **{budget_ms:g} ms**,"
         f" space `{search.space.source}`, search evaluator `{search.evaluator.name}`, seed {settings['seed']}.",
@@ -101,7 +172,7 @@ def write_report(
         "",
         f"{search.trials} trials ({search.feasible} within the search budget of"
         f" {search.budget_ms:g} ms = budget x {1 + settings['slack']:g}); picked the best:"
-        f" {best.name}, score {best.score:.4g}, {best.latency_ms:.3f} ms.",
+        f" {best.name}, score {best.score:.4g} ({search.evaluator.unit}), {best.latency_ms:.3f} ms.",
         "",
         "![Pareto front](search/pareto.png)",
         "",
@@ -123,8 +194,9 @@ def write_report(
         "## 3. Final network" + (" against MobileNetV3" if len(entries) > 1 else ""),
         "",
         f"Trained from scratch: {recipe.epochs:g} epochs on {recipe.data} at {recipe.resolution} px, SGD +"
-        " Nesterov, cosine, label smoothing; held-out top-1, mean ± std over seeds. References show an accuracy"
-        " only when trained the same way (`--train-references`).",
+        " Nesterov, cosine, label smoothing; held-out top-1, mean ± standard error over seeds. The references"
+        " are trained the same way (unless `--no-train-references`); latencies are at the searched resolution"
+        " and classes.",
         "",
         format_table(
             ["network", "predicted ms", "measured here ms", "MMACs", "params (M)", "held-out top-1"],
@@ -154,11 +226,7 @@ def write_report(
         "",
         "## Files",
         "",
-        "`config.yaml` (the final network), `weights.pt` and `model.onnx` (seed"
-        f" {settings['seeds'][0]}, input {final.resolution} px, {recipe.data}'s classes),"
-        " `search/` (study, front, summary), `netadapt/` (history, plot), `final/` and `references/` (per-seed"
-        " results and checkpoints), `run.json` (arguments, versions, table metadata).",
-        "",
+        *_files(deployed, settings["seeds"][0]),
     ]
     write_text_atomic(out / "report.md", "\n".join(lines))
     record = {

@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--trials", type=int, help=f"complete trials in the study, resumed ones included (default {DEFAULT_TRIALS})"
     )
-    p.add_argument("--timeout", type=float, help="stop this run after so many seconds")
+    p.add_argument("--timeout", type=float, help="stop this run after so many seconds (default: no limit)")
     p.add_argument("--sampler", default="nsga2", help=f"one of {', '.join(SAMPLERS)} (default: %(default)s)")
     p.add_argument(
         "--objective",
@@ -92,14 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("front: empty")
     else:
         best, front = result.best, result.front
+        unit = result.evaluator.unit
+        print(f"best: {best.name}, score {best.score:.4g} {unit}, latency {best.latency_ms:.3f} ms{estimated}")
+        print(f"config: {result.out / 'best.yaml'}   onnx (random weights): {result.out / 'best.onnx'}")
         print(
-            f"best: {best.name}, score {best.score:.4g} ({result.evaluator.name}), latency {best.latency_ms:.3f} ms"
-            f"{estimated}"
-        )
-        print(f"config: {result.out / 'best.yaml'}   onnx: {result.out / 'best.onnx'}")
-        print(
-            f"front: {len(front)} configs from {front[0].latency_ms:.3f} ms (score {front[0].score:.4g}) to"
-            f" {front[-1].latency_ms:.3f} ms (score {front[-1].score:.4g})"
+            f"front: {len(front)} configs from {front[0].latency_ms:.3f} ms ({front[0].score:.4g} {unit}) to"
+            f" {front[-1].latency_ms:.3f} ms ({front[-1].score:.4g} {unit})"
         )
     print(f"results: {result.out / 'summary.md'}, pareto.png, pareto.csv")
     return 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,12 @@ from nas._paths import reference_configs
 from nas._provenance import table_record, versions
 from nas._table import format_table
 from nas.config import ArchConfig
-from nas.evaluate import Evaluator
+from nas.evaluate import Evaluator, TrainEvaluator
 from nas.latency import LatencyModel, UnpricedOpError
 from nas.search._study import feasible_trials, result, trial_config
 from nas.space import SearchSpace
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,14 @@ def pareto_front(points: list[Point]) -> list[Point]:
     return sorted(unique.values(), key=lambda p: p.latency_ms)
 
 
-def references(space: SearchSpace, latency: LatencyModel, evaluator: Evaluator) -> list[Point]:
-    """MobileNetV3-Large/-Small priced by the same table and scored by the same evaluator."""
+def references(
+    space: SearchSpace, latency: LatencyModel, evaluator: Evaluator, *, progress: bool = False
+) -> list[Point]:
+    """MobileNetV3-Large/-Small priced by the same table and scored by the same evaluator (a training
+    evaluator trains them as it trained each trial: minutes, so it says so and shows its bar)."""
+    if isinstance(evaluator, TrainEvaluator) and progress:
+        evaluator = copy.copy(evaluator)
+        evaluator.progress = True
     points = []
     for name in ("mobilenetv3_large", "mobilenetv3_small"):
         path = reference_configs().get(name)
@@ -55,6 +65,8 @@ def references(space: SearchSpace, latency: LatencyModel, evaluator: Evaluator) 
             latency_ms = latency.predict(config)
         except UnpricedOpError:
             continue  # a table of another space (e.g. note10) cannot price the references
+        if evaluator.kind == "accuracy":
+            logger.info("scoring %s for the comparison: %s trains it as it trained each trial", name, evaluator.name)
         points.append(Point(name, config, evaluator.score(config).value, latency_ms))
     return points
 
@@ -69,6 +81,8 @@ def write_results(
     budget_ms: float,
     settings: dict[str, Any],
     wall_seconds: float,
+    final_budget_ms: float | None = None,
+    progress: bool = False,
 ) -> tuple[Point | None, list[Point], list[Point]]:
     """Write the run folder; returns the best config within budget, the Pareto front and the references."""
     from nas.model import export_onnx
@@ -87,7 +101,7 @@ def write_results(
     front = pareto_front(points)
     top = max((p.rung for p in points), default=0)  # scores of lower rungs are less trained: not comparable
     best = max((p for p in points if p.rung == top), key=lambda p: (p.score, -p.latency_ms), default=None)
-    refs = references(space, latency, evaluator)
+    refs = references(space, latency, evaluator, progress=progress)
     all_trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     (out / "pareto").mkdir(parents=True, exist_ok=True)
     for point in front:
@@ -109,8 +123,8 @@ def write_results(
         "best": None if best is None else {"trial": best.name, "score": best.score, "latency_ms": best.latency_ms},
     }
     write_text_atomic(out / "run.json", json.dumps(record, indent=2, default=str) + "\n")
-    _plot(out / "pareto.png", all_trials, front, refs, budget_ms, latency, evaluator)
-    write_text_atomic(out / "summary.md", _summary(record, front, best, refs, latency, evaluator, out))
+    _plot(out / "pareto.png", all_trials, front, refs, (budget_ms, final_budget_ms), latency, evaluator)
+    write_text_atomic(out / "summary.md", _summary(record, front, best, refs, latency, evaluator, out, halving=top > 0))
     return best, front, refs
 
 
@@ -143,15 +157,17 @@ def _plot(
     trials: list[optuna.trial.FrozenTrial],
     front: list[Point],
     refs: list[Point],
-    budget_ms: float,
+    budgets: tuple[float, float | None],
     table: LatencyModel,
     evaluator: Evaluator,
 ) -> None:
+    """Trials within budget and the front, zoomed to where they are; over-budget trials have no score,
+    so they are a rug of latencies along the bottom edge, not points at a made-up score."""
     plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4.8))
     feasible = [t for t in trials if result(t).get("feasible")]
-    over = [t for t in trials if result(t) and not result(t).get("feasible")]
+    over = [result(t)["latency_ms"] for t in trials if result(t) and not result(t).get("feasible")]
     ax.scatter(
         [result(t)["latency_ms"] for t in feasible],
         [result(t)["score"] for t in feasible],
@@ -160,17 +176,6 @@ def _plot(
         alpha=0.35,
         label=f"trials within budget ({len(feasible)})",
     )
-    if over:
-        low = min((result(t)["score"] for t in feasible), default=0.0)
-        ax.scatter(
-            [result(t)["latency_ms"] for t in over],
-            [low] * len(over),
-            s=8,
-            marker="x",
-            color="tab:red",
-            alpha=0.3,
-            label=f"over budget, not evaluated ({len(over)})",
-        )
     if front:
         ax.plot(
             [p.latency_ms for p in front], [p.score for p in front], "-o", color="black", ms=4, label="Pareto front"
@@ -184,13 +189,36 @@ def _plot(
             xytext=(6, -10),
             fontsize=8,
         )
-    ax.axvline(budget_ms, color="tab:red", ls="--", lw=1, label=f"budget {budget_ms:g} ms")
+    search_ms, final_ms = budgets
+    ax.axvline(search_ms, color="tab:red", ls="--", lw=1, label=f"search budget {search_ms:g} ms")
+    if final_ms is not None and final_ms != search_ms:
+        ax.axvline(final_ms, color="tab:red", lw=1.5, label=f"your budget {final_ms:g} ms (NetAdapt trims to it)")
+    _zoom(ax, feasible, refs, max(search_ms, final_ms or 0))
+    if over:
+        ax.scatter(
+            over, [0.01] * len(over), transform=ax.get_xaxis_transform(), s=10, marker="|", color="tab:red",
+            alpha=0.3, label=f"over budget: latency only, not scored ({len(over)})",
+        )  # fmt: skip
     ax.set_xlabel(_latency_label(table))
-    ax.set_ylabel(f"score: {evaluator.name} ({evaluator.kind})")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_ylabel(f"{evaluator.unit} ({evaluator.name} evaluator)")
+    ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def _zoom(ax: Any, feasible: list[optuna.trial.FrozenTrial], refs: list[Point], budget_ms: float) -> None:
+    """Latency from the fastest trial to a little past the budget; scores from the 5th percentile of the
+    trials within budget up (a few degenerate networks would otherwise squash the front)."""
+    if not feasible:
+        return
+    shown = [r for r in refs if r.latency_ms <= 1.08 * budget_ms]  # a reference far past the budget is off the plot
+    latencies = [result(t)["latency_ms"] for t in feasible] + [r.latency_ms for r in shown]
+    scores = sorted(result(t)["score"] for t in feasible)
+    low, high = scores[len(scores) // 20], max([scores[-1], *(r.score for r in shown)])
+    pad = 0.05 * (high - low) or 0.05 * abs(high) or 1.0
+    ax.set_ylim(low - pad, high + pad)
+    ax.set_xlim(0.95 * min(latencies), 1.08 * budget_ms)
 
 
 def _summary(
@@ -201,6 +229,8 @@ def _summary(
     table: LatencyModel,
     evaluator: Evaluator,
     out: Path,
+    *,
+    halving: bool,
 ) -> str:
     settings, trials = record["settings"], record["trials"]
     lines = [f"# Search {out.name}", ""]
@@ -213,24 +243,30 @@ def _summary(
         ]
     lines += [
         f"Searched `{record['space']['file']}` ({record['space']['size']} configs) for the best `{evaluator.name}`"
-        f" score ({evaluator.kind}) within **{record['budget_ms']:g} ms** on `{table.target}`, with the"
-        f" {settings.get('sampler')} sampler, objective `{settings.get('objective')}`, seed {settings.get('seed')}.",
+        f" score ({evaluator.kind}: {evaluator.unit}) within **{record['budget_ms']:g} ms** on `{table.target}`,"
+        f" with the {settings.get('sampler')} sampler, objective `{settings.get('objective')}`,"
+        f" seed {settings.get('seed')}.",
         f"{trials['complete']} trials ({trials['feasible']} within budget) in {record['wall_seconds']:.0f} s"
         f" (this run).",
         "",
         "## Pareto front",
         "",
-        "`rung` is the successive-halving fidelity a score was measured at (0: the fewest training steps;"
-        " with one rung, always 0); scores of different rungs are not equally trained. The best is taken"
-        " from the highest rung.",
-        "",
+    ]
+    if halving:
+        lines += [
+            "`rung` is the successive-halving fidelity a score was measured at (0: the fewest training steps);"
+            " scores of different rungs are not equally trained. The best is taken from the highest rung.",
+            "",
+        ]
+    columns = ["config", f"score ({evaluator.unit})", *(["rung"] * halving), "latency ms", "MMACs", "params (M)"]
+    lines += [
         format_table(
-            ["config", "score", "rung", "latency ms", "MMACs", "params (M)"],
+            columns,
             [
                 [
                     p.name,
                     round(p.score, 4),
-                    p.rung,
+                    *([p.rung] * halving),
                     round(p.latency_ms, 3),
                     round(p.config.macs() / 1e6, 1),
                     round(p.config.params() / 1e6, 2),
@@ -245,15 +281,17 @@ def _summary(
         lines += [
             "## Best within budget",
             "",
-            f"`best.yaml` ({best.name}): score {best.score:.4g}, {best.latency_ms:.3f} ms,"
-            f" {best.config.macs() / 1e6:.1f} MMACs, {best.config.params() / 1e6:.2f} M params;"
-            " ONNX in `best.onnx`.",
+            f"`best.yaml` ({best.name}): score {best.score:.4g} ({evaluator.unit}), {best.latency_ms:.3f} ms,"
+            f" {best.config.macs() / 1e6:.1f} MMACs, {best.config.params() / 1e6:.2f} M params. `best.onnx` is"
+            f" its architecture with random weights and {best.config.num_classes} classes, for latency checks"
+            " and to train, not a trained model.",
             "",
         ]
         for ref in refs:
             verdict = "beats" if best.score >= ref.score and best.latency_ms <= ref.latency_ms else "vs"
             lines.append(
-                f"- {verdict} {ref.name}: score {ref.score:.4g} at {ref.latency_ms:.3f} ms (same table, same evaluator)"
+                f"- {verdict} {ref.name}: score {ref.score:.4g} ({evaluator.unit}) at {ref.latency_ms:.3f} ms"
+                " (same table, same evaluator)"
             )
         lines.append("")
     else:

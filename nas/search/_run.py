@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,7 @@ class _Work:
     eta: int
     rungs: int
     checkpoints: Path
+    live_from: int = 0  # trials numbered below were created by earlier runs
 
     def open(self, seed: int) -> optuna.Study:
         storage = make_storage(self.storage) if isinstance(self.storage, str) else self.storage
@@ -120,16 +121,17 @@ class _Work:
             callbacks.append(optuna.study.MaxTrialsCallback(self.trials, states=_COMPLETE))
         if callback is not None:
             callbacks.append(callback)
+        objective = make_objective(
+            space=self.space,
+            latency=self.latency,
+            evaluator=self.evaluator,
+            budget_ms=self.budget_ms,
+            objective=self.objective,
+            w=self.w,
+            checkpoints=self.checkpoints,
+        )
         study.optimize(
-            make_objective(
-                space=self.space,
-                latency=self.latency,
-                evaluator=self.evaluator,
-                budget_ms=self.budget_ms,
-                objective=self.objective,
-                w=self.w,
-                checkpoints=self.checkpoints,
-            ),
+            objective if self.trials is None else _within(self.trials, self.live_from, objective),
             n_trials=remaining,
             timeout=self.timeout,
             callbacks=callbacks,
@@ -155,6 +157,7 @@ def run_search(
     workers: int = 1,
     eta: int = 3,
     rungs: int = 3,
+    final_budget_ms: float | None = None,
     show_progress_bar: bool = False,
 ) -> SearchResult:
     """Search ``space`` for the best ``evaluator`` scores within ``budget_ms`` on ``latency``.
@@ -168,7 +171,8 @@ def run_search(
 
     ``latency``, ``space`` and ``evaluator`` take objects or names; ``sampler`` a name (see ``SAMPLERS``)
     or an Optuna sampler; ``storage`` a URL (``sqlite:///...``, ``postgresql://...``, ``journal:FILE``) or
-    an Optuna storage (one process only).
+    an Optuna storage (one process only). ``final_budget_ms``, when a later stage (NetAdapt in the
+    pipeline) trims the pick to a budget below the search's, is drawn on the plot too.
     """
     budget = parse_budget(budget_ms)
     _check_choices(sampler=sampler, objective=objective, eta=eta, trials=trials, workers=workers, rungs=rungs)
@@ -219,19 +223,23 @@ def run_search(
         checkpoints=folder / "checkpoints",
     )
     study = work.open(seed)
+    work = replace(work, live_from=len(study.get_trials(deepcopy=False)))
     done_before = len(study.get_trials(deepcopy=False, states=_COMPLETE))
     if done_before:
         logger.info("resuming study %r: %d trials already complete", work.study_name, done_before)
     start = time.perf_counter()
     children = [_start_worker(work, folder, index) for index in range(1, workers)]
-    bar = _Progress(None if trials is None else max(0, trials - done_before)) if show_progress_bar else None
+    bar = (
+        _Progress(None if trials is None else max(0, trials - done_before), done_before) if show_progress_bar else None
+    )
     try:
         work.run(study, None if bar is None else bar.update)
     finally:
-        if bar is not None:
-            bar.close()
         for child in children:
             child.wait()
+        if bar is not None:
+            bar.update(study)
+            bar.close()
     failed = [(index, child.returncode) for index, child in enumerate(children, 1) if child.returncode != 0]
     if failed:
         index, code = failed[0]
@@ -263,6 +271,8 @@ def run_search(
         budget_ms=budget,
         settings=settings,
         wall_seconds=wall,
+        final_budget_ms=final_budget_ms,
+        progress=show_progress_bar,
     )
     return SearchResult(
         study=study,
@@ -278,6 +288,24 @@ def run_search(
         feasible=len(feasible_trials(study)),
         wall_seconds=wall,
     )
+
+
+def _within(total: int, live_from: int, objective: Callable[[optuna.Trial], Any]) -> Callable[[optuna.Trial], Any]:
+    """The objective, refusing a trial that would go past ``total``: several workers each stop after the
+    total is complete, but one may already have started another trial by then. Trials are numbered in
+    the storage's order, so a trial runs only while fewer than ``total`` earlier ones are complete or
+    running (numbered from ``live_from``: a trial left running by a killed run never ends); a refused one
+    is pruned (not counted) and stops its worker."""
+
+    def run(trial: optuna.Trial) -> Any:
+        before = trial.study.get_trials(deepcopy=False, states=(*_COMPLETE, optuna.trial.TrialState.RUNNING))
+        taken = [t for t in before if t.state == optuna.trial.TrialState.COMPLETE or t.number >= live_from]
+        if sum(t.number < trial.number for t in taken) >= total:
+            trial.study.stop()
+            raise optuna.TrialPruned("the requested number of trials is complete")
+        return objective(trial)
+
+    return run
 
 
 def _check_choices(
@@ -335,9 +363,9 @@ def _last_line(log: Path) -> str:
 
 
 class _Progress:
-    """A tqdm bar: trials done, feasible count, best score so far, ETA."""
+    """A tqdm bar: trials done (every worker's), feasible count, best score so far, ETA."""
 
-    def __init__(self, total: int | None) -> None:
+    def __init__(self, total: int | None, done_before: int) -> None:
         from tqdm import tqdm
 
         self.bar = tqdm(
@@ -348,15 +376,25 @@ class _Progress:
             dynamic_ncols=True,
             mininterval=0.5 if sys.stderr.isatty() else 10,
         )
-        self.feasible = 0
-        self.best = float("-inf")
+        self.done_before = done_before
+        self.feasible, self.best, self.synced = 0, float("-inf"), -math.inf
 
-    def update(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if result(trial).get("feasible"):
-            self.feasible += 1
-            self.best = max(self.best, result(trial).get("score", float("-inf")))
+    def update(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
+        """After each trial of this process (counted here), and at most once a second and once the workers
+        are done, from the study: other workers' trials are counted too."""
+        if trial is not None and time.monotonic() - self.synced < 1:
+            if result(trial).get("feasible"):
+                self.feasible += 1
+                self.best = max(self.best, result(trial)["score"])
+            advance = 1
+        else:
+            done = study.get_trials(deepcopy=False, states=_COMPLETE)
+            scores = [result(t)["score"] for t in done if result(t).get("feasible")]
+            self.feasible, self.best = len(scores), max(scores, default=float("-inf"))
+            advance = len(done) - self.done_before - self.bar.n
+            self.synced = time.monotonic()
         self.bar.set_postfix(feasible=self.feasible, best=f"{self.best:.4g}", refresh=False)
-        self.bar.update(1)
+        self.bar.update(advance)
 
     def close(self) -> None:
         self.bar.close()

@@ -14,13 +14,19 @@ from nas.space._describe import describe_space
 from nas.space._space import SearchSpace
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nas.space", description=__doc__)
+def _parser() -> argparse.ArgumentParser:
+    parser = _cli.parser("nas.space", __doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    show = sub.add_parser("show", help="describe a config file or a search-space file")
+    show = sub.add_parser(
+        "show", help="describe a config file or a search-space file", formatter_class=_cli.HelpFormatter
+    )
     show.add_argument("file", help="a config YAML (has 'layers') or a space YAML (has 'stages'), or a shipped name")
     show.add_argument("--markdown", action="store_true", help="print a config's table as Markdown")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     path = str(find_shipped(args.file))
     data = read_mapping(path)
