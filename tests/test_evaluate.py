@@ -97,6 +97,7 @@ def test_evaluate_cli_scores_a_config_and_refuses_bad_data(tmp_path: Path) -> No
     result = run_cli("nas.evaluate", str(SMALL), "--evaluator", "naswot")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("naswot: ")
+    assert " proxy score (proxy, " in result.stdout
     assert "zero-cost at 32px on digits" in result.stdout
     result = run_main("nas.evaluate", str(SMALL), "--evaluator", "train", "--data", str(tmp_path / "none"))
     assert result.returncode == 2

@@ -112,6 +112,13 @@ def test_cli_writes_every_result_and_prints_five_lines(setup: dict[str, Path], t
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 5
     assert str(out / "best.yaml") in lines[2]
+    # a score says what it is (the params evaluator: log10 of the parameter count), and best.onnx too
+    assert "log10 params" in lines[1]
+    assert "random weights" in lines[2]
+    summary = (out / "summary.md").read_text()
+    assert "score (log10 params)" in summary
+    assert "random weights" in summary
+    assert "rung" not in summary  # no successive halving ran: no rung column or paragraph
 
 
 def test_run_search_returns_the_front_and_takes_objects(setup: dict[str, Path], tmp_path: Path) -> None:
@@ -303,6 +310,7 @@ def test_successive_halving_trains_survivors_further(setup: dict[str, Path], tmp
         assert {row["rung"] for row in csv.DictReader(handle)} <= {"0", "1"}
     best = next(t for t in _complete(_study(out)) if f"trial_{t.number:05d}" == ArchConfig.load(out / "best.yaml").name)
     assert best.user_attrs["nas"]["rung"] == 1  # the best is taken among the fully trained
+    assert "| rung |" in (out / "summary.md").read_text()
 
 
 def test_mnas_objective_is_a_single_reward_under_the_budget(setup: dict[str, Path], tmp_path: Path) -> None:
