@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from nas._errors import ArgumentError, NasError
 
 USER_ERROR = 2
+PREDICTOR_HELP = "predictor file of --evaluator ofa-predictor: OFA's acc_predictor.pth or its .npz (default: none)"
 
 
 def bind_dash_value(argv: Sequence[str], flag: str) -> list[str]:

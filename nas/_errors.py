@@ -17,6 +17,11 @@ class SpecError(NasError, ValueError):
         super().__init__(f"{where}: {message}")
 
 
+class OutsideSpaceError(NasError):
+    """A config an evaluator cannot score because it is not of the space the evaluator knows (a predictor
+    of one space); a search leaves such reference networks out of its comparison."""
+
+
 class ArgumentError(NasError):
     """A bad value of a library parameter. The message names the parameter (``budget_ms 0 ms: ...``);
     a CLI shows the flag the value came from instead (``--budget 0 ms: ...``)."""

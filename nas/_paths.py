@@ -18,6 +18,15 @@ DEFAULT_SPACE = SPACES_DIR / "mobilenetv3.yaml"
 SHIPPED_PREFIXES = ("search_spaces", "latency_tables")  # how README and tables name shipped files
 
 
+def ofa_nets_folder() -> Path | None:
+    """OFA's published networks (``ofa_specialized/<name>/net.config``): ``$NAS_OFA_NETS``, else the
+    project's ../shared/data copy; None when neither exists. Read from where they are, never copied
+    (they carry no licence)."""
+    given = os.environ.get("NAS_OFA_NETS")
+    folder = Path(given) if given else PACKAGE_DIR.parent.parent / "shared" / "data" / "ofa_specialized_nets" / "nets"
+    return folder if folder.is_dir() else None
+
+
 def reference_configs() -> dict[str, Path]:
     """The shipped reference networks (MobileNetV3-Large/-Small ...), by file stem."""
     return {path.stem: path for path in sorted(REFERENCE_DIR.glob("*.yaml"))}

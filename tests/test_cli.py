@@ -144,9 +144,12 @@ def _options(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.Action
     return found
 
 
-@pytest.mark.parametrize("module", COMMANDS)
-def test_help_shows_every_default(module: str) -> None:
-    parser = importlib.import_module(module if module == "nas.export" else f"{module}.__main__")._parser()
+PARSERS = [(module, "_parser") for module in COMMANDS] + [("nas.evaluate", "_fit_parser")]
+
+
+@pytest.mark.parametrize(("module", "maker"), PARSERS)
+def test_help_shows_every_default(module: str, maker: str) -> None:
+    parser = getattr(importlib.import_module(module if module == "nas.export" else f"{module}.__main__"), maker)()
     formatter = HelpFormatter(parser.prog)
     for flag, action in _options(parser):
         if action.required or action.nargs == 0:

@@ -15,6 +15,7 @@ from nas.blocks import (
 from nas.config._arch import LAYOUTS, ArchConfig, Unit
 from nas.config._compare import Agreement, agreement, stages
 from nas.config._describe import describe_config
+from nas.config._ofa import load_ofa_net
 from nas.config._ops import ops
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "agreement",
     "conv_out",
     "describe_config",
+    "load_ofa_net",
     "make_divisible",
     "ops",
     "se_channels",

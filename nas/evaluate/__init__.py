@@ -11,6 +11,8 @@ from typing import Any
 from nas._errors import NasError
 from nas.evaluate._base import Evaluator, Score
 from nas.evaluate._baselines import FlopsEvaluator, ParamsEvaluator
+from nas.evaluate._fitted import FittedPredictor, PredictorEvaluator, fit_predictor
+from nas.evaluate._ofa import OFAPredictorEvaluator
 from nas.evaluate._proxies import GradNormEvaluator, NaswotEvaluator, SynflowEvaluator, ZenEvaluator
 from nas.evaluate._train import TrainEvaluator
 
@@ -24,6 +26,8 @@ EVALUATORS: dict[str, type[Evaluator]] = {
         GradNormEvaluator,
         ZenEvaluator,
         TrainEvaluator,
+        OFAPredictorEvaluator,
+        PredictorEvaluator,
     )
 }
 
@@ -50,7 +54,20 @@ def get_evaluator(name: str, **options: Any) -> Evaluator:
         if option not in accepted:  # an evaluator's options are its keyword-only constructor arguments
             listing = ", ".join(accepted) or "none"
             raise NasError(f"evaluator {name!r} has no option {option!r}; its options: {listing}")
+    parameters = inspect.signature(cls).parameters.items()
+    needed = [n for n, p in parameters if p.default is inspect.Parameter.empty and p.kind == p.KEYWORD_ONLY]
+    if missing := [n for n in needed if options.get(n) is None]:
+        raise NasError(f"evaluator {name!r} needs --{missing[0].replace('_', '-')} (option {missing[0]!r})")
     return cls(**options)
 
 
-__all__ = ["EVALUATORS", "Evaluator", "Score", "TrainEvaluator", "get_evaluator", "options_for"]
+__all__ = [
+    "EVALUATORS",
+    "Evaluator",
+    "FittedPredictor",
+    "Score",
+    "TrainEvaluator",
+    "fit_predictor",
+    "get_evaluator",
+    "options_for",
+]

@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--evaluator", default="flops", help="search evaluator (default: %(default)s; train for accuracy)")
     p.add_argument("--trials", type=int, default=1000, help="search trials (default: %(default)s)")
     p.add_argument("--steps", type=int, default=300, help="training steps of the train evaluator in the search")
+    p.add_argument("--predictor", help=_cli.PREDICTOR_HELP)
     p.add_argument("--slack", type=float, default=0.1, help="search at budget x (1 + slack); NetAdapt trims the rest")
     p.add_argument("--data", default="digits", help="dataset for NetAdapt and the final training")
     p.add_argument("--resolution", type=int, default=32, help="training resolution (default: %(default)s)")
@@ -86,11 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nas.pipeline import run_pipeline
 
     seeds = _seeds(args.seeds)
-    evaluator = args.evaluator
-    if evaluator == "train":  # the CLI's --steps; a name alone gets the evaluator's defaults
-        evaluator = get_evaluator(
-            "train", **options_for("train", data=load_dataset(args.data), seed=args.seed, steps=args.steps)
-        )
+    data = (
+        load_dataset(args.data) if args.evaluator == "train" else args.data
+    )  # loaded once: the search's and training's
+    evaluator = get_evaluator(
+        args.evaluator,
+        **options_for(args.evaluator, data=data, seed=args.seed, steps=args.steps, predictor=args.predictor),
+    )
     result = run_pipeline(
         latency=args.target,
         budget_ms=args.budget,

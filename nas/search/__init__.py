@@ -4,8 +4,17 @@
 """
 
 from nas.search._budget import parse_budget
-from nas.search._results import Point, pareto_front
+from nas.search._results import Point, pareto_front, scored_configs
 from nas.search._run import SearchResult, run_search
 from nas.search._study import OBJECTIVES, SAMPLERS
 
-__all__ = ["OBJECTIVES", "SAMPLERS", "Point", "SearchResult", "pareto_front", "parse_budget", "run_search"]
+__all__ = [
+    "OBJECTIVES",
+    "SAMPLERS",
+    "Point",
+    "SearchResult",
+    "pareto_front",
+    "parse_budget",
+    "run_search",
+    "scored_configs",
+]

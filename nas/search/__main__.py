@@ -25,10 +25,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--evaluator",
         default="flops",
-        help="params, flops, synflow, naswot, grad_norm, zen, train (default: %(default)s, chosen in bench/RESULTS.md)",
+        help="params, flops, synflow, naswot, grad_norm, zen, train, ofa-predictor (default: %(default)s, chosen in"
+        " bench/RESULTS.md)",
     )
     p.add_argument("--data", default="digits", help="dataset for data-based evaluators (default: %(default)s)")
     p.add_argument("--steps", type=int, default=300, help="training steps of the train evaluator")
+    p.add_argument("--predictor", help=_cli.PREDICTOR_HELP)
     p.add_argument(
         "--trials", type=int, help=f"complete trials in the study, resumed ones included (default {DEFAULT_TRIALS})"
     )
@@ -60,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.steps < 1:
         raise ArgumentError("steps", str(args.steps), "use 1 or more")
     evaluator = get_evaluator(
-        args.evaluator, **options_for(args.evaluator, data=args.data, seed=args.seed, steps=args.steps)
+        args.evaluator,
+        **options_for(args.evaluator, data=args.data, seed=args.seed, steps=args.steps, predictor=args.predictor),
     )
     result = run_search(
         latency=args.target,

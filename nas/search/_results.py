@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import optuna
 
+from nas._errors import NasError, OutsideSpaceError
 from nas._files import pyplot, save_figure, write_csv, write_text_atomic
-from nas._paths import reference_configs
+from nas._paths import ofa_nets_folder, reference_configs
 from nas._provenance import table_record, versions
 from nas._table import format_table
-from nas.config import ArchConfig
+from nas.config import ArchConfig, load_ofa_net
 from nas.evaluate import Evaluator, TrainEvaluator
+from nas.evaluate._ofa import is_ofa
 from nas.latency import LatencyModel, UnpricedOpError
 from nas.search._study import feasible_trials, result, trial_config
 from nas.space import SearchSpace
 
 logger = logging.getLogger(__name__)
+MOBILENETV3 = {"mobilenetv3_large": "MobileNetV3-Large", "mobilenetv3_small": "MobileNetV3-Small"}
+OFA_SPACE = "ofa_mbv3_w1.2"
 
 
 @dataclass(frozen=True)
@@ -47,28 +54,75 @@ def pareto_front(points: list[Point]) -> list[Point]:
     return sorted(unique.values(), key=lambda p: p.latency_ms)
 
 
+def default_references(space: SearchSpace) -> list[ArchConfig]:
+    """The networks a search is compared with: MobileNetV3-Large/-Small, and in OFA's space OFA's published
+    networks of that space where a folder of them is found (``$NAS_OFA_NETS``, else ../shared/data)."""
+    found = [ArchConfig.load(path) for name, path in reference_configs().items() if name in MOBILENETV3]
+    if space.name == OFA_SPACE and (folder := ofa_nets_folder()) is not None:
+        for path in sorted(folder.glob("*/net.config")):
+            with contextlib.suppress(OutsideSpaceError):  # ProxylessNAS networks: another space
+                if is_ofa(config := load_ofa_net(path.parent)):
+                    found.append(config)
+    return found
+
+
 def references(
-    space: SearchSpace, latency: LatencyModel, evaluator: Evaluator, *, progress: bool = False
+    configs: Sequence[ArchConfig],
+    space: SearchSpace,
+    latency: LatencyModel,
+    evaluator: Evaluator,
+    *,
+    progress: bool = False,
 ) -> list[Point]:
-    """MobileNetV3-Large/-Small priced by the same table and scored by the same evaluator (a training
-    evaluator trains them as it trained each trial: minutes, so it says so and shows its bar)."""
+    """Reference networks priced by the same table and scored by the same evaluator (a training evaluator
+    trains them as it trained each trial: minutes, so it says so and shows its bar). A network the table
+    cannot price from its measurements, or the evaluator cannot score (a predictor of another space), is
+    left out."""
     if isinstance(evaluator, TrainEvaluator) and progress:
         evaluator = copy.copy(evaluator)
         evaluator.progress = True
     points = []
-    for name in ("mobilenetv3_large", "mobilenetv3_small"):
-        path = reference_configs().get(name)
-        if path is None:
-            continue
-        config = replace(ArchConfig.load(path), num_classes=space.spec.num_classes)
+    for reference in configs:
+        config = replace(reference, num_classes=space.spec.num_classes)
         try:
-            latency_ms = latency.predict(config)
+            explanation = latency.explain(config)
         except UnpricedOpError:
             continue  # a table of another space (e.g. note10) cannot price the references
+        if explanation.modelled:
+            continue  # priced partly by a measured table's op model: not a like-for-like reference point
         if evaluator.kind == "accuracy":
-            logger.info("scoring %s for the comparison: %s trains it as it trained each trial", name, evaluator.name)
-        points.append(Point(name, config, evaluator.score(config).value, latency_ms))
+            logger.info(
+                "scoring %s for the comparison: %s trains it as it trained each trial", config.name, evaluator.name
+            )
+        try:
+            score = evaluator.score(config).value
+        except OutsideSpaceError:
+            continue
+        points.append(Point(config.name, config, score, explanation.total_ms))
     return points
+
+
+def scored_configs(folder: str | os.PathLike[str]) -> tuple[list[ArchConfig], list[float], SearchSpace, str]:
+    """A finished search's scored configs (the top successive-halving rung: lower rungs are less trained),
+    its space and what its scores are: what ``fit_predictor`` learns from."""
+    folder = Path(folder)
+    try:
+        record = json.loads((folder / "run.json").read_text())
+        settings = record["settings"]
+        storage, name, space_file = settings["storage"], settings["study"], settings["space"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise NasError(f"{folder}: not a finished search folder (no readable run.json); run nas.search first") from None
+    from nas.evaluate import EVALUATORS
+    from nas.search._study import make_storage
+
+    study = optuna.load_study(study_name=name, storage=make_storage(storage))
+    trials = feasible_trials(study)
+    top = max((result(t).get("rung", 0) for t in trials), default=0)
+    trials = [t for t in trials if result(t).get("rung", 0) == top]
+    evaluator = EVALUATORS.get(settings["evaluator"]["name"])
+    unit = evaluator.unit if evaluator is not None else "score"
+    space = SearchSpace.load(space_file)
+    return [trial_config(t) for t in trials], [result(t)["score"] for t in trials], space, unit
 
 
 def write_results(
@@ -83,6 +137,7 @@ def write_results(
     wall_seconds: float,
     final_budget_ms: float | None = None,
     progress: bool = False,
+    reference_networks: Sequence[ArchConfig] = (),
 ) -> tuple[Point | None, list[Point], list[Point]]:
     """Write the run folder; returns the best config within budget, the Pareto front and the references."""
     from nas.model import export_onnx
@@ -101,7 +156,7 @@ def write_results(
     front = pareto_front(points)
     top = max((p.rung for p in points), default=0)  # scores of lower rungs are less trained: not comparable
     best = max((p for p in points if p.rung == top), key=lambda p: (p.score, -p.latency_ms), default=None)
-    refs = references(space, latency, evaluator, progress=progress)
+    refs = references(reference_networks, space, latency, evaluator, progress=progress)
     all_trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     (out / "pareto").mkdir(parents=True, exist_ok=True)
     for point in front:
@@ -183,7 +238,7 @@ def _plot(
     for ref in refs:
         ax.scatter([ref.latency_ms], [ref.score], marker="*", s=160, color="tab:orange", zorder=5)
         ax.annotate(
-            {"mobilenetv3_large": "MobileNetV3-Large", "mobilenetv3_small": "MobileNetV3-Small"}[ref.name],
+            MOBILENETV3.get(ref.name, ref.name.split("_top1")[0]),
             (ref.latency_ms, ref.score),
             textcoords="offset points",
             xytext=(6, -10),
@@ -290,8 +345,7 @@ def _summary(
         for ref in refs:
             verdict = "beats" if best.score >= ref.score and best.latency_ms <= ref.latency_ms else "vs"
             lines.append(
-                f"- {verdict} {ref.name}: score {ref.score:.4g} ({evaluator.unit}) at {ref.latency_ms:.3f} ms"
-                " (same table, same evaluator)"
+                f"- {verdict} {ref.name}: score {ref.score:.4g} at {ref.latency_ms:.3f} ms (same table, same evaluator)"
             )
         lines.append("")
     else:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,11 @@ import optuna
 
 from nas._errors import ArgumentError, NasError
 from nas._paths import result_folder
+from nas.config import ArchConfig
 from nas.evaluate import Evaluator, TrainEvaluator, get_evaluator, options_for
 from nas.latency import LatencyModel, load_latency, space_bounds
 from nas.search._budget import parse_budget
-from nas.search._results import Point, write_results
+from nas.search._results import Point, default_references, write_results
 from nas.search._study import (
     OBJECTIVES,
     SAMPLERS,
@@ -158,6 +159,7 @@ def run_search(
     eta: int = 3,
     rungs: int = 3,
     final_budget_ms: float | None = None,
+    references: Sequence[ArchConfig] | None = None,
     show_progress_bar: bool = False,
 ) -> SearchResult:
     """Search ``space`` for the best ``evaluator`` scores within ``budget_ms`` on ``latency``.
@@ -172,7 +174,9 @@ def run_search(
     ``latency``, ``space`` and ``evaluator`` take objects or names; ``sampler`` a name (see ``SAMPLERS``)
     or an Optuna sampler; ``storage`` a URL (``sqlite:///...``, ``postgresql://...``, ``journal:FILE``) or
     an Optuna storage (one process only). ``final_budget_ms``, when a later stage (NetAdapt in the
-    pipeline) trims the pick to a budget below the search's, is drawn on the plot too.
+    pipeline) trims the pick to a budget below the search's, is drawn on the plot too. ``references``
+    are the networks the summary and plot compare with (default: MobileNetV3-Large/-Small, and OFA's
+    published networks in OFA's space; see ``default_references``).
     """
     budget = parse_budget(budget_ms)
     _check_choices(sampler=sampler, objective=objective, eta=eta, trials=trials, workers=workers, rungs=rungs)
@@ -273,6 +277,7 @@ def run_search(
         wall_seconds=wall,
         final_budget_ms=final_budget_ms,
         progress=show_progress_bar,
+        reference_networks=default_references(space) if references is None else references,
     )
     return SearchResult(
         study=study,

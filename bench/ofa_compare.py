@@ -1,0 +1,192 @@
+"""nas against Once-for-All on OFA's own terms: OFA's published width-1.2 Note10 networks (30, 41, 50 ms),
+OFA's accuracy predictor, OFA's measured Note10 latency table (latency_tables/note10.yaml).
+
+Per budget (the table's price of each published network): the predicted top-1 of
+  - OFA's published network;
+  - the best point within that budget of ONE multi-objective `nas.search` run per sampler, at the
+    largest budget, with at most --trials trials for all three budgets together;
+  - a re-implementation of OFA's evolutionary finder (mit-han-lab/once-for-all, EvolutionFinder and
+    MobileNetArchEncoder, MIT): population 100, 500 generations, top 25 % as parents, half the children
+    by mutation (per block and per stage probability 0.1, resolution 0.5), the rest by crossover, every
+    sample redrawn until the table says it is within budget; resolutions 160, 176, 192, 208, 224 as in
+    OFA's tutorial. One run per budget.
+with the predictor evaluations and wall time each used. The predictor's weights are read from
+../shared/data (no licence: never copied into nas).
+
+    python bench/ofa_compare.py [--trials 3000] [--samplers nsga2,tpe,random] [--generations 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nas import LatencyTable
+from nas._cli import quiet_optuna
+from nas._table import format_table
+from nas.config import load_ofa_net
+from nas.evaluate._ofa import DEPTHS, KERNELS, RATIOS, SLOTS, STAGES, OFAArch, OFAPredictor, OFAPredictorEvaluator
+from nas.search import run_search
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+NETS = ("note10_lat-30ms_top1-78.4_finetune-75", "note10_lat-41ms_top1-79.3_finetune-75",
+        "note10_lat-50ms_top1-79.7_finetune-75")  # fmt: skip
+IMAGE_SIZES = (160, 176, 192, 208, 224)
+BLOCKS = SLOTS * len(STAGES)
+
+
+class Evolution:
+    """OFA's EvolutionFinder on OFA's arch dicts (ks/e for all 20 slots, d per stage, image size)."""
+
+    def __init__(self, table: LatencyTable, predictor: OFAPredictor, budget_ms: float, seed: int) -> None:
+        self.table, self.predictor, self.budget = table, predictor, budget_ms
+        self.random, self.np_random = random.Random(seed), np.random.RandomState(seed)
+        self.evaluations = self.pricings = 0
+
+    def arch(self, sample: dict) -> OFAArch:
+        ks, e = list(sample["ks"]), list(sample["e"])
+        for stage, depth in enumerate(sample["d"]):  # OFA's encoder zeroes the slots past each depth
+            for slot in range(stage * SLOTS + depth, (stage + 1) * SLOTS):
+                ks[slot] = e[slot] = 0
+        return OFAArch(tuple(ks), tuple(e), tuple(sample["d"]), sample["image_size"])
+
+    def fits(self, sample: dict) -> bool:
+        self.pricings += 1
+        return self.table.predict(self.arch(sample).config()) <= self.budget
+
+    def random_sample(self) -> dict:
+        while True:
+            sample = {
+                "ks": [self.random.choice(KERNELS) for _ in range(BLOCKS)],
+                "e": [self.random.choice(RATIOS) for _ in range(BLOCKS)],
+                "d": [self.random.choice(DEPTHS) for _ in range(len(STAGES))],
+                "image_size": self.random.choice(IMAGE_SIZES),
+            }
+            if self.fits(sample):
+                return sample
+
+    def mutate(self, sample: dict) -> dict:
+        while True:
+            new = copy.deepcopy(sample)
+            if self.random.random() < 0.5:
+                new["image_size"] = self.random.choice(IMAGE_SIZES)
+            for i in range(BLOCKS):
+                if self.random.random() < 0.1:
+                    new["ks"][i], new["e"][i] = self.random.choice(KERNELS), self.random.choice(RATIOS)
+            for i in range(len(STAGES)):
+                if self.random.random() < 0.1:
+                    new["d"][i] = self.random.choice(DEPTHS)
+            if self.fits(new):
+                return new
+
+    def crossover(self, one: dict, two: dict) -> dict:
+        while True:
+            new = copy.deepcopy(one)
+            for key, value in new.items():
+                if isinstance(value, list):
+                    new[key] = [self.random.choice(pair) for pair in zip(one[key], two[key], strict=True)]
+                else:
+                    new[key] = self.random.choice([one[key], two[key]])
+            if self.fits(new):
+                return new
+
+    def scores(self, samples: list[dict]) -> np.ndarray:
+        self.evaluations += len(samples)
+        return self.predictor.predict(np.stack([self.arch(s).features() for s in samples]))
+
+    def pick(self, parents: list[tuple[float, dict]]) -> dict:
+        """A parent drawn as OFA draws it (numpy's global-style generator)."""
+        return parents[self.np_random.randint(len(parents))][1]
+
+    def run(self, population_size: int = 100, generations: int = 500) -> tuple[float, dict]:
+        mutations, parents_size = round(0.5 * population_size), round(0.25 * population_size)
+        children = [self.random_sample() for _ in range(population_size)]
+        population = list(zip(self.scores(children), children, strict=True))
+        best: tuple[float, dict] = (-1.0, {})
+        for _ in range(generations):
+            parents = sorted(population, key=lambda p: p[0], reverse=True)[:parents_size]
+            best = max(best, parents[0], key=lambda p: p[0])
+            children = [self.mutate(self.pick(parents)) for _ in range(mutations)]
+            children += [
+                self.crossover(self.pick(parents), self.pick(parents)) for _ in range(population_size - mutations)
+            ]
+            population = parents + list(zip(self.scores(children), children, strict=True))
+        return max(best, max(population, key=lambda p: p[0]), key=lambda p: p[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--predictor", type=Path, default=SHARED / "ofa_acc_predictor" / "acc_predictor_ofa_mbv3_w1.2.npz"
+    )
+    parser.add_argument("--nets", type=Path, default=SHARED / "ofa_specialized_nets" / "nets")
+    parser.add_argument("--trials", type=int, default=3000)
+    parser.add_argument("--samplers", default="nsga2,tpe,random")
+    parser.add_argument("--generations", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("runs/ofa_compare"))
+    args = parser.parse_args()
+    quiet_optuna()
+
+    table = LatencyTable.load("note10")
+    evaluator = OFAPredictorEvaluator(predictor=args.predictor)
+    published = [load_ofa_net(args.nets / name) for name in NETS]
+    budgets = [table.predict(config) for config in published]
+    rows = {config.name: [f"{ms:.2f}", f"{100 * evaluator.score(config).value:.2f}"] for config, ms in
+            zip(published, budgets, strict=True)}  # fmt: skip
+    record: dict = {"budgets_ms": budgets, "published": {}, "nas": {}}
+    for config, ms in zip(published, budgets, strict=True):
+        record["published"][config.name] = {"ms": ms, "top1": evaluator.score(config).value}
+
+    for sampler in args.samplers.split(","):
+        start = time.perf_counter()
+        result = run_search(
+            latency=table, budget_ms=max(budgets), space="ofa_mbv3_w1.2", evaluator=evaluator,
+            trials=args.trials, sampler=sampler, seed=args.seed, out=args.out / f"search-{sampler}",
+        )  # fmt: skip
+        wall = time.perf_counter() - start
+        best = [max((p.score for p in result.front if p.latency_ms <= b), default=float("nan")) for b in budgets]
+        record["nas"][sampler] = {"best": best, "trials": result.trials, "evaluations": result.feasible, "s": wall}
+        for config, score in zip(published, best, strict=True):
+            rows[config.name].append(f"{100 * score:.2f}")
+        print(f"nas {sampler}: {result.trials} trials, {result.feasible} evaluated, {wall:.0f} s", flush=True)
+
+    # OFA's finder as published (500 generations, seed --seed), and at nas's evaluation budget (--trials
+    # split over the three budgets: 9 generations for 3,000 trials) with three seeds
+    small = max(1, args.trials // len(budgets) // 100 - 1)
+    for generations, seeds in ((args.generations, [args.seed]), (small, [args.seed + i for i in range(3)])):
+        key = f"evolution_{generations}"
+        record[key] = {}
+        for config, budget in zip(published, budgets, strict=True):
+            runs = []
+            for seed in seeds:
+                evolution = Evolution(table, evaluator.model, budget, seed)
+                start = time.perf_counter()
+                score, sample = evolution.run(generations=generations)
+                runs.append({"seed": seed, "top1": float(score), "arch": sample, "evaluations": evolution.evaluations,
+                             "pricings": evolution.pricings, "s": time.perf_counter() - start})  # fmt: skip
+            record[key][config.name] = runs
+            tops = [100 * run["top1"] for run in runs]
+            spread = f" ({min(tops):.2f}-{max(tops):.2f})" if len(tops) > 1 else ""
+            rows[config.name].append(f"{np.mean(tops):.2f}{spread}")
+            print(f"evolution ({generations} generations) {config.name}: {runs[0]['evaluations']} evaluations,"
+                  f" {runs[0]['pricings']} pricings, {runs[0]['s']:.0f} s per run", flush=True)  # fmt: skip
+
+    samplers = [f"nas {s}" for s in args.samplers.split(",")]
+    headers = ["OFA network", "note10 ms", "OFA's net", *samplers, f"evolution {args.generations} gen.",
+               f"evolution {small} gen., 3 seeds"]  # fmt: skip
+    print("predicted top-1 (%, OFA's predictor, 10K holdout, before fine-tuning) within each budget")
+    print(format_table(headers, [[name, *cells] for name, cells in rows.items()], markdown=True))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "ofa_compare.json").write_text(json.dumps(record, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
