@@ -58,7 +58,7 @@ def write_deployable(
             f"Final network of pipeline run {folder.name}: {len(facts['classes'])} classes of {recipe.data}"
             " (weights.pt, model.onnx).\n"
             f"Input {config.resolution} px, the resolution it was searched and priced at:"
-            f" {price} by {latency.target}{kind}{here}.\n"
+            f" {price} by {latency.target}{kind}{here}, with these classes.\n"
             f"Its weights were trained at {recipe.resolution} px ({recipe.epochs:g} epochs, seed {seed}, held-out"
             f" top-1 {100 * accuracy:.2f} % at {recipe.resolution} px); train it on your data at the input size to"
             " deploy."

@@ -103,7 +103,8 @@ def _files(deployed: dict[str, Any], seed: int) -> list[str]:
     here = "" if latency["measured_here_ms"] is None else f", {latency['measured_here_ms']:.3f} ms measured here"
     return [
         f"`config.yaml`, `weights.pt` and `model.onnx` are one network: {len(deployed['classes'])} classes of"
-        f" {trained['data']}, input {latency['resolution']} px ({price}{here}), weights of seed {seed} trained at"
+        f" {trained['data']}, input {latency['resolution']} px ({price}{here} with these classes; the table above"
+        f" prices the searched head), weights of seed {seed} trained at"
         f" {trained['resolution']} px. `python -m nas.export config.yaml --weights weights.pt --out model.onnx`"
         " rebuilds the ONNX file, whose metadata holds the class names, input shape, normalisation, training and"
         " latency (onnxruntime: `session.get_modelmeta().custom_metadata_map`).",
