@@ -12,7 +12,7 @@ from nas._errors import NasError
 from nas.evaluate._base import Evaluator, Score
 from nas.evaluate._baselines import FlopsEvaluator, ParamsEvaluator
 from nas.evaluate._fitted import FittedPredictor, PredictorEvaluator, fit_predictor
-from nas.evaluate._ofa import OFAPredictorEvaluator
+from nas.evaluate._ofa import OFAPredictorEvaluator, is_ofa
 from nas.evaluate._proxies import GradNormEvaluator, NaswotEvaluator, SynflowEvaluator, ZenEvaluator
 from nas.evaluate._train import TrainEvaluator
 
@@ -69,5 +69,6 @@ __all__ = [
     "TrainEvaluator",
     "fit_predictor",
     "get_evaluator",
+    "is_ofa",
     "options_for",
 ]

@@ -11,10 +11,11 @@ also holds its space (YAML text and hash): the predictor refuses configs outside
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,20 @@ def _numeric(config: ArchConfig) -> list[float]:
     return [np.log10(config.macs()), np.log10(config.params())]
 
 
+def _features(
+    configs: Sequence[ArchConfig], vocabulary: Sequence[str], mean: np.ndarray, std: np.ndarray
+) -> np.ndarray:
+    """One row per config: its tokens one-hot over ``vocabulary``, then the standardised numeric features."""
+    index = {token: i for i, token in enumerate(vocabulary)}
+    x = np.zeros((len(configs), len(vocabulary) + len(mean)))
+    for row, config in enumerate(configs):
+        for token in tokens(config):
+            if (column := index.get(token)) is not None:  # a value never seen in training adds nothing
+                x[row, column] = 1
+        x[row, len(vocabulary) :] = (np.array(_numeric(config)) - mean) / std
+    return x
+
+
 @dataclass(frozen=True)
 class FittedPredictor:
     """Ridge regression on config features, with the space it was fitted in and its held-out quality."""
@@ -63,18 +78,9 @@ class FittedPredictor:
     unit: str  # what the fitted scores were (e.g. "held-out top-1")
     metrics: dict[str, float]  # kendall_tau, spearman, mae on the held-out split; n_train, n_holdout
 
-    def matrix(self, configs: Sequence[ArchConfig]) -> np.ndarray:
-        index = {token: i for i, token in enumerate(self.vocabulary)}
-        x = np.zeros((len(configs), len(self.vocabulary) + len(self.numeric_mean)))
-        for row, config in enumerate(configs):
-            for token in tokens(config):
-                if (column := index.get(token)) is not None:  # a value never seen in training adds nothing
-                    x[row, column] = 1
-            x[row, len(self.vocabulary) :] = (np.array(_numeric(config)) - self.numeric_mean) / self.numeric_std
-        return x
-
     def predict(self, configs: Sequence[ArchConfig]) -> np.ndarray:
-        return self.matrix(configs) @ self.weights + self.bias
+        x = _features(configs, self.vocabulary, self.numeric_mean, self.numeric_std)
+        return x @ self.weights + self.bias
 
     @property
     def space(self) -> SearchSpace:
@@ -86,8 +92,6 @@ class FittedPredictor:
         return space
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        import io
-
         buffer = io.BytesIO()
         np.savez(
             buffer,
@@ -168,8 +172,7 @@ def fit_predictor(
     vocabulary = tuple(sorted({t for i in train for t in tokens(configs[i])}))
     numeric = np.array([_numeric(configs[i]) for i in train])
     mean, std = numeric.mean(0), numeric.std(0) + 1e-9
-    draft = FittedPredictor(vocabulary, np.zeros(0), 0.0, mean, std, 0.0, "", "", unit, {})
-    x_train, y_train = draft.matrix([configs[i] for i in train]), y[train]
+    x_train, y_train = _features([configs[i] for i in train], vocabulary, mean, std), y[train]
     alpha = min(ALPHAS, key=lambda a: _cv_error(x_train, y_train, a, seed))
     weights, bias = _ridge(x_train, y_train, alpha)
     fitted = FittedPredictor(
@@ -184,7 +187,7 @@ def fit_predictor(
         "n_train": float(len(train)),
         "n_holdout": float(len(test)),
     }
-    return FittedPredictor(**{**fitted.__dict__, "metrics": metrics})
+    return replace(fitted, metrics=metrics)
 
 
 def _space_text(space: SearchSpace) -> str:

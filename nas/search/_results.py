@@ -20,8 +20,7 @@ from nas._paths import ofa_nets_folder, reference_configs
 from nas._provenance import table_record, versions
 from nas._table import format_table
 from nas.config import ArchConfig, load_ofa_net
-from nas.evaluate import Evaluator, TrainEvaluator
-from nas.evaluate._ofa import is_ofa
+from nas.evaluate import Evaluator, TrainEvaluator, is_ofa
 from nas.latency import LatencyModel, UnpricedOpError
 from nas.search._study import feasible_trials, result, trial_config
 from nas.space import SearchSpace
