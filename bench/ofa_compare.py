@@ -139,11 +139,10 @@ def main() -> None:
     evaluator = OFAPredictorEvaluator(predictor=args.predictor)
     published = [load_ofa_net(args.nets / name) for name in NETS]
     budgets = [table.predict(config) for config in published]
-    rows = {config.name: [f"{ms:.2f}", f"{100 * evaluator.score(config).value:.2f}"] for config, ms in
-            zip(published, budgets, strict=True)}  # fmt: skip
     record: dict = {"budgets_ms": budgets, "published": {}, "nas": {}}
     for config, ms in zip(published, budgets, strict=True):
         record["published"][config.name] = {"ms": ms, "top1": evaluator.score(config).value}
+    rows = {name: [f"{net['ms']:.2f}", f"{100 * net['top1']:.2f}"] for name, net in record["published"].items()}
 
     for sampler in args.samplers.split(","):
         start = time.perf_counter()
