@@ -13,7 +13,7 @@ Per budget (the table's price of each published network): the predicted top-1 of
 with the predictor evaluations and wall time each used. The predictor's weights are read from
 ../shared/data (no licence: never copied into nas).
 
-    python bench/ofa_compare.py [--trials 3000] [--samplers nsga2,tpe,random] [--generations 500]
+    python bench/ofa_compare.py [--trials 3000] [--samplers nsga2,tpe,random,surrogate] [--generations 500]
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def main() -> None:
     )
     parser.add_argument("--nets", type=Path, default=SHARED / "ofa_specialized_nets" / "nets")
     parser.add_argument("--trials", type=int, default=3000)
-    parser.add_argument("--samplers", default="nsga2,tpe,random")
+    parser.add_argument("--samplers", default="nsga2,tpe,random,surrogate")
     parser.add_argument("--generations", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/ofa_compare"))

@@ -66,6 +66,14 @@ def test_training_learns_digits_well_above_chance(digits) -> None:
     assert score.details["trained_steps"] == 200
 
 
+@pytest.mark.parametrize("content", [b"", b"garbage", b"PK\x03\x04 truncated zip"])
+def test_a_corrupt_checkpoint_is_one_line_naming_it(digits, tmp_path: Path, content: bytes) -> None:
+    checkpoint = tmp_path / "rung.pt"
+    checkpoint.write_bytes(content)
+    with pytest.raises(NasError, match=r"rung.pt: not a training checkpoint of this config \(\w+\); delete it"):
+        TrainEvaluator(data=digits, steps=24, device="cpu").train(TINY, until=10, checkpoint=checkpoint)
+
+
 def test_continuing_from_a_checkpoint_equals_training_in_one_go(digits, tmp_path: Path) -> None:
     evaluator = TrainEvaluator(data=digits, steps=24, seed=3, device="cpu")
     checkpoint = tmp_path / "rung.pt"

@@ -97,6 +97,13 @@ def test_killed_measurement_resumes_without_remeasuring(bundle: Path, tmp_path: 
     assert table.metadata["threads"] == 1
     assert table.overhead.models == 2
 
+    written = out.read_bytes()
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)  # a finished run is not redone
+    assert again.returncode == 0, again.stderr
+    assert f"already measured: {out} (144 ops," in again.stderr
+    assert again.stdout.startswith(f"kept {out}: 144 ops")
+    assert out.read_bytes() == written
+
 
 @pytest.fixture(scope="module")
 def measured_table(space_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -90,6 +90,7 @@ def test_units_of_large_follow_mobilenetv3_section_4_2(large: ArchConfig) -> Non
 # ---- the CLI, on a small network priced by the estimated arm64 table (it prices any width) ----------
 import csv  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -99,7 +100,9 @@ from pathlib import Path  # noqa: E402
 from nas import export_onnx  # noqa: E402
 from nas._errors import ArgumentError  # noqa: E402
 from nas.latency import LatencyTable  # noqa: E402
+from nas.model import load_weights  # noqa: E402
 from nas.netadapt import NetAdaptResult, run_netadapt  # noqa: E402
+from nas.netadapt._algorithm import State  # noqa: E402
 from tests.conftest import ROOT, run_main  # noqa: E402
 from tests.test_evaluate import TINY  # noqa: E402
 
@@ -221,6 +224,77 @@ def test_resume_refuses_a_run_of_another_network(tiny_file: Path, tmp_path: Path
     result = run_main(*_netadapt_args(tiny_file, out, _budget(0.85)))
     assert result.returncode == 2
     assert f"--out {out}: holds NetAdapt of another network" in result.stderr
+
+
+class Killed(BaseException):
+    """Stands for kill -9 at one of the writes of a save."""
+
+
+def test_a_kill_between_any_two_writes_of_a_save_leaves_one_whole_iteration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every write of a save ends with a rename; the save is stopped before each in turn, and what is on
+    disk must load as the previous iteration or the new one, with its readable copies and no leftovers."""
+    run = {"target": "x86_64", "budget_ms": 1.0}
+    before = State(TINY, build_model(TINY), 2.0, 0.5, [], run)
+    trimmed = prune(before.model, prunable_units(TINY)[0], 8)
+    row = {"iteration": 1, "unit": "u", "latency_ms": 1.5, "accuracy": 0.25}
+    after = State(trimmed.config, trimmed, 2.0, 0.5, [row], run)
+    rename, moments = os.replace, 0
+    while True:
+        out = tmp_path / f"kill{moments}"
+        out.mkdir()
+        before.save(out)
+        calls = 0
+
+        def replace_until_killed(src: str, dst: str, stop: int = moments) -> None:
+            nonlocal calls
+            calls += 1
+            if calls > stop:
+                raise Killed
+            rename(src, dst)
+
+        monkeypatch.setattr(os, "replace", replace_until_killed)
+        try:
+            after.save(out)
+            finished = True
+        except Killed:
+            finished = False
+        monkeypatch.setattr(os, "replace", rename)
+        loaded = State.load(out)
+        assert (loaded.config, loaded.history) in ((TINY, []), (trimmed.config, [row]))
+        assert ArchConfig.load(out / "config.yaml") == loaded.config
+        load_weights(build_model(loaded.config), out / "weights.pt")
+        with (out / "history.csv").open() as handle:
+            assert len(list(csv.DictReader(handle))) == len(loaded.history)
+        assert len(list((out / "state").iterdir())) == 2  # the record's two files, nothing orphaned
+        if finished:
+            assert moments > 2  # the kill was tried before each rename of a whole save
+            break
+        moments += 1
+
+
+def test_resume_refuses_another_target_or_budget(tiny_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    ArchConfig.load(tiny_file).save(out / "start.yaml")
+    config = ArchConfig.load(tiny_file)
+    State(config, build_model(config), 2.0, 0.5, [], {"target": "arm64", "budget_ms": 9.0}).save(out)
+    result = run_main(*_netadapt_args(tiny_file, out, _budget(0.85)))
+    assert result.returncode == 2
+    assert f"--out {out}: holds NetAdapt toward 9 ms on arm64 (now" in result.stderr
+    assert result.stderr.count("\n") == 2  # the estimate notice and the error
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", '{"run": 1}'])
+def test_a_corrupt_state_is_one_line(tiny_file: Path, tmp_path: Path, text: str) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "state.json").write_text(text)
+    result = run_main(*_netadapt_args(tiny_file, out, _budget(0.85)))
+    assert result.returncode == 2
+    assert f"{out / 'state.json'}: not a NetAdapt state this version can resume" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_measure_missing_needs_a_measured_table(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import yaml
 
 from nas import ArchConfig, NasError, SearchSpace
 from nas._errors import ArgumentError
-from nas.evaluate import TrainEvaluator
+from nas.evaluate import Score, TrainEvaluator
 from nas.evaluate._baselines import FlopsEvaluator
 from nas.latency import LatencyTable, space_bounds
 from nas.search import SearchResult, parse_budget, run_search
@@ -174,7 +174,7 @@ def test_ctrl_c_is_one_line_and_the_rerun_resumes(setup: dict[str, Path], tmp_pa
     assert process.poll() is None, "the search ended before it could be interrupted"
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130
+    assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert "failed with parameters" not in stderr
     assert stderr.strip().splitlines()[-1] == "interrupted: rerun the same command to resume (finished work is kept)"
@@ -185,9 +185,18 @@ def test_ctrl_c_is_one_line_and_the_rerun_resumes(setup: dict[str, Path], tmp_pa
     assert len(_complete(_study(out))) == done + 2
 
 
-def test_rerun_after_kill_keeps_finished_trials_and_reaches_the_count(setup: dict[str, Path], tmp_path: Path) -> None:
+def _configs(study: optuna.Study) -> list[tuple]:
+    return sorted(tuple(sorted(t.params.items())) for t in _complete(study))
+
+
+@pytest.mark.parametrize("sampler", ["random", "nsga2"])
+def test_a_run_killed_and_resumed_ends_where_an_uninterrupted_one_does(
+    setup: dict[str, Path], tmp_path: Path, sampler: str
+) -> None:
+    """kill -9 mid-run, rerun: finished trials are kept, the stale running trial is failed, and the
+    resumed run draws what the uninterrupted run drew (no replay of the first run's configs)."""
     out = tmp_path / "run"
-    command = [sys.executable, "-m", *_args(setup, out, "--trials", "70", evaluator="synflow")]
+    command = [sys.executable, "-m", *_args(setup, out, "--trials", "70", "--sampler", sampler, evaluator="synflow")]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     finished = 0
@@ -203,9 +212,33 @@ def test_rerun_after_kill_keeps_finished_trials_and_reaches_the_count(setup: dic
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert f"resuming study 'run': {len(before)} trials already complete" in result.stderr
-    after = {t.number: t.values for t in _complete(_study(out))}
+    study = _study(out)
+    after = {t.number: t.values for t in _complete(study)}
     assert len(after) == 70
     assert all(after[number] == values for number, values in before.items())
+    assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))  # none left running forever
+
+    uninterrupted = _run(setup, tmp_path / "whole", evaluator="synflow", trials=70, sampler=sampler)
+    assert _configs(study) == _configs(uninterrupted.study)
+
+
+def test_a_config_drawn_again_is_not_evaluated_again(setup: dict[str, Path], tmp_path: Path) -> None:
+    class Counting(FlopsEvaluator):
+        calls = 0
+
+        def score(self, config: ArchConfig) -> Score:
+            Counting.calls += 1
+            return super().score(config)
+
+    outcome = _run(setup, tmp_path / "run", evaluator=Counting(), trials=60, sampler="random", budget_ms=100.0)
+    trials = _complete(outcome.study)
+    distinct = {tuple(sorted(t.params.items())) for t in trials}
+    assert len(distinct) < len(trials)  # the tiny space makes a random sampler draw some configs twice
+    assert Counting.calls == len(distinct)
+    for trial in trials:
+        if "reused_from" in trial.user_attrs["nas"]:
+            earlier = outcome.study.trials[trial.user_attrs["nas"]["reused_from"]]
+            assert (earlier.params, earlier.values) == (trial.params, trial.values)
 
 
 def test_two_workers_share_one_study_and_stop_at_the_total(setup: dict[str, Path], tmp_path: Path) -> None:

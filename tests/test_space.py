@@ -92,7 +92,7 @@ def test_size_counts_rounding_collisions_once(tiny_space_dict: dict[str, Any]) -
 def test_size_counts_ambiguous_stage_boundaries_once(tiny_space_dict: dict[str, Any]) -> None:
     # two stride-1 stages of one width: depths (1, 2) and (2, 1) build the same three blocks
     stage = {"depth": [0, 1, 2], "width": [16, 24], "expansion": [1, 2], "kernel": [3, 5], "shared": ["kernel"]}
-    space = _space([stage, dict(stage)], tiny_space_dict)
+    space = _space([stage, {**stage, "depth": [1, 2]}], tiny_space_dict)
     configs = all_configs(space)
     assert len(set(configs)) < len(configs)
     assert space.size() == len(set(configs))
@@ -125,6 +125,7 @@ def test_hash_ignores_formatting_but_not_content(tiny_space_dict: dict[str, Any]
         (("stem", "channels"), 0, "stem.channels: 0 is too small"),
         (("head", "act"), ["gelu"], "head.act[0]: 'gelu' is not allowed"),
         (("stages",), "abc", "stages: expected a list"),
+        (("stages", 1, "depth"), [0, 2], "stages: every stage allows depth 0, so a network could have no layers"),
     ],
 )
 def test_bad_space_names_field_and_fix(

@@ -10,6 +10,7 @@ torch modules it becomes. config, space, model, latency and netadapt only ask.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -283,6 +284,7 @@ class Part(OpPart):
         return cls(**values)
 
 
+@functools.cache
 def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(x.name for x in dataclasses.fields(cls))
 
@@ -345,8 +347,8 @@ class Op:
     def kind(self) -> str:
         return self.part.OP
 
-    @property
-    def key(self) -> str:
+    @functools.cached_property
+    def key(self) -> str:  # cached: a table looks it up for every op of every config it prices
         return f"{self.part.OP}|r{self.size}|i{self.cin}|{self.part.key_fields()}"
 
     @property

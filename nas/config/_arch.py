@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,19 +98,23 @@ class ArchConfig:
         blocks = [("block", i, layer) for i, layer in enumerate(self.layers)]
         return [("stem", 0, self.stem), *blocks, ("head", 0, self.head)]
 
-    def units(self) -> list[Unit]:
-        """Every latency unit in order (stem, blocks, the head's units) with its sizes, MACs and parameters."""
-        units, size, channels = [], self.resolution, 3
+    def _walk(self) -> Iterator[tuple[str, int, Op]]:
+        """(role, index, op) of every latency unit in order: the index is the block's, or the op's place
+        in the stem or head."""
+        size, channels = self.resolution, 3
         for role, index, part in self.parts():
             for place, op_part in enumerate(part.op_parts(self.num_classes)):
                 op = Op(size, channels, op_part)
-                units.append(Unit(role, index if role == "block" else place, op, *op.cost()))
+                yield role, index if role == "block" else place, op
                 size, channels = op.out_size, op.out
-        return units
+
+    def units(self) -> list[Unit]:
+        """Every latency unit in order (stem, blocks, the head's units) with its sizes, MACs and parameters."""
+        return [Unit(role, index, op, *op.cost()) for role, index, op in self._walk()]
 
     def ops(self) -> list[Op]:
-        """The latency units of the network, in order."""
-        return [unit.op for unit in self.units()]
+        """The latency units of the network, in order (without their costs: pricing a config is hot)."""
+        return [op for _, _, op in self._walk()]
 
     def macs(self) -> int:
         """Multiply-accumulates of convolutions and linear layers (BN, activations, SE scaling excluded)."""

@@ -10,8 +10,8 @@ fidelity of the survivors in rungs without retraining them from zero.
 
 from __future__ import annotations
 
+import io
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas._errors import NasError
+from nas._files import write_bytes_atomic
 from nas.config import ArchConfig
 from nas.data import Dataset, load_dataset
 from nas.evaluate._base import Evaluator, Score, adapt
@@ -107,15 +109,21 @@ class TrainEvaluator(Evaluator):
         )
         step = 0
         if checkpoint is not None and checkpoint.exists():
-            state = torch.load(checkpoint, map_location=self.device, weights_only=True)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            step = int(state["step"])
+            try:
+                state = torch.load(checkpoint, map_location=self.device, weights_only=True)
+                model.load_state_dict(state["model"])
+                optimizer.load_state_dict(state["optimizer"])
+                step = int(state["step"])
+            except Exception as exc:  # torch raises many types for a corrupt or foreign file
+                raise NasError(
+                    f"{checkpoint}: not a training checkpoint of this config ({type(exc).__name__});"
+                    " delete it to train this trial from the start"
+                ) from None
         self._run(model, optimizer, step, until, self.steps, self.lr, config.name or "config")
         if checkpoint is not None:
-            tmp = checkpoint.with_name(checkpoint.name + ".tmp")
-            torch.save({"step": until, "model": model.state_dict(), "optimizer": optimizer.state_dict()}, tmp)
-            os.replace(tmp, checkpoint)
+            buffer = io.BytesIO()
+            torch.save({"step": until, "model": model.state_dict(), "optimizer": optimizer.state_dict()}, buffer)
+            write_bytes_atomic(checkpoint, buffer.getvalue())
         return model
 
     def _run(

@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--calibration", type=int, default=20, help="random networks timed whole to fit overhead")
     build.add_argument("--seed", type=int, default=0, help="seed of the calibration networks")
     build.add_argument("--device", help="device description to record (default: host name)")
+    build.add_argument("--force", action="store_true", help="time again a table this machine already finished")
 
     measure = sub.add_parser(
         "measure", help="time a bundle on this device and write the table", formatter_class=_cli.HelpFormatter
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     measure.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
     measure.add_argument("--target", help="table name to record (default: the bundle's)")
     measure.add_argument("--device", help="device description to record (default: host name)")
+    measure.add_argument("--force", action="store_true", help="time again a table this machine already finished")
 
     extend = sub.add_parser(
         "extend",
@@ -117,8 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "measure":
         from nas.latency.measure import measure_bundle
 
-        table = measure_bundle(args.bundle, args.out, threads=args.threads, device=args.device, target=args.target)
-        print(f"wrote {args.out}: {len(table.entries)} ops; copy it to latency_tables/ on the host")
+        before = _stamp(args.out)
+        table = measure_bundle(
+            args.bundle, args.out, threads=args.threads, device=args.device, target=args.target, force=args.force
+        )
+        done = "kept" if _stamp(args.out) == before else "wrote"
+        print(f"{done} {args.out}: {len(table.entries)} ops; copy it to latency_tables/ on the host")
         return 0
     if args.command == "build":
         return _build(args)
@@ -165,6 +171,7 @@ def _build(args: argparse.Namespace) -> int:
         )
         return 0
     out = _table_out(args)
+    before = _stamp(out)
     table = build_table(
         space=space,
         target=args.target,
@@ -173,13 +180,19 @@ def _build(args: argparse.Namespace) -> int:
         calibration=args.calibration,
         seed=args.seed,
         device=args.device,
+        force=args.force,
     )
-    o = table.overhead
+    o, done = table.overhead, "kept" if _stamp(out) == before else "wrote"
     print(
-        f"wrote {out}: {len(table.entries)} ops; whole = {o.scale:.3f} x sum + {o.offset_ms:.3f} ms"
+        f"{done} {out}: {len(table.entries)} ops; whole = {o.scale:.3f} x sum + {o.offset_ms:.3f} ms"
         f" (fit on {o.models} networks, mean error {o.mean_abs_error_pct:.1f} %)"
     )
     return 0
+
+
+def _stamp(path: Path) -> int | None:
+    """When a file was last written (None: no file): tells a kept table from a rewritten one."""
+    return path.stat().st_mtime_ns if path.exists() else None
 
 
 def _own_table(table: LatencyTable) -> LatencyTable:

@@ -13,7 +13,7 @@ from nas._progress import progress
 from nas.config import ArchConfig, Op, ops
 from nas.latency._bundle import FORMAT, BundleModel, Manifest, shape_key
 from nas.latency._table import EstimatedTable, LatencyTable
-from nas.latency.measure import measure_bundle
+from nas.latency.measure import finished_table, measure_bundle
 from nas.space import SearchSpace
 
 
@@ -89,8 +89,12 @@ def build_table(
     seed: int = 0,
     device: str | None = None,
     bundle: Path | None = None,
+    force: bool = False,
 ) -> LatencyTable:
-    """Enumerate, export and measure every op of ``space`` here; rerunning resumes an interrupted build."""
+    """Enumerate, export and measure every op of ``space`` here; rerunning resumes an interrupted build, and
+    a finished one is kept unless ``force``."""
+    if not force and (done := finished_table(out, space.hash, threads)) is not None:
+        return done
     bundle = bundle or user_dir() / "bundles" / f"{target}-{space.hash}-v{FORMAT.rsplit('/', 1)[1]}"
     export_seconds = space_bundle(bundle, space=space, target=target, calibration=calibration, seed=seed)
     return measure_bundle(
@@ -100,6 +104,7 @@ def build_table(
         device=device,
         target=target,
         extra_metadata={"export_seconds": round(export_seconds, 1), "calibration_seed": seed},
+        force=force,
     )
 
 

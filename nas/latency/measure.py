@@ -189,8 +189,11 @@ def measure_bundle(
     extra_metadata: dict[str, Any] | None = None,
     base: LatencyTable | None = None,
     extension: dict[str, Any] | None = None,
+    force: bool = False,
 ) -> MeasuredTable:
-    """Time what ``out.partial.jsonl`` does not hold yet, then write the table ``out`` atomically.
+    """Time what ``out.partial.jsonl`` does not hold yet, then write the table ``out`` atomically. A table
+    ``out`` already measured here for the bundle's space with these threads is kept as it is (and
+    returned) unless ``force``.
 
     With ``base``, its entries and fit are kept and only the bundle's ops are added (``extend``); the
     extension is recorded in the metadata with ``extension`` (e.g. the space whose ops were added).
@@ -201,6 +204,8 @@ def measure_bundle(
         raise NasError(f"--threads {threads}: use 1 or more")
     if base is not None:
         _check_same_machine(base, threads)
+    elif not force and (done := finished_table(out, manifest.space["hash"], threads)) is not None:
+        return done
     header = {"space_hash": manifest.space["hash"], "threads": threads, "ops": len(manifest.ops)}
     record = _Record(partial_path(out), header)
     work = [(f"shape:{key}", file, 200) for key, file in manifest.shapes.items()]
@@ -248,6 +253,26 @@ def measure_bundle(
     table.metadata["op_model_error_pct"] = table.op_model.errors
     table.save(out)
     partial_path(out).unlink()
+    return table
+
+
+def finished_table(out: Path, space_hash: str, threads: int) -> MeasuredTable | None:
+    """The table at ``out`` when an earlier run finished it: measured on this machine, for this space,
+    with these threads (and no interrupted run's partial file beside it)."""
+    if not out.is_file() or partial_path(out).exists():
+        return None
+    try:
+        table = LatencyTable.load(out)
+    except NasError:
+        return None  # not a table (yet): the run writes it
+    meta = table.metadata
+    same = (meta.get("space") or {}).get("hash") == space_hash and int(meta.get("threads", 0)) == threads
+    if not (isinstance(table, MeasuredTable) and same and meta.get("cpu") == machine()["cpu"]):
+        return None
+    logger.info(
+        "already measured: %s (%d ops, %s); nothing to do (--force times them again)",
+        out, len(table.entries), meta.get("date", "date not recorded"),
+    )  # fmt: skip
     return table
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import torch
 from torch import nn
 
 from nas._errors import NasError
+from nas._files import write_bytes_atomic
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
@@ -42,7 +44,7 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
 def save_weights(model: nn.Module, path: str | os.PathLike[str]) -> Path:
     """The model's state dict, written whole or not at all (temp file, then rename)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(model.state_dict(), tmp)
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    write_bytes_atomic(path, buffer.getvalue())  # a temp name of its own: never a fixed, guessable one
     return path

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nas._errors import NasError
-from nas._files import write_csv, write_text_atomic
+from nas._files import write_bytes_atomic, write_csv, write_text_atomic
 from nas.config import ArchConfig
 from nas.evaluate import TrainEvaluator
 from nas.latency import LatencyModel, LatencyTable, UnpricedOpError
@@ -99,35 +99,81 @@ def minimum_widths(config: ArchConfig, step: int) -> ArchConfig:
     return config
 
 
+STATE = "state.json"  # the commit record: names the files of the last finished iteration
+SAVED = "state"  # the folder of iteration files; only those the record names survive a save
+PUBLISHED = {"config": "config.yaml", "weights": "weights.pt"}  # the readable copies of the record's network
+
+
 @dataclass
 class State:
-    """What a run has finished: the network after the last iteration and the history that led to it."""
+    """What a run has finished: the network after the last iteration and the history that led to it;
+    ``run`` names the target and budget it works toward, ``final`` the report once the long fine-tune
+    is done."""
 
     config: ArchConfig
     model: Network
     start_ms: float
     start_accuracy: float
     history: list[dict[str, Any]]
+    run: dict[str, Any]
+    final: dict[str, Any] | None = None
 
     def save(self, out: Path) -> None:
-        """Weights, config and history first, state.json last: its presence marks the iteration finished."""
-        save_weights(self.model, out / "weights.pt")
-        self.config.save(out / "config.yaml")
-        write_csv(out / "history.csv", HISTORY, [[row.get(k, "") for k in HISTORY] for row in self.history])
-        record = {"start_ms": self.start_ms, "start_accuracy": self.start_accuracy, "history": self.history}
-        write_text_atomic(out / "state.json", json.dumps(record, indent=1))
+        """All or nothing: the iteration's weights and config under new names, then the record naming them
+        (one atomic rename: a kill before it leaves the previous iteration whole), then the readable
+        copies and the cleanup, both redone from the record by ``load`` if a kill stops them."""
+        stamp = f"{len(self.history):04d}{'-final' if self.final else ''}"
+        (out / SAVED).mkdir(exist_ok=True)
+        save_weights(self.model, out / SAVED / f"{stamp}.pt")
+        self.config.save(out / SAVED / f"{stamp}.yaml")
+        record = {
+            "run": self.run,
+            "weights": f"{SAVED}/{stamp}.pt",
+            "config": f"{SAVED}/{stamp}.yaml",
+            "start_ms": self.start_ms,
+            "start_accuracy": self.start_accuracy,
+            "history": self.history,
+            "final": self.final,
+        }
+        write_text_atomic(out / STATE, json.dumps(record, indent=1))
+        _publish(out, record)
 
     @classmethod
     def load(cls, out: Path) -> State:
-        record = json.loads((out / "state.json").read_text())
-        config = ArchConfig.load(out / "config.yaml")
+        """The last finished iteration; a record or file that cannot be read is one line naming it."""
+        path = out / STATE
+        try:
+            record = json.loads(path.read_text())
+            files = {key: out / record[key] for key in ("config", "weights")}
+            run, start = record["run"], (float(record["start_ms"]), float(record["start_accuracy"]))
+            history, final = list(record["history"]), record["final"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise NasError(
+                f"{path}: not a NetAdapt state this version can resume ({type(exc).__name__}); use another --out"
+            ) from None
+        config = ArchConfig.load(files["config"])
         model = build_model(config)
-        load_weights(model, out / "weights.pt")
-        return cls(config, model, record["start_ms"], record["start_accuracy"], record["history"])
+        load_weights(model, files["weights"])
+        _publish(out, record)
+        return cls(config, model, *start, history, run, final)
 
     @property
     def accuracy(self) -> float:
         return self.history[-1]["accuracy"] if self.history else self.start_accuracy
+
+
+def _publish(out: Path, record: dict[str, Any]) -> None:
+    """The record's network as config.yaml and weights.pt, its history.csv and final.json, and no iteration
+    file the record does not name (a kill mid-save leaves some)."""
+    for name in ("config", "weights"):
+        write_bytes_atomic(out / PUBLISHED[name], (out / record[name]).read_bytes())
+    write_csv(out / "history.csv", HISTORY, [[row.get(k, "") for k in HISTORY] for row in record["history"]])
+    if record["final"] is not None:
+        write_text_atomic(out / "final.json", json.dumps(record["final"], indent=1))
+    named = {out / record["config"], out / record["weights"]}
+    for leftover in (out / SAVED).iterdir():
+        if leftover not in named:
+            leftover.unlink()
 
 
 def netadapt_loop(*, state: State, price: Pricer, trainer: TrainEvaluator, options: Options, out: Path) -> State:

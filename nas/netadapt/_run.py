@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -11,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from nas._errors import ArgumentError
-from nas._files import pyplot, save_figure, write_text_atomic
+from nas._files import pyplot, save_figure
 from nas._paths import result_folder
 from nas.config import ArchConfig
 from nas.data import Dataset
 from nas.evaluate import TrainEvaluator
 from nas.latency import LatencyModel, LatencyTable, MeasuredTable, load_latency, measure_here
 from nas.model import Network, build_model, load_weights
-from nas.netadapt._algorithm import Options, Pricer, State, minimum_widths, netadapt_loop
+from nas.netadapt._algorithm import STATE, Options, Pricer, State, minimum_widths, netadapt_loop
 from nas.netadapt._units import fixed_widths, prunable_units
 from nas.search import parse_budget
 
@@ -127,16 +126,15 @@ def run_netadapt(
         folder.mkdir(parents=True, exist_ok=True)
         trainer = TrainEvaluator(data=data, resolution=resolution, seed=seed, progress=show_progress_bar)
         long_steps = trainer.steps_for(long_epochs)
-        state = _start(config, weights, folder, trainer, long_steps, start_ms, pricer)
+        run = {"target": latency.target, "budget_ms": budget}
+        state = _start(config, weights, folder, trainer, long_steps, start_ms, pricer, run)
         options = Options(
             budget_ms=budget, short_steps=short_steps, init_cut=init_cut, decay=decay, step=step, select=select
         )
         state = netadapt_loop(state=state, price=pricer, trainer=trainer, options=options, out=folder)
-        final = folder / "final.json"
-        if not final.exists():
+        if state.final is None:
             trainer.finetune(state.model, long_steps, label="long-term fine-tune")
-            state.save(folder)
-            report = {
+            state.final = {
                 "start_ms": state.start_ms,
                 "start_accuracy": state.start_accuracy,
                 "final_ms": pricer(state.config),
@@ -145,8 +143,8 @@ def run_netadapt(
                 "table": pricer.table.target,
                 "estimated_table": not pricer.table.measured,
             }
-            write_text_atomic(final, json.dumps(report, indent=1))
-        report = json.loads(final.read_text())
+            state.save(folder)  # the fine-tuned weights and the report in one commit (final.json with them)
+        report = state.final
         _plot(folder, state, report, pricer.table, budget)
         return NetAdaptResult(
             config=state.config,
@@ -194,16 +192,24 @@ def _start(
     long_steps: int,
     start_ms: float,
     pricer: Pricer,
+    run: dict[str, Any],
 ) -> State:
-    """The saved state of an interrupted run of the same network, else a new one (trained first
-    when no weights are given)."""
-    if (folder / "state.json").exists():
+    """The saved state of an interrupted run of the same network toward the same target and budget, else
+    a new one (trained first when no weights are given)."""
+    if (folder / STATE).exists():
         started_from = folder / "start.yaml"
         if started_from.exists() and ArchConfig.load(started_from) != config:
             raise ArgumentError(
                 "out", str(folder), f"holds NetAdapt of another network ({started_from}); use another folder"
             )
         state = State.load(folder)
+        if state.run != run:
+            raise ArgumentError(
+                "out",
+                str(folder),
+                f"holds NetAdapt toward {state.run['budget_ms']:g} ms on {state.run['target']} (now"
+                f" {run['budget_ms']:g} ms on {run['target']}); rerun with those flags or use another folder",
+            )
         logger.info(
             "resuming %s: %d iterations done (%.3f ms)", folder, len(state.history), pricer(state.config) or 0.0
         )
@@ -214,7 +220,7 @@ def _start(
     else:
         logger.info("no weights given: training %s first (%d steps on %s)", config.name, long_steps, trainer.data.name)
         trainer.finetune(model, long_steps, lr=trainer.lr, label="initial training")
-    state = State(config, model, start_ms, trainer.accuracy(model), [])
+    state = State(config, model, start_ms, trainer.accuracy(model), [], run)
     config.save(folder / "start.yaml")
     state.save(folder)
     return state

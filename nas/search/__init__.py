@@ -7,12 +7,14 @@ from nas.search._budget import parse_budget
 from nas.search._results import Point, pareto_front, scored_configs
 from nas.search._run import SearchResult, run_search
 from nas.search._study import OBJECTIVES, SAMPLERS
+from nas.search._surrogate import SurrogateSampler
 
 __all__ = [
     "OBJECTIVES",
     "SAMPLERS",
     "Point",
     "SearchResult",
+    "SurrogateSampler",
     "pareto_front",
     "parse_budget",
     "run_search",

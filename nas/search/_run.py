@@ -29,11 +29,13 @@ from nas.search._study import (
     SAMPLERS,
     Setup,
     default_storage,
+    fail_abandoned,
     feasible_trials,
     make_objective,
     make_sampler,
     make_storage,
     open_study,
+    register,
     result,
 )
 from nas.space import SearchSpace
@@ -87,12 +89,17 @@ class _Work:
     def open(self, seed: int) -> optuna.Study:
         storage = make_storage(self.storage) if isinstance(self.storage, str) else self.storage
         if isinstance(self.sampler, str):
-            sampler = make_sampler(self.sampler, seed)
+            # one seed for every process: named samplers seed each trial by its number (see TrialSeeded)
+            sampler = make_sampler(
+                self.sampler, self.seed, space=self.space, latency=self.latency, budget_ms=self.budget_ms
+            )
         else:
             sampler = self.sampler
             if seed != self.seed:  # a worker's copy of the user's sampler must not repeat the first's draws
                 sampler.reseed_rng()
-        return open_study(storage=storage, name=self.study_name, setup=self.setup, sampler=sampler)
+        study = open_study(storage=storage, name=self.study_name, setup=self.setup, sampler=sampler)
+        register(study)
+        return study
 
     def run(self, study: optuna.Study, callback: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None):
         remaining = (
@@ -227,6 +234,8 @@ def run_search(
         checkpoints=folder / "checkpoints",
     )
     study = work.open(seed)
+    if abandoned := fail_abandoned(study):
+        logger.info("failed %d trials a killed run left running: %s", len(abandoned), _numbers(abandoned))
     work = replace(work, live_from=len(study.get_trials(deepcopy=False)))
     done_before = len(study.get_trials(deepcopy=False, states=_COMPLETE))
     if done_before:
@@ -293,6 +302,10 @@ def run_search(
         feasible=len(feasible_trials(study)),
         wall_seconds=wall,
     )
+
+
+def _numbers(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[:10])) + (f" and {len(numbers) - 10} more" if len(numbers) > 10 else "")
 
 
 def _within(total: int, live_from: int, objective: Callable[[optuna.Trial], Any]) -> Callable[[optuna.Trial], Any]:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.storages import RetryFailedTrialCallback
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -21,7 +24,7 @@ from nas.latency import LatencyModel
 from nas.space import SearchSpace
 
 _RDB_PARAMETERS = inspect.signature(optuna.storages.RDBStorage.__init__).parameters
-SAMPLERS = ("nsga2", "tpe", "gp", "random")
+SAMPLERS = ("nsga2", "tpe", "gp", "random", "surrogate")
 OBJECTIVES = ("pareto", "mnas")
 INFEASIBLE = float("-inf")  # score recorded for a config over budget: it is never evaluated
 RESULT = "nas"  # the user attribute holding config, latency, MACs, params, feasibility and score
@@ -122,8 +125,19 @@ def set_budget_constraint(trial: optuna.Trial, over_budget_ms: float) -> None:
         trial.set_constraint("latency_over_budget_ms", over_budget_ms)
 
 
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    """A sampler by name (see SAMPLERS), seeded."""
+def make_sampler(
+    name: str, seed: int, *, space: SearchSpace, latency: LatencyModel, budget_ms: float
+) -> optuna.samplers.BaseSampler:
+    """A sampler by name (see SAMPLERS): Optuna's are made afresh for every trial (see ``TrialSeeded``);
+    ``surrogate`` also prices from ``latency`` and seeds itself from the study."""
+    if name == "surrogate":
+        from nas.search._surrogate import SurrogateSampler
+
+        return SurrogateSampler(space=space, latency=latency, budget_ms=budget_ms, seed=seed)
+    return TrialSeeded(lambda trial_seed: _optuna_sampler(name, trial_seed), seed)
+
+
+def _optuna_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     extra = {} if HAS_SET_CONSTRAINT else {"constraints_func": _constraints}
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, **extra)
@@ -132,6 +146,59 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed, **extra)
     return optuna.samplers.RandomSampler(seed=seed)
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """The seed of one trial: distinct per trial number, the same in every run of the study."""
+    return int(np.random.SeedSequence((seed, number)).generate_state(1)[0])
+
+
+class TrialSeeded(optuna.samplers.BaseSampler):
+    """An Optuna sampler made afresh for each trial and seeded with the run's seed and the trial's number.
+
+    Seeded once per run, a sampler replays its draws when the run is resumed, and several processes on
+    one seed draw the same configs. Trial numbers are unique in a study, and every other state of
+    Optuna's samplers lives in the study, so a resumed run samples what an uninterrupted one would and
+    processes do not repeat each other (a config drawn twice anyway is not evaluated twice: see
+    ``make_objective``)."""
+
+    def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], seed: int) -> None:
+        self._make, self._seed = make, seed
+        self._inner = make(seed)
+
+    def reseed_rng(self) -> None:
+        self._seed = int(np.random.SeedSequence().generate_state(1)[0])
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        claim(study, trial)
+        # failed trials (a killed run's) are not counted: the resumed run's trials get the seeds an
+        # uninterrupted run's would
+        failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+        number = trial.number - sum(t.number < trial.number for t in failed)
+        self._inner = self._make(trial_seed(self._seed, number))
+        self._inner.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+        return self._inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial, search_space: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self._inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial, param_name: str, param_distribution: Any
+    ) -> Any:
+        return self._inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        state: optuna.trial.TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self._inner.after_trial(study, trial, state, values)
 
 
 def open_study(
@@ -158,10 +225,65 @@ def trial_config(trial: optuna.trial.FrozenTrial) -> ArchConfig:
     return ArchConfig.from_dict(result(trial)["config"], source=f"trial {trial.number}")
 
 
+OWNER = "owner"  # the user attribute naming the process that runs a trial: host and pid
+ABANDONED_AFTER_S = 60.0  # a running trial that never named its process is abandoned after this long
+_PROCESS = "process "  # study user attributes "process HOST PID": every process that worked on it
+
+
+def claim(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Name this process as the trial's runner, right after Optuna creates it (samplers' ``before_trial``),
+    so a kill at any later moment leaves a trial ``fail_abandoned`` recognises."""
+    # through the storage: an optuna.Trial made here would call before_trial again
+    study._storage.set_trial_user_attr(trial._trial_id, OWNER, _owner())
+
+
+def _owner() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def register(study: optuna.Study) -> None:
+    """Record this process in the study, so a later run can tell whether any process that worked on it
+    may still be alive."""
+    study.set_user_attr(f"{_PROCESS}{socket.gethostname()} {os.getpid()}", time.time())
+
+
+def fail_abandoned(study: optuna.Study) -> list[int]:
+    """Fail the running trials whose process is gone, so no trial stays RUNNING forever. A trial names
+    its process as soon as it is created (see ``claim``); one killed before that is failed at once when
+    every other process that worked on the study ran on this machine and is gone, else after
+    ``ABANDONED_AFTER_S`` (another machine's live trial is never failed). Returns the failed numbers."""
+    host, now, failed = socket.gethostname(), time.time(), []
+    others = [key.removeprefix(_PROCESS).split(" ") for key in study.user_attrs if key.startswith(_PROCESS)]
+    alone = all(h == host and (int(pid) == os.getpid() or not _alive(int(pid))) for h, pid in others)
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        owner = trial.user_attrs.get(OWNER)
+        if owner is None:
+            started = trial.datetime_start.timestamp() if trial.datetime_start else now
+            gone = alone or now - started > ABANDONED_AFTER_S
+        else:
+            gone = owner.get("host") == host and not _alive(int(owner.get("pid", 0)))
+        if gone:
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+            failed.append(trial.number)
+    return failed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return pid > 0
+
+
 def price_trial(
     trial: optuna.Trial, space: SearchSpace, latency: LatencyModel, budget_ms: float
 ) -> tuple[ArchConfig, float, dict[str, Any]]:
     """Sample a config, price it from the table and set the budget constraint, before any evaluation."""
+    if OWNER not in trial.user_attrs:  # a user's sampler does not claim its trials
+        trial.set_user_attr(OWNER, _owner())
     config = space.sample(trial)
     latency_ms = latency.predict(config)
     set_budget_constraint(trial, latency_ms - budget_ms)
@@ -193,20 +315,35 @@ def make_objective(
         if not record["feasible"]:
             record_result(trial, record)
             return (INFEASIBLE, latency_ms) if objective == "pareto" else INFEASIBLE
-        if objective == "mnas" and isinstance(evaluator, TrainEvaluator):
-            score = _pruned_training(trial, evaluator, config, latency_ms, budget_ms, w, checkpoints)
+        earlier = _scored_before(trial)
+        if earlier is not None:  # a config the study already scored (a resumed or parallel run drew it again)
+            found = result(earlier)
+            record.update(
+                score=found["score"], fidelity=found["fidelity"], eval_seconds=0.0, reused_from=earlier.number
+            )
         else:
-            score = evaluator.score(config)
-        record_result(
-            trial, {**record, "score": score.value, "fidelity": score.fidelity, "eval_seconds": score.seconds}
-        )
+            if objective == "mnas" and isinstance(evaluator, TrainEvaluator):
+                score = _pruned_training(trial, evaluator, config, latency_ms, budget_ms, w, checkpoints)
+            else:
+                score = evaluator.score(config)
+            record.update(score=score.value, fidelity=score.fidelity, eval_seconds=score.seconds)
+        record_result(trial, record)
+        value = record["score"]
         if objective == "pareto":
-            return score.value, latency_ms
-        if score.value <= 0:
-            raise NasError(f"objective mnas needs positive scores; evaluator {evaluator.name} gave {score.value}")
-        return score.value * (latency_ms / budget_ms) ** w  # MnasNet's reward ACC * (LAT / T)^w
+            return value, latency_ms
+        if value <= 0:
+            raise NasError(f"objective mnas needs positive scores; evaluator {evaluator.name} gave {value}")
+        return value * (latency_ms / budget_ms) ** w  # MnasNet's reward ACC * (LAT / T)^w
 
     return run
+
+
+def _scored_before(trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
+    """The complete trial of the study with this trial's choices and a finite score, if any."""
+    for earlier in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if earlier.params == trial.params and math.isfinite(result(earlier).get("score", math.nan)):
+            return earlier
+    return None
 
 
 def _pruned_training(

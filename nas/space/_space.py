@@ -85,7 +85,7 @@ class SearchSpace:
         def choose(name: str, options: Sequence[Any]) -> Any:
             return options[0] if len(options) == 1 else trial.suggest_categorical(name, list(options))
 
-        return self._build(choose)
+        return self.build(choose)
 
     def random_config(self, rng: random.Random | np.random.Generator | int | None = None) -> ArchConfig:
         """One config drawn uniformly choice by choice; ``rng`` may be a seed."""
@@ -102,9 +102,11 @@ class SearchSpace:
             def choose(name: str, options: Sequence[Any]) -> Any:
                 return options[pyrng.randrange(len(options))]
 
-        return self._build(choose)
+        return self.build(choose)
 
-    def _build(self, choose: Chooser) -> ArchConfig:
+    def build(self, choose: Chooser) -> ArchConfig:
+        """The config that ``choose(name, options)`` picks, choice by choice (how sampling, random draws and
+        model-based samplers share one decoder)."""
         spec = self.spec
         stem = _choose_part(spec.stem.choices, "stem", choose)
         layers: list[Part] = []
@@ -136,6 +138,23 @@ class SearchSpace:
             layers=tuple(layers),
             head=_choose_part(spec.head.choices, "head", choose),
         )
+
+    def choices(self) -> dict[str, tuple[Any, ...]]:
+        """Every choice with more than one option that a config of the space can ask (the names ``sample``
+        suggests), with its options: found by building with each choice at its k-th option and every depth
+        at its largest, so every layer of every block type is asked."""
+        found: dict[str, tuple[Any, ...]] = {}
+        k = 0
+        while k < max((len(options) for options in found.values()), default=1):
+
+            def choose(name: str, options: Sequence[Any], k: int = k) -> Any:
+                if len(options) > 1:
+                    found.setdefault(name, tuple(options))
+                return max(options) if name.endswith(".depth") else options[min(k, len(options) - 1)]
+
+            self.build(choose)
+            k += 1
+        return found
 
     # ---- questions -----------------------------------------------------------------------------
     def contains(self, config: ArchConfig) -> bool:

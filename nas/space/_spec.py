@@ -178,11 +178,16 @@ def _stage(item: Field) -> StageSpec:
 
 def parse_space(root: Field) -> SpaceSpec:
     keys = root.mapping(["resolution", "num_classes", "stem", "stages", "head"], ["name", "description"])
+    stages = tuple(_stage(item) for item in keys["stages"].items())
+    if all(0 in stage.depth for stage in stages):  # a config of no layers: stem straight into the head
+        raise keys["stages"].error(
+            "every stage allows depth 0, so a network could have no layers; give at least one stage depths >= 1"
+        )
     return SpaceSpec(
         name=keys["name"].text() if "name" in keys else "",
         resolution=keys["resolution"].choices(lambda f: f.integer(minimum=8)),
         num_classes=keys["num_classes"].integer(minimum=2),
         stem=StemSpec(_part_spec("stem", keys["stem"])),
-        stages=tuple(_stage(item) for item in keys["stages"].items()),
+        stages=stages,
         head=HeadSpec(_part_spec("head", keys["head"])),
     )

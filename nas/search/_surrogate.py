@@ -1,0 +1,297 @@
+"""A model-based sampler for a hard-budget search where each evaluation is dear.
+
+Optuna's samplers see neither the latency table nor the budget: they spend trials on configs the table
+would have refused for free, and they learn the accuracy landscape only through their own generic
+models. This one prices every candidate from the table before proposing it and steers by a surrogate
+of the evaluator (a small ensemble of MLPs on the choices one-hot, refitted on the study's results): per
+batch it picks latency targets spread over the budget and, for each, evolves the best evaluated configs
+within that target *on the surrogate* (free), then proposes the candidate with the highest upper
+confidence bound. Every trial is a new config within budget.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+
+from nas.config import ArchConfig
+from nas.latency import LatencyModel
+from nas.search._study import claim, result, trial_seed
+from nas.space import SearchSpace
+
+Genome = dict[str, Any]  # every choice of the space (see SearchSpace.choices), used or not
+Params = dict[str, Any]  # the choices a config actually asks: what a trial records
+
+
+class SurrogateSampler(optuna.samplers.BaseSampler):
+    """Proposes configs within ``budget_ms`` by ``latency``: ``initial`` random ones, then batches of
+    ``batch`` chosen by a surrogate fitted on every scored trial of the study (see the module)."""
+
+    def __init__(
+        self,
+        *,
+        space: SearchSpace,
+        latency: LatencyModel,
+        budget_ms: float,
+        seed: int | None = None,
+        initial: int = 100,
+        batch: int = 16,
+        generations: int = 5,
+        kappa: float = 1.0,
+    ) -> None:
+        self.space, self.latency, self.budget_ms = space, latency, budget_ms
+        self.initial, self.batch, self.generations, self.kappa = initial, batch, generations, kappa
+        self.genes = space.choices()
+        self._index = {
+            (name, i): k
+            for k, (name, i) in enumerate((n, i) for n, options in self.genes.items() for i in range(len(options)))
+        }
+        self._seed = random.randrange(2**32) if seed is None else seed
+        self._random = random.Random(self._seed)
+        self._queue: list[Params] = []
+        self._proposed: dict[int, Params] = {}  # trial id -> the params it is being given
+        self._surrogate: _Ensemble | None = None
+
+    # ---- Optuna's sampler interface ------------------------------------------------------------
+    def reseed_rng(self) -> None:
+        self._seed = random.Random().randrange(2**32)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return {}
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        params = self._proposed.get(trial._trial_id)
+        if params is None:
+            params = self._proposed[trial._trial_id] = self._next(study, trial.number)
+        value = params.get(param_name)
+        if isinstance(param_distribution, CategoricalDistribution) and value in param_distribution.choices:
+            return value
+        # a choice the space does not have (another space's study): Optuna's random draw
+        return optuna.samplers.RandomSampler(seed=self._random.randrange(2**32)).sample_independent(
+            study, trial, param_name, param_distribution
+        )
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        claim(study, trial)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        state: optuna.trial.TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self._proposed.pop(trial._trial_id, None)
+
+    # ---- proposals -----------------------------------------------------------------------------
+    def _next(self, study: optuna.Study, number: int) -> Params:
+        if not self._queue:  # seeded by the trial's number: resumed runs and other processes draw anew
+            self._random = random.Random(trial_seed(self._seed, number))
+            self._queue = self._propose(study)
+        return self._queue.pop(0)
+
+    def _propose(self, study: optuna.Study) -> list[Params]:
+        """A batch of new configs within budget: random until ``initial`` are scored, then chosen."""
+        trials = study.get_trials(deepcopy=False)
+        seen = {_key(t.params) for t in trials} | {_key(p) for p in self._proposed.values()}
+        scored = [
+            (t.params, result(t)["latency_ms"], result(t)["score"])
+            for t in trials
+            if t.state == optuna.trial.TrialState.COMPLETE and math.isfinite(result(t).get("score", math.nan))
+        ]
+        if len(scored) < self.initial:
+            return self._random_batch(seen, min(self.batch, self.initial - len(scored)))
+        x = np.stack([self._features(params) for params, _, _ in scored])
+        y = np.array([score for _, _, score in scored])
+        if self._surrogate is None:
+            self._surrogate = _Ensemble(inputs=x.shape[1], seed=self._random.randrange(2**31))
+        self._surrogate.fit(x, y)
+        lowest = min(ms for _, ms, _ in scored)
+        chosen: list[Params] = []
+        for k in range(self.batch):  # stratified targets: every latency level gets its turn
+            target = lowest + (self.budget_ms - lowest) * (k + self._random.random()) / self.batch
+            best = self._best_within(target, scored, seen)
+            if best is not None:
+                chosen.append(best)
+                seen.add(_key(best))
+        return chosen or self._random_batch(seen, self.batch)
+
+    def _best_within(
+        self, target_ms: float, scored: list[tuple[Params, float, float]], seen: set[tuple[Any, ...]]
+    ) -> Params | None:
+        """Evolve the best scored configs within ``target_ms`` on the surrogate; the best unseen result."""
+        assert self._surrogate is not None
+        parents = sorted((s for s in scored if s[1] <= target_ms), key=lambda s: -s[2])[: self.batch + 9]
+        population = [(self._genome(params), self._features(params)) for params, _, _ in parents]
+        if not population:
+            return None
+        for _ in range(self.generations):
+            children = []
+            for _ in range(40 * len(population)):  # attempts: most children of a tight target are over it
+                one = self._random.choice(population)[0]
+                child = (
+                    self._mutate(one)
+                    if self._random.random() < 0.5
+                    else self._crossover(one, self._random.choice(population)[0])
+                )
+                config, params = self._decode(child)
+                if self.latency.predict(config) <= target_ms:
+                    children.append((child, self._features(params)))
+                if len(children) == 4 * len(population):
+                    break
+            everyone = population + children
+            gain = self._surrogate.upper(np.stack([f for _, f in everyone]), self.kappa)
+            population = [everyone[i] for i in np.argsort(-gain)[: len(population)]]
+        for genome, _ in population:
+            params = self._decode(genome)[1]
+            if _key(params) not in seen:
+                return params
+        return None
+
+    def _random_batch(self, seen: set[tuple[Any, ...]], size: int) -> list[Params]:
+        """Uniform draws within budget (a bounded number of tries: a tight budget falls back to any)."""
+        batch: list[Params] = []
+        for _ in range(1000 * size):
+            config, params = self._decode(self._random_genome())
+            if _key(params) not in seen and self.latency.predict(config) <= self.budget_ms:
+                batch.append(params)
+                seen.add(_key(params))
+                if len(batch) == size:
+                    break
+        return batch or [self._decode(self._random_genome())[1]]
+
+    # ---- genomes -------------------------------------------------------------------------------
+    def _random_genome(self) -> Genome:
+        return {name: self._random.choice(options) for name, options in self.genes.items()}
+
+    def _genome(self, params: Params) -> Genome:
+        """A trial's params with the choices its config did not ask drawn at random."""
+        return {name: params[name] if name in params else self._random.choice(options) for name, options in
+                self.genes.items()}  # fmt: skip
+
+    def _mutate(self, genome: Genome) -> Genome:
+        """OFA's mutation: each choice redrawn with probability 0.1."""
+        return {
+            name: self._random.choice(self.genes[name]) if self._random.random() < 0.1 else value
+            for name, value in genome.items()
+        }
+
+    def _crossover(self, one: Genome, two: Genome) -> Genome:
+        return {name: one[name] if self._random.random() < 0.5 else two[name] for name in one}
+
+    def _decode(self, genome: Genome) -> tuple[ArchConfig, Params]:
+        """The config a genome makes and the choices it asked (its trial params)."""
+        params: Params = {}
+
+        def choose(name: str, options: Sequence[Any]) -> Any:
+            if len(options) == 1:
+                return options[0]
+            params[name] = genome[name] if genome.get(name) in options else options[0]
+            return params[name]
+
+        return self.space.build(choose), params
+
+    def _features(self, params: Params) -> np.ndarray:
+        """One-hot of the choices asked; choices not asked (layers past a depth) stay zero, as in OFA's
+        encoding."""
+        x = np.zeros(len(self._index), np.float32)
+        for name, value in params.items():
+            options = self.genes.get(name, ())
+            if value in options:
+                x[self._index[name, options.index(value)]] = 1
+        return x
+
+
+def _key(params: Params) -> tuple[Any, ...]:
+    return tuple(sorted(params.items()))
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Tiny matrices: torch's second thread only contends with the evaluator (3x slower on 2 cores)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+class _Ensemble:
+    """Small MLPs on standardized scores, each from its own initialization and its own minibatches, trained
+    as one batched network; their spread is the surrogate's uncertainty. Refits continue from the previous
+    weights, so each costs a few hundred cheap steps."""
+
+    def __init__(self, *, inputs: int, seed: int, members: int = 3, hidden: int = 128) -> None:
+        import torch
+
+        self.generator = torch.Generator().manual_seed(seed)
+        self.weights = []
+        for fan_in, fan_out in ((inputs, hidden), (hidden, hidden), (hidden, 1)):
+            bound = fan_in**-0.5  # nn.Linear's initialization
+            for shape in ((members, fan_in, fan_out), (members, 1, fan_out)):
+                tensor = (torch.rand(shape, generator=self.generator) * 2 - 1) * bound
+                self.weights.append(tensor.requires_grad_())
+        self.optimizer = torch.optim.Adam(self.weights, lr=1e-3, weight_decay=1e-4)
+        self.members = members
+        self.fitted = False
+        self.mean = self.std = 0.0
+
+    def forward(self, x: Any) -> Any:
+        """(members, rows, inputs) -> (members, rows)."""
+        import torch
+
+        w1, b1, w2, b2, w3, b3 = self.weights
+        h = torch.relu(torch.bmm(x, w1) + b1)
+        h = torch.relu(torch.bmm(h, w2) + b2)
+        return (torch.bmm(h, w3) + b3)[..., 0]
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> None:
+        import torch
+
+        self.mean, self.std = float(y.mean()), float(y.std()) + 1e-9
+        inputs, targets = torch.from_numpy(x), torch.from_numpy((y - self.mean) / self.std).float()
+        with _one_thread():
+            self._train(inputs, targets, 300 if self.fitted else 2000)
+        self.fitted = True
+
+    def _train(self, inputs: Any, targets: Any, steps: int) -> None:
+        import torch
+
+        for _ in range(steps):
+            rows = torch.randint(len(inputs), (self.members, min(len(inputs), 128)), generator=self.generator)
+            loss = ((self.forward(inputs[rows]) - targets[rows]) ** 2).mean()
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+
+    def upper(self, x: np.ndarray, kappa: float) -> np.ndarray:
+        """Mean plus ``kappa`` spreads of the members' predictions (in standardized units)."""
+        import torch
+
+        with torch.no_grad(), _one_thread():
+            inputs = torch.from_numpy(x).expand(self.members, *x.shape)
+            predictions = self.forward(inputs).numpy()
+        return predictions.mean(0) + kappa * predictions.std(0)
