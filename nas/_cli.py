@@ -7,6 +7,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from typing import NoReturn
 
 from nas._errors import ArgumentError, NasError
 
@@ -40,9 +41,17 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's usage errors as one line, like every other refusal (its subcommands' parsers too)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message}; see {self.prog} --help", file=sys.stderr)
+        raise SystemExit(USER_ERROR)
+
+
 def parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
     """A command's parser; its subcommands take ``formatter_class=HelpFormatter`` too."""
-    return argparse.ArgumentParser(prog=f"python -m {prog}", description=doc, formatter_class=HelpFormatter)
+    return _Parser(prog=f"python -m {prog}", description=doc, formatter_class=HelpFormatter)
 
 
 def budget_parser(prog: str, doc: str | None, *, budget_help: str) -> argparse.ArgumentParser:
@@ -106,6 +115,10 @@ def run(
         return USER_ERROR
     except NasError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return USER_ERROR
+    except OSError as exc:  # a path the user gave cannot be read or written: the OS says why
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}; check the path and its permissions", file=sys.stderr)
         return USER_ERROR
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume (finished work is kept)", file=sys.stderr)

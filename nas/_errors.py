@@ -32,3 +32,9 @@ class ArgumentError(NasError):
 
     def named(self, name: str) -> str:
         return f"{name} {self.shown}: {self.problem}"
+
+
+def check_seed(seed: int) -> None:
+    """Seeds feed numpy and torch, which take 0 to 2**32 - 1."""
+    if not 0 <= seed < 2**32:
+        raise ArgumentError("seed", str(seed), "use an integer from 0 to 2**32 - 1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -67,7 +68,10 @@ class Field:
             raise self.error("the list is empty; give at least one entry")
         return [self._child(i) for i in range(len(self.value))]
 
-    def integer(self, *, minimum: int = 1, allowed: Collection[int] | None = None) -> int:
+    def integer(
+        self, *, minimum: int = 1, maximum: int | None = None, why: str = "", allowed: Collection[int] | None = None
+    ) -> int:
+        """``maximum`` keeps sizes a machine can hold (``why`` says what the limit protects)."""
         value = self.value
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(f"expected an integer; {self._got()}")
@@ -75,12 +79,17 @@ class Field:
             raise self.error(f"{value} is not allowed; use one of {_listing(allowed)}")
         if value < minimum:
             raise self.error(f"{value} is too small; use an integer >= {minimum}")
+        if maximum is not None and value > maximum:
+            raise self.error(f"{value} is too large; use an integer <= {maximum}{f' ({why})' if why else ''}")
         return value
 
     def number(self, *, minimum: float, below: float | None = None, positive: bool = False) -> float:
         value = self.value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(f"expected a number; {self._got()}")
+        if not math.isfinite(value):
+            bound = f" >= {minimum}" if math.isfinite(minimum) else ""
+            raise self.error(f"{value} is not a finite number; give a finite number{bound}")
         if value < minimum or (positive and value <= 0) or (below is not None and value >= below):
             upper = f" and < {below}" if below is not None else ""
             lower = f"> {minimum}" if positive else f">= {minimum}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -187,3 +188,18 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], fragment: str, tmp_pa
     assert result.stderr.count("\n") == 1
     assert fragment in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../outside.onnx", "ops/../../outside.onnx"])
+def test_a_manifest_naming_files_outside_its_bundle_is_refused(bundle: Path, tmp_path: Path, name: str) -> None:
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    (tmp_path / "outside.onnx").write_bytes((bundle / next(iter(read_manifest(bundle).ops.values()))).read_bytes())
+    manifest = yaml.safe_load((copy / "manifest.yaml").read_text())
+    first = next(iter(manifest["ops"]))
+    manifest["ops"][first] = name
+    (copy / "manifest.yaml").write_text(yaml.safe_dump(manifest))
+    result = run_main("nas.latency", "measure", str(copy), "--out", str(tmp_path / "t.yaml"))
+    assert result.returncode == 2
+    assert "names 1 files outside the bundle" in result.stderr
+    assert not (tmp_path / "t.yaml").exists()

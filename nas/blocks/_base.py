@@ -110,8 +110,16 @@ class Row:
     stride: object = ""
 
 
+MAX_CHANNELS = 16384  # a 1x1 conv between two such layers is already 268M weights (1 GB)
+MAX_RESOLUTION = 4096  # one float32 activation of 16 channels at 4096 px is already 1 GB
+
+
 def channels(f: Field) -> int:
-    return f.integer(minimum=1)
+    return f.integer(minimum=1, maximum=MAX_CHANNELS, why="wider layers would not fit in memory")
+
+
+def resolution(f: Field) -> int:
+    return f.integer(minimum=8, maximum=MAX_RESOLUTION, why="a larger input would not fit in memory")
 
 
 def kernel(f: Field) -> int:

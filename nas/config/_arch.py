@@ -12,6 +12,7 @@ from nas._files import write_text_atomic
 from nas._paths import find_shipped
 from nas._yaml import FlowMap, dump, read_mapping
 from nas.blocks import DEFAULT_TYPE, Norm, Op, Part, parse_part
+from nas.blocks._base import resolution
 
 LAYOUTS = ("features", "stages")
 
@@ -141,7 +142,7 @@ def parse_config(keys: dict[str, Field]) -> ArchConfig:
         norm = Norm(n["eps"].number(minimum=0, positive=True), n["momentum"].number(minimum=0, below=1))
     config = ArchConfig(
         name=keys["name"].text() if "name" in keys else "",
-        resolution=keys["resolution"].integer(minimum=8),
+        resolution=resolution(keys["resolution"]),
         num_classes=keys["num_classes"].integer(minimum=2),
         stem=parse_part("stem", keys["stem"]),
         layers=tuple(parse_part("block", item) for item in keys["layers"].items()),

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nas import _cli
-from nas._errors import NasError
+from nas._errors import NasError, check_seed
 from nas.config import ArchConfig
 from nas.evaluate import EVALUATORS, get_evaluator, options_for
 from nas.space import SearchSpace
@@ -96,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["fit-predictor"]:
         return _fit(argv[1:])
     args = _parser().parse_args(argv)
+    check_seed(args.seed)
     config = ArchConfig.load(args.config)
     options = options_for(
         args.evaluator, data=args.data, seed=args.seed, steps=args.steps, progress=True, predictor=args.predictor

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas._errors import NasError
+from nas._errors import ArgumentError, NasError
 from nas._files import write_bytes_atomic
 from nas.config import ArchConfig
 from nas.data import Dataset, load_dataset
@@ -60,6 +60,9 @@ class TrainEvaluator(Evaluator):
         device: str | None = None,
         progress: bool = False,
     ) -> None:
+        for parameter, value in (("steps", steps), ("batch_size", batch_size), ("resolution", resolution)):
+            if value < 1:
+                raise ArgumentError(parameter, str(value), "use 1 or more")
         self.data = load_dataset(data) if isinstance(data, str) else data
         self.resolution, self.steps, self.batch_size = resolution, steps, batch_size
         self.lr, self.momentum, self.weight_decay, self.label_smoothing = lr, momentum, weight_decay, label_smoothing

@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from nas._errors import ArgumentError, check_seed
 from nas._paths import reference_configs, shipped_name, user_dir
 from nas._progress import progress
 from nas.config import ArchConfig, Op, ops
@@ -75,6 +76,9 @@ def space_info(space: SearchSpace) -> dict[str, str]:
 
 def space_bundle(bundle: Path, *, space: SearchSpace, target: str, calibration: int = 20, seed: int = 0) -> float:
     """Bundle of every op of ``space`` plus calibration networks; returns export seconds."""
+    if calibration < 1:
+        raise ArgumentError("calibration", str(calibration), "use 1 or more (networks timed whole to fit the overhead)")
+    check_seed(seed)
     models = calibration_configs(space, calibration, seed)
     return write_bundle(bundle, target, space_info(space), space.ops(), models)
 

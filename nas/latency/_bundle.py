@@ -77,6 +77,13 @@ def read_manifest(bundle: str | os.PathLike[str]) -> Manifest:
             m = item.mapping(["name", "file", "ops"])
             models.append(BundleModel(m["name"].text(), m["file"].text(), tuple(o.text() for o in m["ops"].items())))
             files.append(models[-1].file)
+    root = bundle.resolve()
+    outside = [file for file in files if Path(file).is_absolute() or root not in (root / file).resolve().parents]
+    if outside:  # a manifest is input from another machine: it may only name files of its own bundle
+        raise NasError(
+            f"{path}: names {len(outside)} files outside the bundle, e.g. {outside[0][:80]!r}; the manifest is"
+            " corrupt or hostile, rebuild the bundle"
+        )
     missing = [file for file in files if not (bundle / file).exists()]
     if missing:
         raise NasError(f"{bundle}: {len(missing)} ONNX files named in {MANIFEST} are missing, e.g. {missing[0]}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import abc
 import itertools
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -205,13 +206,15 @@ class LatencyTable(abc.ABC):
         metadata = keys["metadata"].mapping(["target", "measured"], extra=True)
         metadata["target"].text()
         metadata["measured"].boolean()
+        if "space" in metadata:
+            metadata["space"].mapping([], extra=True)
         entries: dict[str, tuple[float, float, float, int]] = {}
         if not isinstance(keys["ops"].value, dict) or not keys["ops"].value:
             raise keys["ops"].error("expected a non-empty mapping of op key -> [latency_ms, p50_ms, p90_ms, runs]")
         for key, row in keys["ops"].value.items():
             if not _valid_row(row):
                 raise SpecError(
-                    str(path), f"ops.{key}", "expected [latency_ms, p50_ms, p90_ms, runs] with latency_ms > 0"
+                    str(path), f"ops.{key}", "expected [latency_ms, p50_ms, p90_ms, runs], finite, with latency_ms > 0"
                 )
             try:
                 Op.parse(str(key))
@@ -227,7 +230,7 @@ class LatencyTable(abc.ABC):
                 kinds = {str(k): f.number(minimum=0, positive=True) for k, f in factors.items()}
             overhead = Overhead(
                 scale=o["scale"].number(minimum=0, positive=True),
-                offset_ms=float(o["offset_ms"].value),
+                offset_ms=o["offset_ms"].number(minimum=-math.inf),
                 models=o["models"].integer(minimum=0),
                 mean_abs_error_pct=o["mean_abs_error_pct"].number(minimum=0),
                 max_abs_error_pct=o["max_abs_error_pct"].number(minimum=0),
@@ -431,7 +434,7 @@ def _valid_row(row: Any) -> bool:
     return (
         isinstance(row, list)
         and len(row) == 4
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in row)
         and row[0] > 0
     )
 

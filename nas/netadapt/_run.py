@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas._errors import ArgumentError
+from nas._errors import ArgumentError, check_seed
 from nas._files import pyplot, save_figure
 from nas._paths import result_folder
 from nas.config import ArchConfig
@@ -77,17 +77,10 @@ def run_netadapt(
         config = ArchConfig.load(config)
     else:
         name = config.name or "config"
-    for parameter, value in (("short_steps", short_steps), ("step", step), ("resolution", resolution)):
-        if value < 1:
-            raise ArgumentError(parameter, str(value), "use 1 or more")
-    if not 0 < init_cut < 1:
-        raise ArgumentError("init_cut", f"{init_cut:g}", "use a share of the start latency in (0, 1)")
-    if not 0 < decay <= 1:
-        raise ArgumentError("decay", f"{decay:g}", "use a factor in (0, 1]")
-    if not long_epochs > 0:
-        raise ArgumentError("long_epochs", f"{long_epochs:g}", "use a positive number of epochs")
-    if select not in SELECTIONS:
-        raise ArgumentError("select", repr(select), f"use one of {', '.join(SELECTIONS)}")
+    check_options(
+        short_steps=short_steps, step=step, resolution=resolution, init_cut=init_cut, decay=decay,
+        long_epochs=long_epochs, select=select, seed=seed,
+    )  # fmt: skip
     latency = load_latency(latency)
     if notice := latency.notice(config.ops()):
         logger.warning(notice)
@@ -123,6 +116,8 @@ def run_netadapt(
                 f"is out of reach: pruning every unit to {step} channels gives {floor:.3f} ms on {latency.target};"
                 " raise the budget or start from a smaller network",
             )
+        if weights is not None:  # unreadable or mismatched weights are refused before the folder is made
+            load_weights(build_model(config), weights)
         folder.mkdir(parents=True, exist_ok=True)
         trainer = TrainEvaluator(data=data, resolution=resolution, seed=seed, progress=show_progress_bar)
         long_steps = trainer.steps_for(long_epochs)
@@ -162,6 +157,32 @@ def run_netadapt(
     finally:
         if timed_bar is not None:
             timed_bar.close()
+
+
+def check_options(
+    *,
+    short_steps: int = 100,
+    step: int = 8,
+    resolution: int = 32,
+    init_cut: float = 0.025,
+    decay: float = 0.96,
+    long_epochs: float = 5,
+    select: str = "acc",
+    seed: int = 0,
+) -> None:
+    """NetAdapt's settings, checked before any work (the pipeline checks them before its search)."""
+    for parameter, value in (("short_steps", short_steps), ("step", step), ("resolution", resolution)):
+        if value < 1:
+            raise ArgumentError(parameter, str(value), "use 1 or more")
+    if not 0 < init_cut < 1:
+        raise ArgumentError("init_cut", f"{init_cut:g}", "use a share of the start latency in (0, 1)")
+    if not 0 < decay <= 1:
+        raise ArgumentError("decay", f"{decay:g}", "use a factor in (0, 1]")
+    if not long_epochs > 0:
+        raise ArgumentError("long_epochs", f"{long_epochs:g}", "use a positive number of epochs")
+    if select not in SELECTIONS:
+        raise ArgumentError("select", repr(select), f"use one of {', '.join(SELECTIONS)}")
+    check_seed(seed)
 
 
 def _timed_bar() -> Any:

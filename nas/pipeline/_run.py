@@ -11,13 +11,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from nas._errors import ArgumentError, NasError
+from nas._errors import ArgumentError, NasError, check_seed
 from nas._paths import reference_configs, result_folder
 from nas.config import ArchConfig
 from nas.evaluate import Evaluator, get_evaluator, options_for
 from nas.latency import LatencyModel, LatencyTable, UnpricedOpError, load_latency, measures_here
 from nas.model import Network
-from nas.netadapt import NetAdaptResult, run_netadapt
+from nas.netadapt import NetAdaptResult, check_options, run_netadapt
 from nas.pipeline._deploy import write_deployable
 from nas.pipeline._report import Entry, evaluator_caveat, write_report
 from nas.pipeline._train import Recipe, train_seed, trained_network
@@ -80,9 +80,20 @@ def run_pipeline(
         raise ArgumentError("seeds", repr(seeds), "give distinct integers, e.g. 0,1,2")
     if not slack >= 0:
         raise ArgumentError("slack", f"{slack}", "use 0 (search at the budget) or more")
-    for parameter, value in (("epochs", epochs), ("netadapt_epochs", netadapt_epochs)):
-        if not value > 0:
-            raise ArgumentError(parameter, f"{value:g}", "use a positive number of epochs")
+    if not epochs > 0:
+        raise ArgumentError("epochs", f"{epochs:g}", "use a positive number of epochs")
+    if trials < 1:
+        raise ArgumentError("trials", str(trials), "use 1 or more")
+    for value in {seed, *seeds}:
+        check_seed(value)
+    try:  # every stage's settings before the first stage runs
+        check_options(
+            short_steps=short_steps, resolution=resolution, init_cut=init_cut, long_epochs=netadapt_epochs,
+            select=select,
+        )  # fmt: skip
+    except ArgumentError as exc:
+        raise ArgumentError({"long_epochs": "netadapt_epochs"}.get(exc.parameter, exc.parameter), exc.shown,
+                            exc.problem) from None  # fmt: skip
     latency = load_latency(latency)
     folder = result_folder(out, f"pipeline-{Path(latency.target).stem}-{budget:g}ms")
     recipe = Recipe(data=data, resolution=resolution, epochs=epochs)

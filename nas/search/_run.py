@@ -17,7 +17,7 @@ from typing import Any
 
 import optuna
 
-from nas._errors import ArgumentError, NasError
+from nas._errors import ArgumentError, NasError, check_seed
 from nas._paths import result_folder
 from nas.config import ArchConfig
 from nas.evaluate import Evaluator, TrainEvaluator, get_evaluator, options_for
@@ -193,8 +193,11 @@ def run_search(
         raise ArgumentError("trials", "None", "give a number of trials, a timeout, or both")
     if not isinstance(storage, (str, type(None))) and workers > 1:
         raise ArgumentError("storage", type(storage).__name__, "several workers need a storage URL they can all open")
-    if not 0 <= seed < 2**32:
-        raise ArgumentError("seed", str(seed), "use an integer from 0 to 2**32 - 1")
+    check_seed(seed)
+    if not math.isfinite(w):
+        raise ArgumentError("w", f"{w}", "use a finite exponent, e.g. -0.07 (MnasNet's)")
+    if study_name is not None and not study_name.strip():
+        raise ArgumentError("study_name", repr(study_name), "give a name, or leave it out for the folder's")
     space = space if isinstance(space, SearchSpace) else SearchSpace.load(space)
     latency = load_latency(latency)
     if notice := latency.notice(() if latency.measured else space.ops()):
@@ -210,6 +213,8 @@ def run_search(
     if isinstance(evaluator, str):
         evaluator = get_evaluator(evaluator, **options_for(evaluator, seed=seed))
     folder = result_folder(out, f"{Path(latency.target).stem}-{budget:g}ms")
+    if isinstance(storage, str):
+        make_storage(storage)  # a bad URL or folder is refused before anything is written
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -49,7 +49,10 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
     if url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+        path = Path(url.removeprefix("journal:"))
+        if not path.parent.is_dir():
+            raise ArgumentError("storage", url, f"the folder {path.parent} does not exist; create it first")
+        return JournalStorage(JournalFileBackend(str(path)))
     engine: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         engine["connect_args"] = {"timeout": 60}  # several workers on one file wait instead of failing

@@ -12,6 +12,9 @@ from typing import Any
 
 from nas._fields import Field
 from nas.blocks import DEFAULT_TYPE, Part, part_type, part_types
+from nas.blocks._base import channels, resolution
+
+MAX_DEPTH = 64  # layers per stage; ResNet-152's longest stage has 36
 
 
 @dataclass(frozen=True)
@@ -98,11 +101,7 @@ def _part_dict(spec: TypeSpec, role: str) -> dict[str, Any]:
 
 
 def _depth(f: Field) -> int:
-    return f.integer(minimum=0)
-
-
-def _channels(f: Field) -> int:
-    return f.integer(minimum=1)
+    return f.integer(minimum=0, maximum=MAX_DEPTH, why="deeper than any published CNN stage")
 
 
 def _stride(f: Field) -> int:
@@ -165,7 +164,7 @@ def _stage(item: Field) -> StageSpec:
     stage = StageSpec(
         stride=keys["stride"].choices(_stride) if "stride" in keys else (1,),
         depth=keys["depth"].choices(_depth),
-        width=keys["width"].choices(_channels),
+        width=keys["width"].choices(channels),
         types=types,
     )
     for spec in types:
@@ -185,7 +184,7 @@ def parse_space(root: Field) -> SpaceSpec:
         )
     return SpaceSpec(
         name=keys["name"].text() if "name" in keys else "",
-        resolution=keys["resolution"].choices(lambda f: f.integer(minimum=8)),
+        resolution=keys["resolution"].choices(resolution),
         num_classes=keys["num_classes"].integer(minimum=2),
         stem=StemSpec(_part_spec("stem", keys["stem"])),
         stages=stages,

@@ -1,0 +1,444 @@
+"""Bad input across every CLI, as one table: each case must exit 2 with exactly one line on stderr, no
+traceback, and leave no new or half-written file where the command writes (its folder and the user's
+nas folder). Cases run in-process through the same error handling as the console scripts."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from nas import SearchSpace
+from nas._paths import REFERENCE_DIR
+from tests.conftest import TINY_SPACE, run_main
+from tests.test_latency import synthetic_table
+
+SMALL = yaml.safe_load((REFERENCE_DIR / "mobilenetv3_small.yaml").read_text())
+
+
+@dataclass
+class Files:
+    """A folder with a valid space, table and config, and helpers to write broken variants of them."""
+
+    root: Path
+
+    def write(self, name: str, content: Any) -> str:
+        path = self.root / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif isinstance(content, str):
+            path.write_text(content)
+        else:
+            path.write_text(yaml.safe_dump(content))
+        return str(path)
+
+    def space(self, change: Callable[[dict], Any] | None = None) -> str:
+        data = copy.deepcopy(TINY_SPACE)
+        if change is not None:
+            change(data)
+        return self.write("space.yaml", data)
+
+    def config(self, change: Callable[[dict], Any] | None = None) -> str:
+        data = copy.deepcopy(SMALL)
+        if change is not None:
+            change(data)
+        return self.write("config.yaml", data)
+
+    def table(self, change: Callable[[dict], Any] | None = None) -> str:
+        data = yaml.safe_load((self.root / "good_table.yaml").read_text())
+        if change is not None:
+            change(data)
+        return self.write("table.yaml", data)
+
+    @property
+    def out(self) -> str:
+        return str(self.root / "out")
+
+
+def _set(*path: Any, value: Any) -> Callable[[dict], None]:
+    def change(data: dict) -> None:
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+
+    return change
+
+
+def _drop(*path: Any) -> Callable[[dict], None]:
+    def change(data: dict) -> None:
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+
+    return change
+
+
+NAN, INF = float("nan"), float("inf")
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)},"
+    f" *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+    for i in range(8)
+)
+RAW = {  # file contents no reader may turn into a traceback
+    "empty": "",
+    "not-yaml": "a: [1, 2\n",
+    "a-list": "- 1\n- 2\n",
+    "a-scalar": "42\n",
+    "binary": b"\x00\xff\xfe\x80garbage",
+    "tab-indented": "a:\n\tb: 1\n",
+    "alias-bomb": ALIAS_BOMB,
+    "python-tag": "!!python/object/apply:os.system ['echo hi']\n",
+}
+
+SPACE_CHANGES: dict[str, Callable[[dict], Any]] = {
+    "no-stages": _drop("stages"),
+    "stages-empty": _set("stages", value=[]),
+    "stages-not-list": _set("stages", value="abc"),
+    "no-head": _drop("head"),
+    "no-stem": _drop("stem"),
+    "no-resolution": _drop("resolution"),
+    "resolution-small": _set("resolution", value=[4]),
+    "resolution-huge": _set("resolution", value=[1_000_000]),
+    "resolution-float": _set("resolution", value=[32.5]),
+    "resolution-text": _set("resolution", value=["big"]),
+    "resolution-bool": _set("resolution", value=[True]),
+    "num-classes-1": _set("num_classes", value=1),
+    "num-classes-text": _set("num_classes", value="ten"),
+    "unknown-key": _set("colour", value="red"),
+    "stage-unknown-key": _set("stages", 1, "widht", value=8),
+    "width-zero": _set("stages", 1, "width", value=[0]),
+    "width-huge": _set("stages", 1, "width", value=[2_000_000_000]),
+    "width-empty": _set("stages", 1, "width", value=[]),
+    "width-negative": _set("stages", 1, "width", value=[-16]),
+    "width-duplicate": _set("stages", 1, "width", value=[16, 16]),
+    "depth-negative": _set("stages", 1, "depth", value=[-1]),
+    "depth-huge": _set("stages", 1, "depth", value=[1000]),
+    "all-depths-skippable": _set("stages", 1, "depth", value=[0, 2]),
+    "stride-3": _set("stages", 1, "stride", value=3),
+    "kernel-4": _set("stages", 1, "kernel", value=[3, 4]),
+    "expansion-nan": _set("stages", 1, "expansion", value=[NAN]),
+    "expansion-inf": _set("stages", 1, "expansion", value=[INF]),
+    "expansion-below-1": _set("stages", 1, "expansion", value=[0.5]),
+    "expansion-text": _set("stages", 1, "expansion", value=["three"]),
+    "shared-unknown": _set("stages", 1, "shared", value=["width"]),
+    "act-gelu": _set("stages", 1, "act", value="gelu"),
+    "se-text": _set("stages", 0, "se", value=["maybe"]),
+    "stem-channels-zero": _set("stem", "channels", value=0),
+    "stem-act-unknown": _set("stem", "act", value=["swish2"]),
+    "head-act-unknown": _set("head", "act", value=["gelu"]),
+    "head-dropout-nan": _set("head", "dropout", value=NAN),
+    "head-dropout-1": _set("head", "dropout", value=1.0),
+    "head-last-zero": _set("head", "last_channels", value=[0]),
+    "stage-type-unknown": _set("stages", 1, "type", value="transformer"),
+}
+
+CONFIG_CHANGES: dict[str, Callable[[dict], Any]] = {
+    "no-layers": _drop("layers"),
+    "layers-empty": _set("layers", value=[]),
+    "resolution-huge": _set("resolution", value=1_000_000),
+    "resolution-small": _set("resolution", value=2),
+    "dropout-nan": _set("head", "dropout", value=NAN),
+    "dropout-inf": _set("head", "dropout", value=INF),
+    "dropout-negative": _set("head", "dropout", value=-0.1),
+    "kernel-4": _set("layers", 0, "kernel", value=4),
+    "stride-3": _set("layers", 0, "stride", value=3),
+    "out-zero": _set("layers", 0, "out", value=0),
+    "out-huge": _set("layers", 0, "out", value=2_000_000_000),
+    "act-unknown": _set("layers", 0, "act", value="mish2"),
+    "num-classes-zero": _set("num_classes", value=0),
+    "unknown-key": _set("flavour", value="spicy"),
+    "layer-not-mapping": _set("layers", 0, value="conv"),
+    "stem-missing": _drop("stem"),
+    "head-missing": _drop("head"),
+    "norm-unknown": _set("norm", value="groupnorm"),
+}
+
+TABLE_CHANGES: dict[str, Callable[[dict], Any]] = {
+    "scale-nan": _set("overhead", "scale", value=NAN),
+    "scale-inf": _set("overhead", "scale", value=INF),
+    "offset-text": _set("overhead", "offset_ms", value="abc"),
+    "no-ops": _drop("ops"),
+    "ops-empty": _set("ops", value={}),
+    "scale-zero": _set("overhead", "scale", value=0),
+    "models-negative": _set("overhead", "models", value=-1),
+    "no-metadata": _drop("metadata"),
+    "measured-text": _set("metadata", "measured", value="yes"),
+    "format-from-the-future": _set("format_version", value=99),
+    "metadata-not-mapping": _set("metadata", value=[1, 2]),
+    "space-not-mapping": _set("metadata", "space", value="tiny"),
+}
+
+
+def _space_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
+    cases = [
+        (f"space-{name}", lambda f, change=change: ["nas.space", "show", f.space(change)])
+        for name, change in SPACE_CHANGES.items()
+    ]
+    cases += [
+        (f"space-raw-{name}", lambda f, raw=raw: ["nas.space", "show", f.write("s.yaml", raw)])
+        for name, raw in RAW.items()
+    ]
+    cases += [
+        ("space-missing-file", lambda f: ["nas.space", "show", str(f.root / "nope.yaml")]),
+        ("space-a-folder", lambda f: ["nas.space", "show", str(f.root)]),
+    ]
+    # a broken space through the search too: refused before any trial or file
+    cases += [
+        (f"search-space-{name}", lambda f, change=change: _search(f, "--space", f.space(change)))
+        for name, change in list(SPACE_CHANGES.items())[::4]
+    ]
+    return cases
+
+
+def _config_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
+    cases = []
+    for name, change in CONFIG_CHANGES.items():
+        cases.append(
+            (f"evaluate-{name}", lambda f, change=change: ["nas.evaluate", f.config(change), "--evaluator", "params"])
+        )
+        cases.append(
+            (f"export-{name}", lambda f, change=change: ["nas.export", f.config(change), "--out", f.out + "/m.onnx"])
+        )
+    cases += [
+        (f"config-raw-{name}", lambda f, raw=raw: ["nas.evaluate", f.write("c.yaml", raw)]) for name, raw in RAW.items()
+    ]
+    cases += [
+        (f"export-raw-{name}", lambda f, raw=raw: ["nas.export", f.write("c.yaml", raw), "--out", f.out + "/m.onnx"])
+        for name, raw in RAW.items()
+    ]
+    return cases
+
+
+def _table_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
+    cases = [
+        (f"table-{name}", lambda f, change=change: _search(f, "--target", f.table(change)))
+        for name, change in TABLE_CHANGES.items()
+    ]
+    cases += [
+        (f"table-raw-{name}", lambda f, raw=raw: ["nas.latency", "show", "--target", f.write("t.yaml", raw)])
+        for name, raw in RAW.items()
+    ]
+    cases += [("latency-show-unknown-target", lambda f: ["nas.latency", "show", "--target", "no-such-device"])]
+    return cases
+
+
+def _search(f: Files, *extra: str) -> list[str]:
+    """A small valid search on the folder's space and table, with ``extra`` flags overriding."""
+    flags = {
+        "--target": str(f.root / "good_table.yaml"),
+        "--space": str(f.root / "good_space.yaml"),
+        "--budget": "50ms",
+        "--evaluator": "params",
+        "--trials": "2",
+        "--out": f.out,
+    }
+    flags.update(dict(zip(extra[::2], extra[1::2], strict=True)))
+    return ["nas.search", *[item for pair in flags.items() for item in pair]]
+
+
+def _flag_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
+    search = {
+        "budget-zero": ("--budget", "0ms"),
+        "budget-negative": ("--budget", "-5ms"),
+        "budget-text": ("--budget", "fast"),
+        "budget-nan": ("--budget", "nan"),
+        "budget-inf": ("--budget", "inf"),
+        "budget-unreachable": ("--budget", "0.001ms"),
+        "budget-unit": ("--budget", "5 parsecs"),
+        "trials-zero": ("--trials", "0"),
+        "trials-negative": ("--trials", "-3"),
+        "workers-zero": ("--workers", "0"),
+        "eta-1": ("--eta", "1"),
+        "rungs-zero": ("--rungs", "0"),
+        "seed-negative": ("--seed", "-1"),
+        "seed-huge": ("--seed", str(2**32)),
+        "w-nan": ("--w", "nan"),
+        "w-inf": ("--w", "inf"),
+        "study-empty": ("--study", ""),
+        "study-blank": ("--study", "  "),
+        "sampler-unknown": ("--sampler", "annealing"),
+        "objective-unknown": ("--objective", "speed"),
+        "target-unknown": ("--target", "no-such-device"),
+        "evaluator-unknown": ("--evaluator", "vibes"),
+        "storage-bad-url": ("--storage", "nosuchdb://x"),
+        "storage-journal-missing-folder": ("--storage", "journal:/nonexistent/dir/j.log"),
+        "timeout-negative": ("--timeout", "-1"),
+        "timeout-nan": ("--timeout", "nan"),
+        "timeout-inf": ("--timeout", "inf"),
+        "predictor-missing": ("--evaluator", "predictor"),
+        "space-unknown": ("--space", "no_such_space"),
+    }
+    cases: list[tuple[str, Callable[[Files], list[str]]]] = [
+        (f"search-{name}", lambda f, flag=flag: _search(f, *flag)) for name, flag in search.items()
+    ]
+    cases += [
+        ("search-out-is-a-file", lambda f: _search(f, "--out", f.write("a_file", "x"))),
+        ("search-out-under-a-file", lambda f: _search(f, "--out", f.write("a_file", "x") + "/run")),
+        ("search-data-with-flops", lambda f: _search(f, "--evaluator", "train", "--data", f.write("x.txt", "x"))),
+    ]
+    netadapt = {
+        "long-epochs-negative": ("--long-epochs", "-1"),
+        "long-epochs-zero": ("--long-epochs", "0"),
+        "short-steps-zero": ("--short-steps", "0"),
+        "init-cut-1": ("--init-cut", "1"),
+        "init-cut-zero": ("--init-cut", "0"),
+        "decay-zero": ("--decay", "0"),
+        "decay-above-1": ("--decay", "1.5"),
+        "step-zero": ("--step", "0"),
+        "select-unknown": ("--select", "coin"),
+        "seed-negative": ("--seed", "-1"),
+        "budget-text": ("--budget", "soon"),
+        "target-unknown": ("--target", "no-such-device"),
+        "weights-missing": ("--weights", "/nonexistent/w.pt"),
+        "resolution-zero": ("--resolution", "0"),
+    }
+    for name, flag in netadapt.items():
+        cases.append((f"netadapt-{name}", lambda f, flag=flag: _netadapt(f, *flag)))
+    cases += [
+        ("netadapt-weights-garbage", lambda f: _netadapt(f, "--weights", f.write("w.pt", b"not a state dict"))),
+        ("netadapt-weights-yaml", lambda f: _netadapt(f, "--weights", f.config())),
+        ("netadapt-config-missing", lambda f: _netadapt(f, "--config", "/nonexistent/c.yaml")),
+    ]
+    pipeline = {
+        "seed-negative": ("--seed", "-1"),
+        "seeds-duplicate": ("--seeds", "0,0"),
+        "seeds-text": ("--seeds", "a,b"),
+        "slack-negative": ("--slack", "-0.1"),
+        "epochs-zero": ("--epochs", "0"),
+        "netadapt-epochs-zero": ("--netadapt-epochs", "0"),
+        "select-unknown": ("--select", "coin"),
+        "init-cut-2": ("--init-cut", "2"),
+        "short-steps-zero": ("--short-steps", "0"),
+        "trials-zero": ("--trials", "0"),
+        "budget-zero": ("--budget", "0ms"),
+        "target-unknown": ("--target", "nowhere"),
+        "evaluator-unknown": ("--evaluator", "vibes"),
+    }
+    for name, flag in pipeline.items():
+        cases.append((f"pipeline-{name}", lambda f, flag=flag: _pipeline(f, *flag)))
+    evaluate = {
+        "steps-negative": ("--steps", "-5"),
+        "steps-zero": ("--steps", "0"),
+        "seed-negative": ("--seed", "-1"),
+        "evaluator-unknown": ("--evaluator", "vibes"),
+        "predictor-missing": ("--evaluator", "ofa-predictor"),
+    }
+    for name, flag in evaluate.items():
+        cases.append(
+            (f"evaluate-{name}", lambda f, flag=flag: ["nas.evaluate", f.config(), "--evaluator", "train", *flag])
+        )
+    cases += [
+        ("evaluate-config-missing", lambda f: ["nas.evaluate", "/nonexistent/c.yaml"]),
+        (
+            "evaluate-predictor-garbage",
+            lambda f: [
+                "nas.evaluate",
+                f.config(),
+                "--evaluator",
+                "ofa-predictor",
+                "--predictor",
+                f.write("p.npz", b"garbage"),
+            ],
+        ),
+        ("export-out-is-a-folder", lambda f: ["nas.export", f.config(), "--out", str(f.root)]),
+        ("export-out-under-a-file", lambda f: ["nas.export", f.config(), "--out", f.write("a_file", "x") + "/m.onnx"]),
+        (
+            "export-weights-garbage",
+            lambda f: ["nas.export", f.config(), "--weights", f.write("w.pt", b"junk"), "--out", f.out + "/m.onnx"],
+        ),
+        ("export-config-missing", lambda f: ["nas.export", "/nonexistent/c.yaml", "--out", f.out + "/m.onnx"]),
+    ]
+    latency = {
+        "build-calibration-negative": ["build", "--target", "t", "--calibration", "-3", "--bundle", "B"],
+        "build-calibration-zero": ["build", "--target", "t", "--calibration", "0", "--bundle", "B"],
+        "build-threads-zero": ["build", "--target", "t", "--threads", "0", "--bundle", "B"],
+        "build-seed-negative": ["build", "--target", "t", "--seed", "-1", "--bundle", "B"],
+        "build-bundle-is-a-file": ["build", "--target", "t", "--bundle", "FILE"],
+        "build-space-missing": ["build", "--target", "t", "--space", "/nonexistent/s.yaml", "--bundle", "B"],
+        "measure-no-bundle": ["measure", "/nonexistent/bundle", "--out", "OUT/t.yaml"],
+        "measure-bundle-without-manifest": ["measure", "ROOT", "--out", "OUT/t.yaml"],
+        "measure-threads-zero": ["measure", "ROOT", "--out", "OUT/t.yaml", "--threads", "0"],
+        "validate-unknown-target": ["validate", "--target", "nowhere"],
+        "validate-samples-zero": ["validate", "--target", "TABLE", "--samples", "0"],
+        "extend-unknown-target": ["extend", "--target", "nowhere", "--config", "CONFIG"],
+        "extend-nothing": ["extend", "--target", "TABLE"],
+        "extend-config-missing": ["extend", "--target", "TABLE", "--config", "/nonexistent/c.yaml"],
+        "show-config-missing": ["show", "--target", "TABLE", "--config", "/nonexistent/c.yaml"],
+        "import-ofa-missing-folder": ["import-ofa", "/nonexistent/ofa", "--target", "t", "--out", "OUT/t.yaml"],
+        "import-ofa-empty-folder": ["import-ofa", "ROOT", "--target", "t", "--out", "OUT/t.yaml"],
+        "estimate-missing-folder": ["estimate", "--ofa", "/nonexistent/ofa", "--out", "OUT/t.yaml"],
+    }
+
+    def latency_args(f: Files, args: list[str]) -> list[str]:
+        swap = {
+            "B": f.out + "/bundle",
+            "FILE": f.write("a_file", "x"),
+            "ROOT": str(f.root),
+            "OUT": f.out,
+            "TABLE": str(f.root / "good_table.yaml"),
+            "CONFIG": f.config(),
+        }
+        return ["nas.latency", *[swap.get(a, a.replace("OUT", f.out)) for a in args]]
+
+    cases += [(f"latency-{name}", lambda f, args=args: latency_args(f, args)) for name, args in latency.items()]
+    return cases
+
+
+def _netadapt(f: Files, *extra: str) -> list[str]:
+    flags = {"--config": f.config(), "--target": "x86_64", "--budget": "1ms", "--out": f.out}
+    flags.update(dict(zip(extra[::2], extra[1::2], strict=True)))
+    return ["nas.netadapt", *[item for pair in flags.items() for item in pair]]
+
+
+def _pipeline(f: Files, *extra: str) -> list[str]:
+    flags = {
+        "--target": str(f.root / "good_table.yaml"),
+        "--space": str(f.root / "good_space.yaml"),
+        "--budget": "50ms",
+        "--trials": "2",
+        "--out": f.out,
+    }
+    flags.update(dict(zip(extra[::2], extra[1::2], strict=True)))
+    return ["nas.pipeline", *[item for pair in flags.items() for item in pair]]
+
+
+CASES = _space_cases() + _config_cases() + _table_cases() + _flag_cases()
+
+
+def test_the_table_has_two_hundred_cases() -> None:
+    assert len(CASES) >= 200
+    assert len({name for name, _ in CASES}) == len(CASES)
+
+
+def _files_under(*folders: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_size for folder in folders if folder.exists() for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize(("name", "argv"), CASES, ids=[name for name, _ in CASES])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    name: str, argv: Callable[[Files], list[str]], tmp_path: Path
+) -> None:
+    files = Files(tmp_path)
+    space = SearchSpace.from_dict(copy.deepcopy(TINY_SPACE), source="good_space.yaml")
+    files.write("good_space.yaml", TINY_SPACE)
+    table = synthetic_table(space, seed=5)
+    table.metadata["space"]["file"] = str(tmp_path / "good_table.yaml")
+    table.save(tmp_path / "good_table.yaml")
+    args = argv(files)
+    home = Path(os.environ["NAS_HOME"])
+    before = _files_under(tmp_path, home)
+    result = run_main(*args)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, (args, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr
+    assert len(lines) == 1, lines
+    assert "error" in lines[0]
+    assert _files_under(tmp_path, home) == before, "a refused command wrote files"
