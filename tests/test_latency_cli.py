@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nas import ArchConfig, SearchSpace
+from nas import ArchConfig, NasError, SearchSpace
 from nas._paths import TABLES_DIR, user_tables_dir
 from nas.latency import LatencyTable
 from nas.latency._bundle import read_manifest
-from nas.latency.measure import Timing, in_context
+from nas.latency.measure import Timing, _Record, in_context
 from tests.conftest import ROOT, TINY_SPACE, run_main
 
 
@@ -203,3 +203,26 @@ def test_a_manifest_naming_files_outside_its_bundle_is_refused(bundle: Path, tmp
     assert result.returncode == 2
     assert "names 1 files outside the bundle" in result.stderr
     assert not (tmp_path / "t.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "resumed"),
+    [
+        ("", 0),  # killed before its header was written: starts over
+        ('{"head', 0),  # killed while writing it
+        ('{"header": {"a": 1}}\n{"name": "x", "t": [1, 1, 1, 5], "s": 0.5}\n{"name": "y"}\n{"na', 1),
+    ],
+)
+def test_a_partial_record_cut_anywhere_resumes(tmp_path: Path, content: str, resumed: int) -> None:
+    path = tmp_path / "t.yaml.partial.jsonl"
+    path.write_text(content)
+    record = _Record(path, {"a": 1})
+    assert len(record.done) == resumed
+    assert json.loads(path.read_text().splitlines()[0]) == {"header": {"a": 1}}
+
+
+def test_a_partial_record_with_a_corrupt_header_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml.partial.jsonl"
+    path.write_text('garbage\n{"name": "x", "t": [1, 1, 1, 5], "s": 0.5}\n')
+    with pytest.raises(NasError, match="its first line is not a measurement header; the file is corrupt, delete it"):
+        _Record(path, {"a": 1})

@@ -132,24 +132,26 @@ class _Record:
         self.path = path
         self.done: dict[str, Timing] = {}
         self.seconds = 0.0
-        if path.exists():
-            lines = path.read_text().splitlines()
-            first = json.loads(lines[0]) if lines else {}
-            if first.get("header") != header:
-                raise NasError(
-                    f"{path}: left by a run with other settings ({first.get('header')}); delete it to start over,"
-                    " or rerun with the same options to resume"
-                )
-            for line in lines[1:]:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a kill: that file is timed again
-                self.done[record["name"]] = Timing(*record["t"])
-                self.seconds += record["s"]
-        else:
+        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+        if not lines or _line(lines[0]) is None:  # new, or a kill came before its header was whole
+            if len(lines) > 1:
+                raise NasError(f"{path}: its first line is not a measurement header; the file is corrupt, delete it")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"header": header}) + "\n")
+            return
+        first = _line(lines[0]) or {}
+        if first.get("header") != header:
+            raise NasError(
+                f"{path}: left by a run with other settings ({str(first.get('header'))[:200]}); delete it to start"
+                " over, or rerun with the same options to resume"
+            )
+        for line in lines[1:]:
+            record = _line(line)
+            try:
+                self.done[record["name"]] = Timing(*record["t"])  # type: ignore[index]
+                self.seconds += float(record["s"])  # type: ignore[index]
+            except (KeyError, TypeError, ValueError):
+                continue  # a line cut short by a kill: that file is timed again
 
     def add(self, name: str, timing: Timing, seconds: float) -> None:
         line = {"name": name, "t": [timing.p10_ms, timing.median_ms, timing.p90_ms, timing.count], "s": seconds}
@@ -159,6 +161,14 @@ class _Record:
             os.fsync(handle.fileno())
         self.done[name] = timing
         self.seconds += seconds
+
+
+def _line(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def partial_path(out: Path) -> Path:

@@ -21,6 +21,12 @@ def _options(types: TypeSpec) -> str:
     return ", ".join(f"{name} {_choices(values)}" for name, values in types.options)
 
 
+def _magnitude(n: int) -> str:
+    """``1.23e+45``, exactly for any size (a float overflows past 1e308)."""
+    digits = str(n)
+    return f"{digits[0]}.{digits[1:3].ljust(2, '0')}e+{len(digits) - 1:02d}" if n >= 1000 else str(n)
+
+
 def describe_space(space: SearchSpace) -> str:
     spec = space.spec
     headers = ("stage", "stride", "depth", "width", "type", "choices", "shared per stage")
@@ -42,7 +48,7 @@ def describe_space(space: SearchSpace) -> str:
             f"stem ({stem.type}): {_options(stem)}",
             format_table(headers, rows),
             f"head ({head.type}): {_options(head)}",
-            f"size: {size:,} distinct configs ({size:.3g})",
+            f"size: {size:,} distinct configs ({_magnitude(size)})",
             f"references in this space: {', '.join(contained) or 'none shipped'}",
         ]
     )
