@@ -7,7 +7,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from nas._errors import ArgumentError, NasError
 
@@ -47,6 +47,20 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"error: {self.prog}: {message}; see {self.prog} --help", file=sys.stderr)
         raise SystemExit(USER_ERROR)
+
+
+def evaluator_options(args: argparse.Namespace, *, data: Any = None, uses_data: bool = False, **extra: Any) -> dict:
+    """The options a command's flags give its evaluator: ``--data`` (``data`` when the command loaded it,
+    digits when not given), ``--seed``, ``--steps``, ``--predictor``. A ``--data`` or ``--predictor`` the
+    chosen evaluator ignores is refused, unless the command itself ``uses_data``."""
+    from nas.evaluate import options_for
+
+    given = [name for name in ("data", "predictor") if getattr(args, name, None) is not None]
+    strict = [name for name in given if not (uses_data and name == "data")]
+    return options_for(
+        args.evaluator, strict=strict, data=data if data is not None else args.data or "digits", seed=args.seed,
+        steps=args.steps, predictor=args.predictor, **extra,
+    )  # fmt: skip
 
 
 def parser(prog: str, doc: str | None) -> argparse.ArgumentParser:

@@ -274,6 +274,8 @@ def _flag_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
         "timeout-nan": ("--timeout", "nan"),
         "timeout-inf": ("--timeout", "inf"),
         "predictor-missing": ("--evaluator", "predictor"),
+        "data-for-params": ("--data", "/some/images"),
+        "predictor-for-params": ("--predictor", "/some/p.npz"),
         "space-unknown": ("--space", "no_such_space"),
     }
     cases: list[tuple[str, Callable[[Files], list[str]]]] = [
@@ -330,12 +332,15 @@ def _flag_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
         "seed-negative": ("--seed", "-1"),
         "evaluator-unknown": ("--evaluator", "vibes"),
         "predictor-missing": ("--evaluator", "ofa-predictor"),
+        "predictor-for-train": ("--predictor", "/some/p.npz"),
     }
     for name, flag in evaluate.items():
         cases.append(
             (f"evaluate-{name}", lambda f, flag=flag: ["nas.evaluate", f.config(), "--evaluator", "train", *flag])
         )
     cases += [
+        ("evaluate-data-for-flops", lambda f: ["nas.evaluate", f.config(), "--data", "/some/images"]),
+        ("pipeline-predictor-for-flops", lambda f: _pipeline(f, "--predictor", "/some/p.npz")),
         ("evaluate-config-missing", lambda f: ["nas.evaluate", "/nonexistent/c.yaml"]),
         (
             "evaluate-predictor-garbage",

@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Collection
 from typing import Any
 
-from nas._errors import NasError
+from nas._errors import ArgumentError, NasError
 from nas.evaluate._base import Evaluator, Score
 from nas.evaluate._baselines import FlopsEvaluator, ParamsEvaluator
 from nas.evaluate._fitted import FittedPredictor, PredictorEvaluator, fit_predictor
@@ -38,10 +39,16 @@ def _accepted(cls: type[Evaluator]) -> list[str]:
     return [n for n, p in inspect.signature(cls).parameters.items() if p.kind in keyword]
 
 
-def options_for(name: str, **candidates: Any) -> dict[str, Any]:
-    """The candidate options (a CLI's --data, --seed, --steps...) that evaluator ``name`` takes."""
+def options_for(name: str, *, strict: Collection[str] = (), **candidates: Any) -> dict[str, Any]:
+    """The candidate options (a CLI's --data, --seed, --steps...) that evaluator ``name`` takes; None means
+    not given. A ``strict`` candidate given to an evaluator that ignores it is refused: the user meant
+    it to change something."""
     accepted = _accepted(EVALUATORS[name]) if name in EVALUATORS else []
-    return {key: value for key, value in candidates.items() if key in accepted}
+    for key in strict:
+        if candidates.get(key) is not None and key not in accepted and name in EVALUATORS:
+            users = ", ".join(n for n, cls in EVALUATORS.items() if key in _accepted(cls))
+            raise ArgumentError(key, str(candidates[key]), f"evaluator {name} does not use it (only {users} do)")
+    return {key: value for key, value in candidates.items() if key in accepted and value is not None}
 
 
 def get_evaluator(name: str, **options: Any) -> Evaluator:

@@ -16,7 +16,7 @@ from pathlib import Path
 from nas import _cli
 from nas._errors import NasError, check_seed
 from nas.config import ArchConfig
-from nas.evaluate import EVALUATORS, get_evaluator, options_for
+from nas.evaluate import EVALUATORS, get_evaluator
 from nas.space import SearchSpace
 
 
@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _cli.parser("nas.evaluate", __doc__)
     parser.add_argument("config", help="config YAML")
     parser.add_argument("--evaluator", default="flops", help=f"one of {', '.join(EVALUATORS)}")
-    parser.add_argument("--data", default="digits", help="dataset: 'digits' or a folder (default: %(default)s)")
+    parser.add_argument("--data", help="dataset: 'digits' or a folder (default: digits)")
     parser.add_argument("--steps", type=int, default=300, help="training steps of the train evaluator")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights, batches and training")
     parser.add_argument("--predictor", help=_cli.PREDICTOR_HELP)
@@ -98,9 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     check_seed(args.seed)
     config = ArchConfig.load(args.config)
-    options = options_for(
-        args.evaluator, data=args.data, seed=args.seed, steps=args.steps, progress=True, predictor=args.predictor
-    )
+    options = _cli.evaluator_options(args, progress=True)
     evaluator = get_evaluator(args.evaluator, **options)
     score = evaluator.score(config)
     print(

@@ -83,17 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(_cli.bind_dash_value(sys.argv[1:] if argv is None else argv, "--budget"))
     _cli.quiet_optuna()
     from nas.data import load_dataset
-    from nas.evaluate import get_evaluator, options_for
+    from nas.evaluate import get_evaluator
     from nas.pipeline import run_pipeline
 
     seeds = _seeds(args.seeds)
     data = (
         load_dataset(args.data) if args.evaluator == "train" else args.data
     )  # loaded once: the search's and training's
-    evaluator = get_evaluator(
-        args.evaluator,
-        **options_for(args.evaluator, data=data, seed=args.seed, steps=args.steps, predictor=args.predictor),
-    )
+    evaluator = get_evaluator(args.evaluator, **_cli.evaluator_options(args, data=data, uses_data=True))
     result = run_pipeline(
         latency=args.target,
         budget_ms=args.budget,

@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
         help="params, flops, synflow, naswot, grad_norm, zen, train, ofa-predictor (default: %(default)s, chosen in"
         " bench/RESULTS.md)",
     )
-    p.add_argument("--data", default="digits", help="dataset for data-based evaluators (default: %(default)s)")
+    p.add_argument("--data", help="dataset for data-based evaluators (default: digits)")
     p.add_argument("--steps", type=int, default=300, help="training steps of the train evaluator")
     p.add_argument("--predictor", help=_cli.PREDICTOR_HELP)
     p.add_argument(
@@ -56,15 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(_cli.bind_dash_value(sys.argv[1:] if argv is None else argv, "--budget"))
     _cli.quiet_optuna()
     from nas._errors import ArgumentError
-    from nas.evaluate import get_evaluator, options_for
+    from nas.evaluate import get_evaluator
     from nas.search import run_search
 
     if args.steps < 1:
         raise ArgumentError("steps", str(args.steps), "use 1 or more")
-    evaluator = get_evaluator(
-        args.evaluator,
-        **options_for(args.evaluator, data=args.data, seed=args.seed, steps=args.steps, predictor=args.predictor),
-    )
+    evaluator = get_evaluator(args.evaluator, **_cli.evaluator_options(args))
     result = run_search(
         latency=args.target,
         budget_ms=args.budget,
