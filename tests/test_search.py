@@ -68,12 +68,12 @@ def _study(out: Path) -> optuna.Study:
     return optuna.load_study(study_name=out.name, storage=f"sqlite:///{out / 'study.db'}")
 
 
-def _complete_count(db: Path) -> int:
-    """Complete trials, read without creating anything: a reader that opened the file through Optuna
+def _complete_count(db: Path, state: str = "COMPLETE") -> int:
+    """Trials in ``state``, read without creating anything: a reader that opened the file through Optuna
     while the search was still creating its tables would race it."""
     try:
         with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as connection:
-            return connection.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+            return connection.execute("SELECT COUNT(*) FROM trials WHERE state = ?", (state,)).fetchone()[0]
     except sqlite3.Error:  # no file or no table yet
         return 0
 
@@ -344,6 +344,31 @@ def test_successive_halving_trains_survivors_further(setup: dict[str, Path], tmp
     best = next(t for t in _complete(_study(out)) if f"trial_{t.number:05d}" == ArchConfig.load(out / "best.yaml").name)
     assert best.user_attrs["nas"]["rung"] == 1  # the best is taken among the fully trained
     assert "| rung |" in (out / "summary.md").read_text()
+
+
+def test_successive_halving_killed_leaves_no_trial_running(setup: dict[str, Path], tmp_path: Path) -> None:
+    """Halving asks a whole bracket before training it: a kill leaves several trials RUNNING, which the
+    rerun fails (their processes are gone) before it goes on to the requested count."""
+    out = tmp_path / "run"
+    flags = ("--trials", "9", "--steps", "9", "--eta", "3", "--rungs", "2")
+    command = [sys.executable, "-m", *_args(setup, out, *flags, budget="4ms", evaluator="train")]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    db = out / "study.db"
+    while time.monotonic() < deadline and not (_complete_count(db) >= 3 and _complete_count(db, "RUNNING")):
+        time.sleep(0.2)  # one bracket told, the next one asked
+    assert process.poll() is None, "the search ended before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    running = _study(out).get_trials(states=(optuna.trial.TrialState.RUNNING,))
+
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert running
+    assert f"failed {len(running)} trials a killed run left running" in result.stderr
+    study = _study(out)
+    assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+    assert len(_complete(study)) == 9
 
 
 def test_mnas_objective_is_a_single_reward_under_the_budget(setup: dict[str, Path], tmp_path: Path) -> None:
