@@ -50,9 +50,9 @@ def tiny() -> tuple[SearchSpace, LatencyTable]:
     return space, synthetic_table(space, seed=5)
 
 
-def _search(tiny: tuple[SearchSpace, LatencyTable], out: Path, seed: int = 0) -> list[optuna.trial.FrozenTrial]:
+def _search(tiny: tuple[SearchSpace, LatencyTable], out: Path) -> list[optuna.trial.FrozenTrial]:
     space, table = tiny
-    sampler = SurrogateSampler(space=space, latency=table, budget_ms=BUDGET_MS, seed=seed, initial=8, batch=4)
+    sampler = SurrogateSampler(space=space, latency=table, budget_ms=BUDGET_MS, seed=0, initial=8, batch=4)
     outcome = run_search(
         latency=table,
         space=space,
@@ -84,8 +84,6 @@ def test_every_proposal_is_new_and_within_budget_and_the_model_steers(
     assert uniform.feasible < 32  # which spends some of them over budget
     again = _search(tiny, tmp_path / "b")
     assert [t.params for t in again] == [t.params for t in trials]  # the seed fixes the whole run
-    other = _search(tiny, tmp_path / "c", seed=1)
-    assert [t.params for t in other] != [t.params for t in trials]
 
 
 def test_the_cli_name_makes_one(tiny: tuple[SearchSpace, LatencyTable], tmp_path: Path) -> None:
