@@ -171,7 +171,7 @@ def test_latency_falls_every_iteration_and_ends_within_budget(tmp_path: Path, ca
 
 def test_resume_after_kill_continues_at_the_next_iteration(tiny_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    command = [sys.executable, "-m", *_netadapt_args(tiny_file, out, _budget(0.7), "--short-steps", "20")]
+    command = [sys.executable, "-m", *_netadapt_args(tiny_file, out, _budget(0.7), "--short-steps", "8")]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     history: list = []

@@ -189,7 +189,7 @@ def _configs(study: optuna.Study) -> list[tuple]:
     return sorted(tuple(sorted(t.params.items())) for t in _complete(study))
 
 
-@pytest.mark.parametrize(("sampler", "trials"), [("random", 40), ("nsga2", 70)])  # NSGA-II: past one generation
+@pytest.mark.parametrize(("sampler", "trials"), [("random", 25), ("nsga2", 60)])  # NSGA-II: past one generation
 def test_a_run_killed_and_resumed_ends_where_an_uninterrupted_one_does(
     setup: dict[str, Path], tmp_path: Path, sampler: str, trials: int
 ) -> None:
