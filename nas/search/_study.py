@@ -168,6 +168,7 @@ class TrialSeeded(optuna.samplers.BaseSampler):
     def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], seed: int) -> None:
         self._make, self._seed = make, seed
         self._inner = make(seed)
+        self._spaces = make(seed)  # kept for the run: its search-space inference is incremental and cached
 
     def reseed_rng(self) -> None:
         self._seed = int(np.random.SeedSequence().generate_state(1)[0])
@@ -182,7 +183,7 @@ class TrialSeeded(optuna.samplers.BaseSampler):
         self._inner.before_trial(study, trial)
 
     def infer_relative_search_space(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-        return self._inner.infer_relative_search_space(study, trial)
+        return self._spaces.infer_relative_search_space(study, trial)
 
     def sample_relative(
         self, study: optuna.Study, trial: optuna.trial.FrozenTrial, search_space: dict[str, Any]
