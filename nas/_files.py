@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import os
+import socket
 import tempfile
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,10 +25,38 @@ def give_usual_permissions(path: str | os.PathLike[str]) -> None:
     os.chmod(path, 0o666 & ~_umask())
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine is running (another user's counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OverflowError, OSError):  # not a pid at all
+        return False
+    return pid > 0
+
+
+_HOST = f"{zlib.crc32(socket.gethostname().encode()):08x}"
+
+
+def temp_beside(path: Path) -> tuple[int, str]:
+    """An open temp file (``mkstemp``: an unpredictable name) in ``path``'s folder, for writing ``path``
+    atomically. Its name carries this machine and process, so the temp files a killed writer of ``path``
+    left are recognised and removed here (else every kill would leave one forever)."""
+    stem = f".{path.name}.{_HOST}-"
+    for stale in glob.glob(glob.escape(str(path.parent / stem)) + "*.tmp"):
+        pid = Path(stale).name.removeprefix(stem).split(".", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            Path(stale).unlink(missing_ok=True)
+    return tempfile.mkstemp(prefix=f"{stem}{os.getpid()}.", suffix=".tmp", dir=path.parent)
+
+
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

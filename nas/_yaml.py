@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from nas._errors import NasError, SpecError
@@ -39,10 +40,20 @@ _Dumper.add_representer(FlowMap, _represent_flow_map)
 _Dumper.add_representer(FlowList, _represent_flow_list)
 
 
+MAX_BYTES = 64 * 2**20  # the shipped latency tables are ~0.2 MB; a bigger file is not one of ours
+MAX_NESTING = 1000  # brackets open at once: libyaml's parser crashes the process (SIGSEGV) past ~50,000
+MAX_NODES = 2_000_000  # values in a file with its aliases expanded; the shipped tables have ~50,000
+
+
 def read_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a YAML file that must hold a mapping at the top level (``yaml.safe_load`` only)."""
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_BYTES:
+            raise NasError(
+                f"{path}: {path.stat().st_size / 2**20:.0f} MiB, over the {MAX_BYTES // 2**20} MiB a nas YAML file"
+                " may have; is it the right file?"
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise NasError(f"{path}: no such file") from None
@@ -50,17 +61,72 @@ def read_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise NasError(f"{path}: is a folder, expected a YAML file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise NasError(f"{path}: cannot read ({exc})") from None
+    return parse_mapping(text, str(path))
+
+
+def parse_mapping(text: str, source: str) -> dict[str, Any]:
+    """YAML text that must hold a mapping, from ``source`` (named in errors). Text whose aliases expand
+    past ``MAX_NODES`` values is refused before it is built: a 2 KB file of nested aliases ("billion
+    laughs") expands to gigabytes in anything that walks or prints it."""
+    if (depth := _flow_depth(text)) > MAX_NESTING:
+        raise NasError(f"{source}: brackets nested {depth} deep, over {MAX_NESTING}; flatten it")
+    loader = _SafeLoader(text)
     try:
-        data = yaml.load(text, Loader=_SafeLoader)
+        node = loader.get_single_node()
+        if node is not None and (size := _expanded_size(node)) > MAX_NODES:
+            raise NasError(
+                f"{source}: its aliases (*name) expand to {size:.3g} values, over {MAX_NODES:,}; write them out"
+            )
+        data = None if node is None else loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise NasError(f"{path}: not valid YAML{where} ({problem}); fix the syntax") from None
+        raise NasError(f"{source}: not valid YAML{where} ({problem}); fix the syntax") from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
-        raise SpecError(str(path), "", f"the file is {kind}; expected a YAML mapping (key: value lines)")
+        raise SpecError(source, "", f"the file is {kind}; expected a YAML mapping (key: value lines)")
     return data
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of flow brackets ([ and {), quotes ignored: an upper bound is enough."""
+    if text.count("[") + text.count("{") <= MAX_NESTING:
+        return 0
+    codes = np.frombuffer(text.encode("utf-8", "replace"), dtype=np.uint8)
+    step = np.isin(codes, _OPEN).astype(np.int64) - np.isin(codes, _CLOSE)
+    return int(np.cumsum(step).max())
+
+
+_OPEN, _CLOSE = np.frombuffer(b"[{", dtype=np.uint8), np.frombuffer(b"]}", dtype=np.uint8)
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Values under ``root`` with every alias expanded, counting each shared node once per use (without
+    expanding: each distinct node is sized once, children before parents)."""
+    size: dict[int, int] = {}
+    stack = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in size:
+            continue
+        children = _children(node)
+        if children_done or not children:
+            size[id(node)] = 1 + sum(size[id(child)] for child in children)
+        else:
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in size)
+    return size[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def dump(data: Any) -> str:

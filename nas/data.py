@@ -175,16 +175,27 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 
 def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One batch file, python (pickled arrays only) or binary (``NAME.bin``: label byte + 3072 pixels)."""
     binary = path.with_name(path.name + ".bin")
-    if binary.exists():
-        raw = np.frombuffer(binary.read_bytes(), dtype=np.uint8).reshape(-1, 3073)
-        return raw[:, 1:].reshape(-1, 3, 32, 32), raw[:, 0].astype(np.int64)
     try:
-        with path.open("rb") as handle:
-            batch = _ArrayUnpickler(handle, encoding="bytes").load()
-        return np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32), np.asarray(batch[b"labels"])
-    except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
-        raise NasError(f"{path}: not a CIFAR-10 batch ({exc})") from None
+        if binary.exists():
+            path = binary
+            raw = np.frombuffer(binary.read_bytes(), dtype=np.uint8).reshape(-1, 3073)
+            images, labels = raw[:, 1:].reshape(-1, 3, 32, 32), raw[:, 0].astype(np.int64)
+        else:
+            with path.open("rb") as handle:
+                batch = _ArrayUnpickler(handle, encoding="bytes").load()
+            images = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+            labels = np.asarray(batch[b"labels"], dtype=np.int64).reshape(-1)
+    except (OSError, pickle.UnpicklingError, KeyError, TypeError, ValueError, EOFError) as exc:
+        raise NasError(f"{path}: not a CIFAR-10 batch ({type(exc).__name__}: {str(exc)[:120]})") from None
+    if len(labels) != len(images) or not len(labels) or labels.min() < 0 or labels.max() > 9:
+        raise NasError(
+            f"{path}: not a CIFAR-10 batch ({len(images)} images, {len(labels)} labels"
+            f"{'' if not len(labels) else f' from {labels.min()} to {labels.max()}'}; expected as many labels,"
+            " each 0-9); replace the file with the original"
+        )
+    return images, labels
 
 
 def _cifar10(folder: Path) -> Dataset:
@@ -225,8 +236,15 @@ def _image_folder(folder: Path, holdout_fraction: float) -> Dataset:
                     image.load()
                     decoded.append(image.copy())
                     labels.append(label)
-            except (UnidentifiedImageError, OSError):
-                unreadable += 1
+            except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+                unreadable += 1  # PIL raises these for truncated, corrupt or oversized files
+    present = set(labels)
+    empty = [name for label, name in enumerate(files) if label not in present]
+    if empty:
+        raise NasError(
+            f"{folder}/{empty[0]}: none of its {len(files[empty[0]])} images could be read"
+            f"{f' (nor those of {len(empty) - 1} more classes)' if len(empty) > 1 else ''}; replace or remove them"
+        )
     modes = Counter("L" if im.mode in ("L", "1", "I;16", "I") else "RGB" for im in decoded)
     mode = "L" if set(modes) == {"L"} else "RGB"
     sizes = Counter(im.size for im in decoded)

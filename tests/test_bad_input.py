@@ -5,12 +5,16 @@ nas folder). Cases run in-process through the same error handling as the console
 from __future__ import annotations
 
 import copy
+import io
+import json
 import os
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -96,6 +100,7 @@ RAW = {  # file contents no reader may turn into a traceback
     "tab-indented": "a:\n\tb: 1\n",
     "alias-bomb": ALIAS_BOMB,
     "python-tag": "!!python/object/apply:os.system ['echo hi']\n",
+    "deep-brackets": "a: " + "[" * 60_000 + "]" * 60_000 + "\n",  # libyaml alone dies of SIGSEGV
 }
 
 SPACE_CHANGES: dict[str, Callable[[dict], Any]] = {
@@ -189,6 +194,7 @@ def _space_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
     cases += [
         ("space-missing-file", lambda f: ["nas.space", "show", str(f.root / "nope.yaml")]),
         ("space-a-folder", lambda f: ["nas.space", "show", str(f.root)]),
+        ("space-file-too-big", lambda f: ["nas.space", "show", _sparse(f.root / "big.yaml", 65 * 2**20)]),
     ]
     # a broken space through the search too: refused before any trial or file
     cases += [
@@ -228,6 +234,13 @@ def _table_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
     ]
     cases += [("latency-show-unknown-target", lambda f: ["nas.latency", "show", "--target", "no-such-device"])]
     return cases
+
+
+def _sparse(path: Path, size: int) -> str:
+    """A file of ``size`` bytes that takes no disk space."""
+    with path.open("wb") as handle:
+        handle.truncate(size)
+    return str(path)
 
 
 def _search(f: Files, *extra: str) -> list[str]:
@@ -375,6 +388,7 @@ def _flag_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
         "validate-samples-zero": ["validate", "--target", "TABLE", "--samples", "0"],
         "extend-unknown-target": ["extend", "--target", "nowhere", "--config", "CONFIG"],
         "extend-nothing": ["extend", "--target", "TABLE"],
+        "extend-imported-table": ["extend", "--target", "note10", "--config", "CONFIG"],
         "extend-config-missing": ["extend", "--target", "TABLE", "--config", "/nonexistent/c.yaml"],
         "show-config-missing": ["show", "--target", "TABLE", "--config", "/nonexistent/c.yaml"],
         "import-ofa-missing-folder": ["import-ofa", "/nonexistent/ofa", "--target", "t", "--out", "OUT/t.yaml"],
@@ -397,6 +411,182 @@ def _flag_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
     return cases
 
 
+def _png(size: int = 8) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), (10, 200, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _tree(root: Path, files: dict[str, bytes]) -> str:
+    """A data folder of ``files`` (relative path -> content) under ``root``; returns its path."""
+    for name, content in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(content)
+    return str(root)
+
+
+def _cifar_pickle(images: int, labels: list[int]) -> bytes:
+    return pickle.dumps({b"data": np.zeros((images, 3072), np.uint8), b"labels": labels})
+
+
+DATA: dict[str, Callable[[], dict[str, bytes]]] = {  # --data folders no loader may turn into a traceback
+    "images-all-unreadable": lambda: {"cat/a.png": b"not a png", "dog/b.jpg": b"\xff\xd8 truncated"},
+    "images-one-class-unreadable": lambda: {"cat/a.png": _png(), "dog/b.png": _png()[:40]},
+    "images-none": lambda: {"cat/a.txt": b"hello", "dog/b.txt": b"hi"},
+    "images-one-class": lambda: {"cat/a.png": _png(), "cat/b.png": _png()},
+    "cifar-binary-wrong-size": lambda: {"data_batch_1.bin": b"\0" * 3000, "test_batch.bin": b"\0" * 3073},
+    "cifar-binary-empty": lambda: {"test_batch.bin": b""},
+    "cifar-labels-fewer": lambda: {"test_batch": _cifar_pickle(3, [1, 2])},
+    "cifar-label-11": lambda: {"test_batch": _cifar_pickle(2, [1, 11])},
+    "cifar-labels-text": lambda: {"test_batch": _cifar_pickle(2, ["a", "b"])},
+    "cifar-not-a-pickle": lambda: {"test_batch": b"garbage"},
+    "cifar-no-test-batch": lambda: {"data_batch_1.bin": b"\0" * 3073},
+}
+
+
+OFA_BLOCK = "expanded_conv-input:10x10x136-output:10x10x136-expand:408-kernel:3-stride:1-idskip:1-se:1-hs:1"
+OFA_FILE = {  # the smallest OFA latency file import-ofa accepts: head parts and one block
+    "AvgPool2D-input:5x5x1152-output:1x1x1152": 0.01,
+    "Conv-input:160x160x3-output:80x80x24": 0.5,
+    "Conv_1-input:5x5x192-output:5x5x1152": 0.4,
+    "Conv_2-input:1x1x1152-output:1x1x1536": 0.7,
+    "Logits-input:1x1x1536-output:1000": 0.6,
+    OFA_BLOCK: 0.8,
+}
+OFA_CHANGES: dict[str, tuple[str, str, Any]] = {  # key -> new key, new mean (None: keep)
+    "stem-0x0": ("Conv-input:160x160x3-output:80x80x24", "Conv-input:160x160x3-output:0x0x24", None),
+    "stem-no-size": ("Conv-input:160x160x3-output:80x80x24", "Conv-input:160x160x3-output:24", None),
+    "stem-stride-3": ("Conv-input:160x160x3-output:80x80x24", "Conv-input:240x240x3-output:80x80x24", None),
+    "last-0x0": ("Conv_1-input:5x5x192-output:5x5x1152", "Conv_1-input:0x0x192-output:0x0x1152", None),
+    "last-no-size": ("Conv_1-input:5x5x192-output:5x5x1152", "Conv_1-input:5x5x192-output:1152", None),
+    "logits-0-classes": ("Logits-input:1x1x1536-output:1000", "Logits-input:1x1x1536-output:0", None),
+    "hidden-0": ("Conv_2-input:1x1x1152-output:1x1x1536", "Conv_2-input:1x1x1152-output:1x1x0", None),
+    "block-0x0": (OFA_BLOCK, OFA_BLOCK.replace("10x10", "0x0"), None),
+    "block-kernel-0": (OFA_BLOCK, OFA_BLOCK.replace("kernel:3", "kernel:0"), None),
+    "block-stride-0": (OFA_BLOCK, OFA_BLOCK.replace("stride:1", "stride:0"), None),
+    "block-expand-0": (OFA_BLOCK, OFA_BLOCK.replace("expand:408", "expand:0"), None),
+    "block-expand-huge": (OFA_BLOCK, OFA_BLOCK.replace("expand:408", "expand:99999999999999999999"), None),
+    "block-idskip-wrong": (OFA_BLOCK, OFA_BLOCK.replace("idskip:1", "idskip:0"), None),
+    "block-not-square": (OFA_BLOCK, OFA_BLOCK.replace("input:10x10", "input:10x12"), None),
+    "mean-nan": (OFA_BLOCK, OFA_BLOCK, ".nan"),
+    "mean-inf": (OFA_BLOCK, OFA_BLOCK, ".inf"),
+    "mean-zero": (OFA_BLOCK, OFA_BLOCK, "0"),
+    "mean-bool": (OFA_BLOCK, OFA_BLOCK, "true"),
+    "mean-missing": (OFA_BLOCK, OFA_BLOCK, "{}"),
+    "key-unknown": (OFA_BLOCK, "Flatten-input:1x1x1", None),
+}
+
+
+def _ofa_folder(root: Path, change: tuple[str, str, Any]) -> str:
+    old, new, mean = change
+    lines = []
+    for key, ms in OFA_FILE.items():
+        value = mean if key == old and mean is not None else ms
+        body = value if value == "{}" else f"\n  count: 5\n  mean: {value}\n  std: 0.01"
+        lines.append(f"{new if key == old else key}: {body}\n")
+    (root / "ofa").mkdir(exist_ok=True)
+    (root / "ofa" / "160_lookup_table.yaml").write_text("".join(lines))
+    return str(root / "ofa")
+
+
+def _ofa_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
+    cases = [
+        (
+            f"import-ofa-{name}",
+            lambda f, change=change: [
+                "nas.latency",
+                "import-ofa",
+                _ofa_folder(f.root, change),
+                "--target",
+                "t",
+                "--out",
+                f.out + "/t.yaml",
+            ],
+        )
+        for name, change in OFA_CHANGES.items()
+    ]
+    cases += [  # the arm64 estimate reads the same files
+        (
+            f"estimate-ofa-{name}",
+            lambda f, change=change: [
+                "nas.latency",
+                "estimate",
+                "--ofa",
+                _ofa_folder(f.root, change),
+                "--out",
+                f.out + "/t.yaml",
+            ],
+        )
+        for name, change in list(OFA_CHANGES.items())[::3]
+    ]
+    return cases
+
+
+def _search_folder(root: Path, settings: Any, study: str | None = None) -> str:
+    """A folder that looks like a finished search's: ``run.json`` with ``settings`` (and a study database
+    holding a study named ``study``)."""
+    folder = root / "run"
+    folder.mkdir()
+    if study is not None:
+        import optuna
+
+        optuna.create_study(study_name=study, storage=f"sqlite:///{folder / 'study.db'}")
+    record = settings if isinstance(settings, str) else json.dumps({"settings": settings})
+    (folder / "run.json").write_text(record)
+    return str(folder)
+
+
+def _fit_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
+    def settings(root: Path, **change: Any) -> dict[str, Any]:
+        url = f"sqlite:///{root / 'run' / 'study.db'}"
+        return {"storage": url, "study": "run", "space": str(root / "good_space.yaml"), **change}
+
+    folders: dict[str, Callable[[Path], str]] = {
+        "run-json-garbage": lambda root: _search_folder(root, "garbage{"),
+        "run-json-a-list": lambda root: _search_folder(root, "[1, 2]"),
+        "run-json-no-settings": lambda root: _search_folder(root, "{}"),
+        "run-json-storage-number": lambda root: _search_folder(root, settings(root, storage=5)),
+        "study-database-missing": lambda root: _search_folder(root, settings(root)),
+        "study-not-in-database": lambda root: _search_folder(root, settings(root), study="another"),
+        "no-run-json": lambda root: str(root),
+    }
+    return [
+        (
+            f"fit-predictor-{name}",
+            lambda f, folder=folder: [
+                "nas.evaluate",
+                "fit-predictor",
+                "--study",
+                folder(f.root),
+                "--out",
+                f.out + "/p.npz",
+            ],
+        )
+        for name, folder in folders.items()
+    ]
+
+
+def _data_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
+    return [
+        (
+            f"data-{name}",
+            lambda f, files=files: [
+                "nas.evaluate",
+                f.config(),
+                "--evaluator",
+                "train",
+                "--steps",
+                "1",
+                "--data",
+                _tree(f.root / "d", files()),
+            ],
+        )
+        for name, files in DATA.items()
+    ]
+
+
 def _netadapt(f: Files, *extra: str) -> list[str]:
     flags = {"--config": f.config(), "--target": "x86_64", "--budget": "1ms", "--out": f.out}
     flags.update(dict(zip(extra[::2], extra[1::2], strict=True)))
@@ -415,7 +605,7 @@ def _pipeline(f: Files, *extra: str) -> list[str]:
     return ["nas.pipeline", *[item for pair in flags.items() for item in pair]]
 
 
-CASES = _space_cases() + _config_cases() + _table_cases() + _flag_cases()
+CASES = _space_cases() + _config_cases() + _table_cases() + _flag_cases() + _data_cases() + _ofa_cases() + _fit_cases()
 
 
 def test_the_table_has_two_hundred_cases() -> None:
@@ -447,3 +637,9 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     assert len(lines) == 1, lines
     assert "error" in lines[0]
     assert _files_under(tmp_path, home) == before, "a refused command wrote files"
+
+
+def test_the_ofa_files_of_the_table_are_broken_copies_of_a_good_one(tmp_path: Path) -> None:
+    folder = _ofa_folder(tmp_path, (OFA_BLOCK, OFA_BLOCK, None))
+    result = run_main("nas.latency", "import-ofa", folder, "--target", "t", "--out", str(tmp_path / "t.yaml"))
+    assert result.returncode == 0, result.stderr

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,8 +17,10 @@ import torch
 from torch import nn
 
 from nas import ArchConfig, NasError, SearchSpace, build_model, export_onnx
+from nas._paths import REFERENCE_DIR
 from nas.model import load_weights
 from nas.model._network import Network
+from tests.conftest import ROOT
 
 
 def _conv_linear_macs(model: nn.Module, resolution: int) -> int:
@@ -134,6 +140,26 @@ def test_export_of_a_config_is_seeded(tiny_space: SearchSpace, tmp_path: Path) -
     b = export_onnx(config, tmp_path / "b.onnx", seed=3).read_bytes()
     assert a == b
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_killed_export_leaves_no_temp_file_after_the_next_one(tmp_path: Path) -> None:
+    """The temp file of an export killed mid-write is removed by the next export to the same path (the
+    dead writer's process is named in it); a live writer's temp file is left alone."""
+    out = tmp_path / "m.onnx"
+    command = [sys.executable, "-m", "nas.export", str(REFERENCE_DIR / "mobilenetv3_large.yaml"), "--out", str(out)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while process.poll() is None and not list(tmp_path.glob(".m.onnx.*.tmp")):
+        time.sleep(0.01)
+    process.kill()
+    process.wait()
+    left = list(tmp_path.glob(".m.onnx.*.tmp"))
+    assert not out.exists(), "the export finished before it could be killed"
+    assert left
+    live = tmp_path / left[0].name.replace(f"-{process.pid}.", f"-{os.getpid()}.")
+    live.write_bytes(b"")  # as if this process were writing it now
+    export_onnx(ArchConfig.load(REFERENCE_DIR / "mobilenetv3_small.yaml"), out)
+    assert onnx.load(str(out)).graph.input
+    assert list(tmp_path.glob(".m.onnx.*.tmp")) == [live]
 
 
 def test_weights_round_trip_and_mismatch(small: ArchConfig, large: ArchConfig, tmp_path: Path) -> None:

@@ -339,12 +339,29 @@ def test_successive_halving_trains_survivors_further(setup: dict[str, Path], tmp
     rungs = sorted(r["rung"] for r in feasible)
     assert rungs.count(0) > rungs.count(1) >= 1  # eta 3: one of each full bracket of three goes on
     assert all(r["fidelity"].startswith("trained 3/9" if r["rung"] == 0 else "trained 9/9") for r in feasible)
-    assert len(list((out / "checkpoints").glob("trial_*.pt"))) == len(feasible)
+    trained = [r for r in feasible if "reused_from" not in r]
+    assert len(list((out / "checkpoints").iterdir())) == len(trained)  # one folder per config trained
+    assert len(list((out / "checkpoints").glob("*/step_*.pt"))) == len(trained) + rungs.count(1)
     with (out / "pareto.csv").open() as handle:
         assert {row["rung"] for row in csv.DictReader(handle)} <= {"0", "1"}
     best = next(t for t in _complete(_study(out)) if f"trial_{t.number:05d}" == ArchConfig.load(out / "best.yaml").name)
     assert best.user_attrs["nas"]["rung"] == 1  # the best is taken among the fully trained
     assert "| rung |" in (out / "summary.md").read_text()
+
+
+def test_rung_checkpoints_are_per_config_and_go_on_from_the_last_rung_below(tmp_path: Path) -> None:
+    from nas.search._halving import rung_checkpoint
+
+    params = {"depth_0": 2, "kernel_0_0": 3}
+    first = rung_checkpoint(tmp_path, params, 3)
+    assert not first.exists()
+    assert first.name == "step_3.pt"
+    first.write_bytes(b"three steps")
+    assert rung_checkpoint(tmp_path, dict(reversed(params.items())), 3) == first  # the same config
+    assert rung_checkpoint(tmp_path, {**params, "kernel_0_0": 5}, 3).parent != first.parent
+    assert rung_checkpoint(tmp_path, params, 9).read_bytes() == b"three steps"  # training goes on from it
+    assert not rung_checkpoint(tmp_path, params, 1).exists()  # nothing at or below step 1
+    assert sorted(p.name for p in first.parent.iterdir()) == ["step_3.pt", "step_9.pt"]
 
 
 def test_successive_halving_killed_leaves_no_trial_running(setup: dict[str, Path], tmp_path: Path) -> None:
@@ -367,9 +384,13 @@ def test_successive_halving_killed_leaves_no_trial_running(setup: dict[str, Path
     assert result.returncode == 0, result.stderr
     assert running
     assert f"failed {len(running)} trials a killed run left running" in result.stderr
+    asked = [t for t in running if t.params]
+    assert f"asking {len(asked)} of their configs again" in result.stderr
     study = _study(out)
     assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
     assert len(_complete(study)) == 9
+    complete = [t.params for t in _complete(study)]
+    assert all(t.params in complete for t in asked)  # their training went on in the rerun
 
 
 def test_mnas_objective_is_a_single_reward_under_the_budget(setup: dict[str, Path], tmp_path: Path) -> None:

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from scipy import stats
 
 from nas._errors import NasError, OutsideSpaceError
 from nas._files import write_bytes_atomic
+from nas._yaml import parse_mapping
 from nas.config import ArchConfig, stages
 from nas.evaluate._base import Evaluator, Score
 from nas.space import SearchSpace
@@ -84,7 +84,9 @@ class FittedPredictor:
 
     @property
     def space(self) -> SearchSpace:
-        space = SearchSpace.from_dict(yaml.safe_load(self.space_yaml), source="the predictor's space")
+        space = SearchSpace.from_dict(
+            parse_mapping(self.space_yaml, "the predictor's space"), source="the predictor's space"
+        )
         if space.hash != self.space_hash:
             raise NasError(
                 f"the predictor's space (hash {space.hash}) is not the one it was fitted in ({self.space_hash})"

@@ -136,12 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if notice := table.notice([op for config in configs for op in config.ops()]):
         print(notice, file=sys.stderr)
     if args.command == "extend":
-        from nas.latency._build import extend_table
+        from nas.latency._build import extend_table, missing_ops
         from nas.space import SearchSpace
 
         if not configs and not args.space:
             raise NasError("extend: give --config FILE ... or --space SPACE (or both)")
         space = SearchSpace.load(args.space) if args.space else None
+        missing_ops(table, configs, space=space)  # refused before a shipped table is copied
         table = _own_table(table)
         added = extend_table(table, configs, space=space)
         how = "measured" if table.measured else "estimated (by the table's model)"

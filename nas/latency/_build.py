@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from nas._errors import ArgumentError, check_seed
+from nas._errors import ArgumentError, NasError, check_seed
 from nas._paths import reference_configs, shipped_name, user_dir
 from nas._progress import progress
 from nas.config import ArchConfig, Op, ops
@@ -112,11 +112,27 @@ def build_table(
     )
 
 
+def missing_ops(
+    table: LatencyTable, configs: Sequence[ArchConfig] = (), *, space: SearchSpace | None = None
+) -> list[Op]:
+    """The ops of ``configs`` (and of every config of ``space``) that ``table`` lacks, checked to be ones
+    ``extend_table`` can add: a measured table must say how it was timed (its threads)."""
+    wanted = {op for config in configs for op in ops(config)} | set(space.ops() if space is not None else ())
+    missing = sorted(op for op in wanted if op.key not in table.entries)
+    threads = table.metadata.get("threads")
+    if missing and table.measured and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise NasError(
+            f"table {table.source} lacks {len(missing)} ops of these configs and does not say how it was timed"
+            f" (threads: {str(threads)[:40]}), so ops timed here would not add up with its own; time them on"
+            " its device (python -m nas.latency build there) or pick configs it holds"
+        )
+    return missing
+
+
 def extend_table(table: LatencyTable, configs: Sequence[ArchConfig] = (), *, space: SearchSpace | None = None) -> int:
     """Measure here the ops of ``configs`` (and of every config of ``space``) that ``table`` lacks and add
     them to its file; returns how many. A space's ops go into one bundle, timed in one session."""
-    wanted = {op for config in configs for op in ops(config)} | set(space.ops() if space is not None else ())
-    missing = sorted(op for op in wanted if op.key not in table.entries)
+    missing = missing_ops(table, configs, space=space)
     if missing and isinstance(table, EstimatedTable):  # it prices new ops with its own model
         table.add(table.price(missing))
         table.save(table.source)
@@ -126,7 +142,7 @@ def extend_table(table: LatencyTable, configs: Sequence[ArchConfig] = (), *, spa
             extended = measure_bundle(
                 tmp,
                 Path(table.source),
-                threads=int(table.metadata["threads"]),
+                threads=table.metadata["threads"],
                 base=table,
                 extension={"space": space_info(space)} if space is not None else None,
             )

@@ -8,13 +8,16 @@ blocks; ``Conv`` (stem), ``Conv_1`` (last 1x1 conv), and ``AvgPool2D`` + ``Conv_
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from nas._errors import NasError
+from nas._fields import Field
 from nas._yaml import read_mapping
 from nas.blocks import Classifier, LastConv, LayerConfig, StemConfig
+from nas.blocks._base import MAX_RESOLUTION, STRIDES, channels, kernel, stride
 from nas.config import Op
 from nas.latency._table import MeasuredTable, Overhead
 
@@ -26,15 +29,47 @@ _OTHER = re.compile(r"(Conv|Conv_1|AvgPool2D|Conv_2|Logits)-input:(\d+)x(\d+)x(\
 HEAD_PARTS = ("AvgPool2D", "Conv_2", "Logits")
 
 
-def block_op(key: str) -> Op | None:
-    """Our op for an OFA ``expanded_conv`` key (None for other keys)."""
+def _numbers(path: Path, key: str, texts: Sequence[str | None], kinds: Sequence[str]) -> list[int]:
+    """The key's numbers, each checked as what it is (``size``, ``channels``, ``kernel``, ``stride``,
+    ``flag``): a 0x0 output or a stride of 0 is named here, not met later as a division by zero."""
+    parse: dict[str, Callable[[Field], int]] = {
+        "size": lambda f: f.integer(minimum=1, maximum=MAX_RESOLUTION, why="a larger input would not fit in memory"),
+        "channels": channels,
+        "kernel": kernel,
+        "stride": stride,
+        "flag": lambda f: f.integer(minimum=0, allowed=(0, 1)),
+    }
+    return [
+        parse[kind](Field(str(path), f"key {key!r}, {kind} (number {i + 1})", int(text)))
+        for i, (kind, text) in enumerate(zip(kinds, [t for t in texts if t is not None], strict=True))
+    ]
+
+
+_BLOCK_NUMBERS = (
+    "size",
+    "size",
+    "channels",
+    "size",
+    "size",
+    "channels",
+    "channels",
+    "kernel",
+    "stride",
+    "flag",
+    "flag",
+    "flag",
+)
+
+
+def block_op(path: Path, key: str) -> Op | None:
+    """Our op for an OFA ``expanded_conv`` key of file ``path`` (None for other keys)."""
     m = _BLOCK.fullmatch(key)
     if m is None:
         return None
-    h, _, cin, oh, _, cout, mid, k, s, skip, se, hs = (int(g) for g in m.groups())
+    h, w, cin, oh, ow, cout, mid, k, s, skip, se, hs = _numbers(path, key, m.groups(), _BLOCK_NUMBERS)
     op = Op(h, cin, LayerConfig(k, mid, cout, s, bool(se), "hswish" if hs else "relu"))
-    if op.out_size != oh or bool(skip) != (s == 1 and cin == cout):
-        raise ValueError(f"inconsistent OFA key {key!r}")
+    if (h, oh) != (w, ow) or op.out_size != oh or bool(skip) != (s == 1 and cin == cout):
+        raise NasError(f"{path}: key {key!r}: its sizes, stride and idskip do not fit together; fix or drop it")
     return op
 
 
@@ -62,9 +97,9 @@ def ofa_keys(op: Op) -> list[str]:
 
 
 def _mean(path: Path, key: str, value: Any) -> float:
-    if not isinstance(value, dict) or not isinstance(value.get("mean"), (int, float)) or value["mean"] <= 0:
+    if not isinstance(value, dict):
         raise NasError(f"{path}: {key}: expected a mapping with a positive 'mean' (ms)")
-    return float(value["mean"])
+    return Field(str(path), f"{key}: mean", value.get("mean")).number(minimum=0, positive=True)
 
 
 def read_ofa_file(path: Path) -> dict[Op, float]:
@@ -74,22 +109,28 @@ def read_ofa_file(path: Path) -> dict[Op, float]:
     others: dict[str, tuple[tuple[int, ...], float]] = {}
     for key, value in data.items():
         key = str(key)
-        try:
-            op = block_op(key)
-        except ValueError as exc:
-            raise NasError(f"{path}: {exc}") from None
+        op = block_op(path, key)
         if op is not None:
             ops[op] = _mean(path, key, value)
             continue
         m = _OTHER.fullmatch(key)
-        if m is None:
+        if m is None or (m.group(1) in ("Conv", "Conv_1") and m.group(5) is None):
             raise NasError(f"{path}: key {key!r} is not in OFA's latency-table format")
-        others[m.group(1)] = (tuple(int(g) for g in m.groups()[1:] if g is not None), _mean(path, key, value))
+        numbers = _numbers(
+            path,
+            key,
+            m.groups()[1:],
+            ("size",) * 2 + ("channels",) + ("size",) * (2 * bool(m.group(5))) + ("channels",),
+        )
+        others[m.group(1)] = (tuple(numbers), _mean(path, key, value))
     missing = [name for name in ("Conv", "Conv_1", *HEAD_PARTS) if name not in others]
     if missing:
         raise NasError(f"{path}: no {missing[0]} entry; an OFA table needs Conv, Conv_1, AvgPool2D, Conv_2, Logits")
     (h, _, _, oh, _, stem_out), stem_ms = others["Conv"]
-    ops[Op(h, 3, StemConfig(stem_out, 3, h // oh, "hswish"))] = stem_ms
+    stem = Op(h, 3, StemConfig(stem_out, 3, h // oh, "hswish"))
+    if h // oh not in STRIDES or stem.out_size != oh:
+        raise NasError(f"{path}: the Conv entry goes from {h} px to {oh} px, not a stride of 1 or 2; fix its key")
+    ops[stem] = stem_ms
     (lh, _, lin, _, _, lout), last_ms = others["Conv_1"]
     ops[Op(lh, lin, LastConv(lout, "hswish"))] = last_ms
     (hidden,) = others["Conv_2"][0][-1:]

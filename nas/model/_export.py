@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +13,7 @@ import torch
 from torch import nn
 
 from nas._errors import NasError
-from nas._files import give_usual_permissions
+from nas._files import give_usual_permissions, temp_beside
 from nas._yaml import dump
 from nas.config import ArchConfig
 from nas.model._network import Network, build_model
@@ -53,7 +52,7 @@ def export_onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path)
     os.close(fd)
     try:
         with warnings.catch_warnings(), torch.no_grad():

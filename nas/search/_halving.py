@@ -5,22 +5,57 @@ highest rung it reached (the rung is recorded with it)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 
+from nas._files import write_bytes_atomic
 from nas.evaluate import TrainEvaluator
 from nas.latency import LatencyModel
-from nas.search._study import INFEASIBLE, price_trial, record_result
+from nas.search._study import INFEASIBLE, price_trial, record_result, result, reused_record, scored_before
 from nas.space import SearchSpace
+
+logger = logging.getLogger(__name__)
 
 
 def rung_steps(total: int, eta: int, rungs: int) -> list[int]:
     """Training steps per rung, ending at ``total``: e.g. 300 steps, eta 3, 3 rungs -> [33, 100, 300]."""
     return sorted({max(1, total // eta**k) for k in range(rungs)})
+
+
+def rung_checkpoint(folder: Path, params: dict[str, Any], until: int) -> Path:
+    """Where to train the config of ``params`` to step ``until``: one folder per config (not per trial) and
+    one file per rung reached, so a config asked again (a killed run's trial, re-asked on rerun) goes on
+    from its last rung at or below ``until`` and scores exactly as it would have in one go."""
+    key = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    target = folder / key / f"step_{until}.pt"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        reached = sorted(
+            (int(step), path)
+            for path in target.parent.glob("step_*.pt")
+            if (step := path.stem.removeprefix("step_")).isdigit() and int(step) < until
+        )
+        if reached:  # the trainer resumes from it and writes step ``until`` over it
+            write_bytes_atomic(target, reached[-1][1].read_bytes())
+    return target
+
+
+def requeue_abandoned(study: optuna.Study, numbers: list[int]) -> int:
+    """Ask the configs of a killed run's trials again (``fail_abandoned`` failed them), first: their
+    training continues from their checkpoints instead of being lost. Returns how many were re-asked."""
+    wanted = set(numbers)
+    again = [t.params for t in study.get_trials(deepcopy=False) if t.number in wanted and t.params]
+    for params in again:
+        study.enqueue_trial(params)
+    return len(again)
 
 
 def run_halving(
@@ -56,18 +91,25 @@ def run_halving(
         while len(population) < min(bracket, left()) and time.monotonic() < deadline:
             trial = study.ask()
             config, latency_ms, base = price_trial(trial, space, latency, budget_ms)
-            if base["feasible"]:
+            earlier = scored_before(trial) if base["feasible"] else None
+            if base["feasible"] and earlier is None:
                 population.append((trial, config, latency_ms, base))
+                continue
+            if earlier is not None:  # scored in an earlier bracket: its score (and rung) stand
+                record_result(trial, {**reused_record(base, earlier), "rung": result(earlier).get("rung")})
+                tell(trial, (result(earlier)["score"], latency_ms))
             else:
                 record_result(trial, base)
                 tell(trial, (INFEASIBLE, latency_ms))
-                if left() <= 0:
-                    break
+            if left() <= 0:
+                break
         for rung, until in enumerate(steps):
             scored = sorted(
                 (
                     (
-                        evaluator.score(config, steps=until, checkpoint=checkpoints / f"trial_{trial.number}.pt"),
+                        evaluator.score(
+                            config, steps=until, checkpoint=rung_checkpoint(checkpoints, trial.params, until)
+                        ),
                         trial,
                         config,
                         latency_ms,

@@ -109,12 +109,23 @@ def scored_configs(folder: str | os.PathLike[str]) -> tuple[list[ArchConfig], li
         record = json.loads((folder / "run.json").read_text())
         settings = record["settings"]
         storage, name, space_file = settings["storage"], settings["study"], settings["space"]
+        if not all(isinstance(value, str) for value in (storage, name, space_file)):
+            raise TypeError("storage, study and space are not all text")
     except (OSError, ValueError, KeyError, TypeError):
         raise NasError(f"{folder}: not a finished search folder (no readable run.json); run nas.search first") from None
     from nas.evaluate import EVALUATORS
     from nas.search._study import make_storage
 
-    study = optuna.load_study(study_name=name, storage=make_storage(storage))
+    database = Path(storage.removeprefix("sqlite:///"))
+    if storage.startswith("sqlite:///") and not database.is_file():
+        raise NasError(f"{folder}: its study database {database} is missing; give the folder the search wrote")
+    opened = make_storage(storage)
+    try:
+        study = optuna.load_study(study_name=name, storage=opened)
+    except KeyError:
+        if isinstance(opened, optuna.storages.RDBStorage):
+            opened.engine.dispose()  # SQLite removes its -wal and -shm files when the last connection closes
+        raise NasError(f"{folder}: its storage {storage} holds no study {name!r}; run nas.search first") from None
     trials = feasible_trials(study)
     top = max((result(t).get("rung", 0) for t in trials), default=0)
     trials = [t for t in trials if result(t).get("rung", 0) == top]

@@ -86,6 +86,11 @@ class _Work:
     checkpoints: Path
     live_from: int = 0  # trials numbered below were created by earlier runs
 
+    @property
+    def halving(self) -> bool:
+        """Successive halving (a training evaluator in the Pareto search) instead of Optuna's loop."""
+        return isinstance(self.evaluator, TrainEvaluator) and self.objective == "pareto"
+
     def open(self, seed: int) -> optuna.Study:
         storage = make_storage(self.storage) if isinstance(self.storage, str) else self.storage
         if isinstance(self.sampler, str):
@@ -107,7 +112,7 @@ class _Work:
         )
         if remaining is not None and remaining <= 0:
             return
-        if isinstance(self.evaluator, TrainEvaluator) and self.objective == "pareto":
+        if self.halving:
             from nas.search._halving import run_halving
 
             run_halving(
@@ -241,6 +246,11 @@ def run_search(
     study = work.open(seed)
     if abandoned := fail_abandoned(study):
         logger.info("failed %d trials a killed run left running: %s", len(abandoned), _numbers(abandoned))
+        if work.halving:
+            from nas.search._halving import requeue_abandoned
+
+            again = requeue_abandoned(study, abandoned)
+            logger.info("asking %d of their configs again, training on from their checkpoints", again)
     work = replace(work, live_from=len(study.get_trials(deepcopy=False)))
     done_before = len(study.get_trials(deepcopy=False, states=_COMPLETE))
     if done_before:

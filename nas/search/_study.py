@@ -18,6 +18,7 @@ from optuna.storages import RetryFailedTrialCallback
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from nas._errors import ArgumentError, NasError
+from nas._files import process_alive
 from nas.config import ArchConfig
 from nas.evaluate import Evaluator, Score, TrainEvaluator
 from nas.latency import LatencyModel
@@ -258,28 +259,18 @@ def fail_abandoned(study: optuna.Study) -> list[int]:
     ``ABANDONED_AFTER_S`` (another machine's live trial is never failed). Returns the failed numbers."""
     host, now, failed = socket.gethostname(), time.time(), []
     others = [key.removeprefix(_PROCESS).split(" ") for key in study.user_attrs if key.startswith(_PROCESS)]
-    alone = all(h == host and (int(pid) == os.getpid() or not _alive(int(pid))) for h, pid in others)
+    alone = all(h == host and (int(pid) == os.getpid() or not process_alive(int(pid))) for h, pid in others)
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         owner = trial.user_attrs.get(OWNER)
         if owner is None:
             started = trial.datetime_start.timestamp() if trial.datetime_start else now
             gone = alone or now - started > ABANDONED_AFTER_S
         else:
-            gone = owner.get("host") == host and not _alive(int(owner.get("pid", 0)))
+            gone = owner.get("host") == host and not process_alive(int(owner.get("pid", 0)))
         if gone:
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
             failed.append(trial.number)
     return failed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return pid > 0
 
 
 def price_trial(
@@ -319,12 +310,9 @@ def make_objective(
         if not record["feasible"]:
             record_result(trial, record)
             return (INFEASIBLE, latency_ms) if objective == "pareto" else INFEASIBLE
-        earlier = _scored_before(trial)
+        earlier = scored_before(trial)
         if earlier is not None:  # a config the study already scored (a resumed or parallel run drew it again)
-            found = result(earlier)
-            record.update(
-                score=found["score"], fidelity=found["fidelity"], eval_seconds=0.0, reused_from=earlier.number
-            )
+            record = reused_record(record, earlier)
         else:
             if objective == "mnas" and isinstance(evaluator, TrainEvaluator):
                 score = _pruned_training(trial, evaluator, config, latency_ms, budget_ms, w, checkpoints)
@@ -342,12 +330,24 @@ def make_objective(
     return run
 
 
-def _scored_before(trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
+def scored_before(trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
     """The complete trial of the study with this trial's choices and a finite score, if any."""
     for earlier in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         if earlier.params == trial.params and math.isfinite(result(earlier).get("score", math.nan)):
             return earlier
     return None
+
+
+def reused_record(record: dict[str, Any], earlier: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """``record`` (a priced trial) with the score of ``earlier``, the trial that evaluated the same config."""
+    found = result(earlier)
+    return {
+        **record,
+        "score": found["score"],
+        "fidelity": found["fidelity"],
+        "eval_seconds": 0.0,
+        "reused_from": earlier.number,
+    }
 
 
 def _pruned_training(
@@ -360,11 +360,10 @@ def _pruned_training(
     checkpoints: Path,
 ) -> Score:
     """Train in rungs, reporting the MnasNet reward after each so Optuna's pruner can stop the trial."""
-    from nas.search._halving import rung_steps
+    from nas.search._halving import rung_checkpoint, rung_steps
 
-    checkpoints.mkdir(parents=True, exist_ok=True)
     for until in rung_steps(evaluator.steps, 3, 3):
-        score = evaluator.score(config, steps=until, checkpoint=checkpoints / f"trial_{trial.number}.pt")
+        score = evaluator.score(config, steps=until, checkpoint=rung_checkpoint(checkpoints, trial.params, until))
         trial.report(score.value * (latency / budget_ms) ** w, step=until)
         if until < evaluator.steps and trial.should_prune():
             raise optuna.TrialPruned()
