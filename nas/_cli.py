@@ -7,9 +7,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from nas._errors import ArgumentError, NasError
+from nas._files import file_in_the_way
 
 USER_ERROR = 2
 PREDICTOR_HELP = "predictor file of --evaluator ofa-predictor: OFA's acc_predictor.pth or its .npz (default: none)"
@@ -131,6 +133,9 @@ def run(
         print(f"error: {exc}", file=sys.stderr)
         return USER_ERROR
     except OSError as exc:  # a path the user gave cannot be read or written: the OS says why
+        if exc.filename and (blocker := file_in_the_way(Path(exc.filename) / "_")) is not None:
+            print(f"error: {exc.filename}: {blocker} is a file, not a folder; choose another path", file=sys.stderr)
+            return USER_ERROR
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {where}{exc.strerror or exc}; check the path and its permissions", file=sys.stderr)
         return USER_ERROR

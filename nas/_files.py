@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from nas._errors import NasError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -51,6 +53,22 @@ def temp_beside(path: Path) -> tuple[int, str]:
         if pid.isdigit() and not process_alive(int(pid)):
             Path(stale).unlink(missing_ok=True)
     return tempfile.mkstemp(prefix=f"{stem}{os.getpid()}.", suffix=".tmp", dir=path.parent)
+
+
+def file_in_the_way(path: str | os.PathLike[str]) -> Path | None:
+    """The nearest existing ancestor of ``path`` when it is a file (nothing can be written under it)."""
+    for folder in Path(path).parents:
+        if folder.exists():
+            return None if folder.is_dir() else folder
+    return None
+
+
+def check_file_out(path: Path, *, flag: str, example: str) -> None:
+    """Refuse, before any work, an output file path that cannot be one: a folder, or under a file."""
+    if path.is_dir():
+        raise NasError(f"{flag} {path}: is a folder; give a file name such as {path / example}")
+    if (blocker := file_in_the_way(path)) is not None:
+        raise NasError(f"{flag} {path}: {blocker} is a file, not a folder; choose another path")
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:

@@ -9,6 +9,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from nas._errors import ArgumentError
+from nas._files import file_in_the_way
 
 PACKAGE_DIR = Path(str(files("nas")))
 SPACES_DIR = PACKAGE_DIR / "search_spaces"
@@ -86,4 +87,6 @@ def result_folder(out: str | os.PathLike[str] | None, default_name: str) -> Path
     folder = Path(out) if out is not None else runs_dir() / default_name
     if folder.exists() and not folder.is_dir():
         raise ArgumentError("out", str(folder), "is a file; give a folder for the run's results")
+    if (blocker := file_in_the_way(folder)) is not None:
+        raise ArgumentError("out", str(folder), f"{blocker} is a file, not a folder; choose another path")
     return folder

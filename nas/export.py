@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nas import _cli
-from nas._errors import NasError
+from nas._files import check_file_out
 from nas.config import ArchConfig
 
 
@@ -26,8 +26,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Path(args.out)
-    if out.is_dir():
-        raise NasError(f"--out {out}: is a folder; give a file name such as {out / 'model.onnx'}")
+    check_file_out(out, flag="--out", example="model.onnx")
 
     config = ArchConfig.load(args.config)
     from nas.model import build_model, export_onnx, load_weights  # torch only once the input is valid

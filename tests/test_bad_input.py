@@ -321,6 +321,12 @@ def _flag_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
         ("netadapt-weights-garbage", lambda f: _netadapt(f, "--weights", f.write("w.pt", b"not a state dict"))),
         ("netadapt-weights-yaml", lambda f: _netadapt(f, "--weights", f.config())),
         ("netadapt-config-missing", lambda f: _netadapt(f, "--config", "/nonexistent/c.yaml")),
+        ("netadapt-out-is-a-file", lambda f: _netadapt(f, "--budget", "50ms", "--out", f.write("a_file", "x"))),
+        (
+            "netadapt-out-under-a-file",
+            lambda f: _netadapt(f, "--budget", "50ms", "--out", f.write("a_file", "x") + "/run"),
+        ),
+        ("pipeline-out-under-a-file", lambda f: _pipeline(f, "--out", f.write("a_file", "x") + "/run")),
     ]
     pipeline = {
         "seed-negative": ("--seed", "-1"),
@@ -384,6 +390,11 @@ def _flag_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
         "measure-no-bundle": ["measure", "/nonexistent/bundle", "--out", "OUT/t.yaml"],
         "measure-bundle-without-manifest": ["measure", "ROOT", "--out", "OUT/t.yaml"],
         "measure-threads-zero": ["measure", "ROOT", "--out", "OUT/t.yaml", "--threads", "0"],
+        "measure-out-is-a-folder": ["measure", "ROOT", "--out", "ROOT"],
+        "measure-out-under-a-file": ["measure", "ROOT", "--out", "FILE/t.yaml"],
+        "build-out-is-a-folder": ["build", "--target", "t", "--out", "ROOT"],
+        "build-out-under-a-file": ["build", "--target", "t", "--out", "FILE/t.yaml"],
+        "validate-out-under-a-file": ["validate", "--target", "TABLE", "--out", "FILE/v"],
         "validate-unknown-target": ["validate", "--target", "nowhere"],
         "validate-samples-zero": ["validate", "--target", "TABLE", "--samples", "0"],
         "extend-unknown-target": ["extend", "--target", "nowhere", "--config", "CONFIG"],
@@ -394,6 +405,8 @@ def _flag_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
         "import-ofa-missing-folder": ["import-ofa", "/nonexistent/ofa", "--target", "t", "--out", "OUT/t.yaml"],
         "import-ofa-empty-folder": ["import-ofa", "ROOT", "--target", "t", "--out", "OUT/t.yaml"],
         "estimate-missing-folder": ["estimate", "--ofa", "/nonexistent/ofa", "--out", "OUT/t.yaml"],
+        "import-ofa-out-under-a-file": ["import-ofa", "OFA", "--target", "t", "--out", "FILE/t.yaml"],
+        "estimate-out-under-a-file": ["estimate", "--ofa", "OFA", "--out", "FILE/t.yaml"],
     }
 
     def latency_args(f: Files, args: list[str]) -> list[str]:
@@ -405,7 +418,8 @@ def _flag_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
             "TABLE": str(f.root / "good_table.yaml"),
             "CONFIG": f.config(),
         }
-        return ["nas.latency", *[swap.get(a, a.replace("OUT", f.out)) for a in args]]
+        swap["OFA"] = _ofa_folder(f.root, (OFA_BLOCK, OFA_BLOCK, None)) if "OFA" in args else ""
+        return ["nas.latency", *[swap.get(a, a.replace("OUT", f.out).replace("FILE", swap["FILE"])) for a in args]]
 
     cases += [(f"latency-{name}", lambda f, args=args: latency_args(f, args)) for name, args in latency.items()]
     return cases

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from nas import _cli
 from nas._errors import NasError
-from nas._paths import DEFAULT_SPACE, SPACES_DIR, TABLES_DIR, find_shipped, runs_dir, user_tables_dir
+from nas._files import check_file_out
+from nas._paths import DEFAULT_SPACE, SPACES_DIR, TABLES_DIR, find_shipped, result_folder, user_tables_dir
 from nas.config import ArchConfig
 from nas.latency._table import LatencyTable, MeasuredTable, OpLatency
 
@@ -119,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "measure":
         from nas.latency.measure import measure_bundle
 
+        check_file_out(args.out, flag="--out", example=f"{args.target or 'TARGET'}.yaml")  # before any timing
         before = _stamp(args.out)
         table = measure_bundle(
             args.bundle, args.out, threads=args.threads, device=args.device, target=args.target, force=args.force
@@ -210,8 +212,7 @@ def _table_out(args: argparse.Namespace) -> Path:
     """``--out``, else NAME.yaml in the user's tables folder: a shipped table is only ever replaced by
     naming its file (it then shadows nothing: the user folder is looked up first)."""
     out = args.out or user_tables_dir() / f"{args.target}.yaml"
-    if out.is_dir():
-        raise NasError(f"--out {out}: is a folder; give a file name such as {out / (args.target + '.yaml')}")
+    check_file_out(out, flag="--out", example=f"{args.target}.yaml")
     if args.out is None and (TABLES_DIR / out.name).exists():
         print(
             f"note: writing {out}; it takes the place of the shipped table '{args.target}' by that name",
@@ -257,6 +258,7 @@ def _validate(args: argparse.Namespace, table: LatencyTable) -> None:
 
     if args.samples < 0:
         raise NasError(f"--samples {args.samples}: use 0 or more")
+    out = result_folder(args.out, f"validate-{table.target}")
     space = _space_of(table, args.space)
     table.check_space(space)
     if table.metadata.get("cpu") != machine()["cpu"]:
@@ -265,7 +267,6 @@ def _validate(args: argparse.Namespace, table: LatencyTable) -> None:
             " the difference between machines",
             file=sys.stderr,
         )
-    out = args.out or runs_dir() / f"validate-{table.target}"
     samples = validate(table, validation_configs(space, args.samples, args.seed), out)
     text = summary_text(table, samples)
     write_summary(out, text)
