@@ -93,3 +93,26 @@ def test_the_cli_name_makes_one(tiny: tuple[SearchSpace, LatencyTable], tmp_path
         out=tmp_path / "run",
     )  # fmt: skip
     assert isinstance(outcome.study.sampler, SurrogateSampler)
+
+
+def test_neighbours_are_one_asked_choice_away_new_and_within_the_target(
+    tiny: tuple[SearchSpace, LatencyTable],
+) -> None:
+    space, table = tiny
+    sampler = SurrogateSampler(space=space, latency=table, budget_ms=BUDGET_MS, seed=0)
+    trial = RecordingTrial(3)
+    space.sample(trial)
+    centre = trial.params
+    target = table.predict(space.sample(RecordingTrial(3))) * 1.2
+    seen = set()
+    first = sampler._neighbours(centre, target, seen)
+    assert first
+    for genome, _ in first:
+        config, params = sampler._decode(genome)
+        assert table.predict(config) <= target
+        changed = [name for name in centre if name in params and params[name] != centre[name]]
+        assert len(changed) == 1, changed  # (a depth change also drops or adds the choices of layers it cuts)
+    keys = {tuple(sorted(sampler._decode(genome)[1].items())) for genome, _ in first}
+    assert len(keys) == len(first)
+    again = sampler._neighbours(centre, target, keys)  # every one of them seen: nothing new is left
+    assert again == []

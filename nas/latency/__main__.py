@@ -254,19 +254,14 @@ def _make_table(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace, table: LatencyTable) -> None:
     from nas.latency._validate import summary_text, validate, validation_configs, write_summary
-    from nas.latency.measure import machine
+    from nas.latency.measure import notice_setup
 
     if args.samples < 0:
         raise NasError(f"--samples {args.samples}: use 0 or more")
     out = result_folder(args.out, f"validate-{table.target}")
     space = _space_of(table, args.space)
     table.check_space(space)
-    if table.metadata.get("cpu") != machine()["cpu"]:
-        print(
-            f"note: table measured on {table.metadata.get('cpu')!r}; this machine differs, so errors include"
-            " the difference between machines",
-            file=sys.stderr,
-        )
+    notice_setup(table)  # errors then include the difference between setups
     samples = validate(table, validation_configs(space, args.samples, args.seed), out)
     text = summary_text(table, samples)
     write_summary(out, text)

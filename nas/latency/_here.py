@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nas.config import ArchConfig
-from nas.latency._table import LatencyModel
+from nas.latency._table import LatencyModel, LatencyTable
 
 
 def measures_here(table: LatencyModel) -> bool:
@@ -23,9 +23,11 @@ def measure_here(configs: Sequence[ArchConfig], table: LatencyModel) -> list[flo
     (same threads, same statistic); None when the table is not this machine's."""
     if not measures_here(table):
         return None
-    from nas.latency.measure import time_onnx
+    from nas.latency.measure import notice_setup, time_onnx
     from nas.model import export_onnx
 
+    if isinstance(table, LatencyTable):
+        notice_setup(table)
     threads = int(table.metadata.get("threads", 1))
     with tempfile.TemporaryDirectory() as tmp:
         return [

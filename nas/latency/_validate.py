@@ -25,10 +25,19 @@ class Sample:
     p90_ms: float
     interpolated_ops: int
     macs: int
+    reference_ms: float  # the reference network timed just before and after this one (mean of the two)
+    reference_predicted_ms: float
 
     @property
     def error_pct(self) -> float:
         return (self.predicted_ms - self.measured_ms) / self.measured_ms * 100
+
+    @property
+    def ratio_error_pct(self) -> float:
+        """The error of the predicted ratio to the reference network: on a machine whose speed drifts, this
+        still says whether the table's shape is right."""
+        predicted, measured = self.predicted_ms / self.reference_predicted_ms, self.measured_ms / self.reference_ms
+        return (predicted - measured) / measured * 100
 
 
 @dataclass(frozen=True)
@@ -52,8 +61,9 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def summarize(samples: list[Sample]) -> Summary:
-    errors = np.abs([s.error_pct for s in samples])
+def summarize(samples: list[Sample], *, ratio: bool = False) -> Summary:
+    """Absolute errors, or with ``ratio`` the errors of each network's ratio to the reference."""
+    errors = np.abs([s.ratio_error_pct if ratio else s.error_pct for s in samples])
     predicted = np.array([s.predicted_ms for s in samples])
     measured = np.array([s.measured_ms for s in samples])
     return Summary(
@@ -73,16 +83,24 @@ def validation_configs(space: SearchSpace, samples: int, seed: int) -> dict[str,
 
 
 def validate(table: LatencyTable, configs: dict[str, ArchConfig], out: Path) -> list[Sample]:
-    """Measure each network whole under the table's settings; write CSV, plot and summary into ``out``."""
+    """Measure each network whole under the table's settings; write CSV, plot and summary into ``out``.
+
+    The first config is the reference: it is timed again after every network, so each network also has
+    its ratio to the reference around it (see ``Sample.ratio_error_pct``)."""
     from nas.model import export_onnx
 
     threads = int(table.metadata.get("threads", 1))
+    (first, reference), *_ = configs.items()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
+        reference_path = export_onnx(reference, Path(tmp) / "reference.onnx")
+        reference_predicted = table.predict(reference)
+        before = time_onnx(reference_path, threads=threads, min_runs=20).ms
         for name, config in progress(configs.items(), total=len(configs), desc="validating"):
             explanation = table.explain(config)
-            path = export_onnx(config, Path(tmp) / "model.onnx")
+            path = reference_path if name == first else export_onnx(config, Path(tmp) / "model.onnx")
             timing = time_onnx(path, threads=threads)
+            after = time_onnx(reference_path, threads=threads, min_runs=20).ms
             results.append(
                 Sample(
                     name,
@@ -92,18 +110,27 @@ def validate(table: LatencyTable, configs: dict[str, ArchConfig], out: Path) -> 
                     timing.p90_ms,
                     explanation.interpolated,
                     config.macs(),
+                    reference_ms=(before + after) / 2,
+                    reference_predicted_ms=reference_predicted,
                 )
             )
+            before = after
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(out / "validation.csv", results)
     _plot(out / "validation.png", results, table)
     return results
 
 
+COLUMNS = (
+    "name", "predicted_ms", "measured_ms", "error_pct", "median_ms", "p90_ms", "interpolated_ops", "macs",
+    "reference_ms", "ratio_error_pct",
+)  # fmt: skip
+
+
 def _write_csv(path: Path, samples: list[Sample]) -> None:
     write_csv(
         path,
-        ["name", "predicted_ms", "measured_ms", "error_pct", "median_ms", "p90_ms", "interpolated_ops", "macs"],
+        COLUMNS,
         [
             [
                 s.name,
@@ -114,6 +141,8 @@ def _write_csv(path: Path, samples: list[Sample]) -> None:
                 f"{s.p90_ms:.4f}",
                 s.interpolated_ops,
                 s.macs,
+                f"{s.reference_ms:.4f}",
+                f"{s.ratio_error_pct:.2f}",
             ]
             for s in samples
         ],
@@ -150,6 +179,12 @@ def summary_text(table: LatencyTable, samples: list[Sample]) -> str:
     randoms = [s for s in samples if s.name.startswith("sample")]
     if 2 < len(randoms) < len(samples):
         lines.append(summarize(randoms).line("random configs only"))
+    levels = [s.reference_ms for s in samples]
+    lines += [
+        summarize(samples, ratio=True).line(f"ratio to {samples[0].name} timed alternately (drift-free)"),
+        f"level: {samples[0].name} measured {min(levels):.3f} to {max(levels):.3f} ms during the run"
+        f" ({(max(levels) / min(levels) - 1) * 100:.1f} % apart), predicted {samples[0].reference_predicted_ms:.3f} ms",
+    ]
     lines += [
         f"{s.name}: predicted {s.predicted_ms:.3f} ms, measured {s.measured_ms:.3f} ms ({s.error_pct:+.1f} %)"
         for s in samples

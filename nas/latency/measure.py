@@ -43,6 +43,13 @@ METHOD = (
     " chain at each side's shape; p10 of single-inference times, batches of 10 runs until p10 moves < 1 %"
 )
 ROW = "[latency_ms (p10, in context), p50_ms, p90_ms, runs]"
+CANARY = "canary:"  # record names of the reference network timed between ops (see drift_corrected)
+CANARY_EVERY = 10  # ops timed between two canaries
+RESUME = "resume:"  # record name marking where a killed run went on
+DRIFT = (
+    "drift-corrected: a canary network timed before, after and every 10 files; each timing scaled to the"
+    " canary's speed at the start (interpolated between canaries, running median of 3)"
+)
 
 
 @dataclass(frozen=True)
@@ -125,12 +132,91 @@ def machine() -> dict[str, Any]:
     }
 
 
+_SETUP = {"cpu": "CPU", "arch": "architecture", "runtime": "runtime", "provider": "provider"}
+_NOTICED: set[str] = set()  # tables already noticed in this process: one notice per table and run
+
+
+def setup_differences(metadata: dict[str, Any]) -> list[str]:
+    """How this machine's setup differs from the one a table states it was measured on (CPU, architecture,
+    onnxruntime version, provider); what a table does not state is not compared."""
+    here = machine()
+    return [
+        f"{what} {metadata[key]!r} there, {here[key]!r} here"
+        for key, what in _SETUP.items()
+        if key in metadata and str(metadata[key]) != str(here[key])
+    ]
+
+
+def notice_setup(table: LatencyTable) -> None:
+    """One notice per table and run when timings here are compared with or added to a measured table of
+    another setup: a new onnxruntime or CPU can move every op, and the table cannot know."""
+    if not table.measured or table.source in _NOTICED or not (differences := setup_differences(table.metadata)):
+        return
+    _NOTICED.add(table.source)
+    space = (table.metadata.get("space") or {}).get("file")
+    logger.warning(
+        "note: latency table %s was measured on another setup (%s), so timings here may differ from it for that"
+        " reason alone; rebuild it here with: python -m nas.latency build --target %s%s",
+        table.source, "; ".join(differences), table.target, f" --space {space}" if isinstance(space, str) else "",
+    )  # fmt: skip
+
+
+def drift_corrected(sequence: Sequence[tuple[str, Timing]]) -> tuple[dict[str, Timing], dict[str, Any]]:
+    """Timings in the order they were taken, each scaled to the machine's speed at the first canary.
+
+    A slow change of speed (another process, a CPU clocking down, a phone heating up) moves every op timed
+    during it; p10 only removes short interference. The canary entries (names starting ``canary:``) are
+    one fixed network timed every few ops: its level, interpolated between its timings (a running median
+    of 3 drops one-off outliers), is the speed at each op. A ``resume:`` entry (a killed run went on) starts
+    a new stretch: levels are interpolated within a stretch only, never across the pause. Returns the
+    corrected timings (markers left out) and the drift seen, in percent of the first canary's level."""
+    cuts = [i for i, (name, _) in enumerate(sequence) if name.startswith(RESUME)]
+    stretches = [range(a + 1, b) for a, b in zip([-1, *cuts], [*cuts, len(sequence)], strict=True)]
+    factors: dict[int, float] = {}
+    raws: list[float] = []
+    first: float | None = None
+    for stretch in stretches:
+        at = [i for i in stretch if sequence[i][0].startswith(CANARY)]
+        if not at:
+            continue  # nothing timed in it (no canary: the run is older than canaries, or the stretch is empty)
+        raw = np.array([sequence[i][1].ms for i in at])
+        levels = np.array([np.median(raw[max(k - 1, 0) : k + 2]) for k in range(len(raw))])
+        first = float(levels[0]) if first is None else first
+        factors.update(zip(stretch, (first / np.interp(np.array(stretch), at, levels)).tolist(), strict=True))
+        raws += raw.tolist()
+    corrected = {
+        name: Timing(t.p10_ms * (f := factors.get(i, 1.0)), t.median_ms * f, t.p90_ms * f, t.count)
+        for i, (name, t) in enumerate(sequence)
+        if not name.startswith((CANARY, RESUME))
+    }
+    if first is None:
+        return corrected, {"canaries": 0}
+    pct = (np.array(raws) / first - 1) * 100
+    drift = {
+        "canaries": len(raws),
+        "canary_ms": round(first, 4),
+        "min_pct": round(float(pct.min()), 2),
+        "max_pct": round(float(pct.max()), 2),
+        "end_pct": round(float(pct[-1]), 2),
+    }
+    return corrected, drift
+
+
+def _canary(bundle: Path, manifest: Manifest) -> Path:
+    """The network timed between ops: the bundle's first whole network, else its largest file."""
+    if manifest.models:
+        return bundle / manifest.models[0].file
+    files = [bundle / file for file in (*manifest.ops.values(), *manifest.shapes.values())]
+    return max(files, key=lambda path: path.stat().st_size)
+
+
 class _Record:
-    """The append-only record of a measurement run: one JSON line per timed file."""
+    """The append-only record of a measurement run: one JSON line per timed file, in the order timed."""
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = path
         self.done: dict[str, Timing] = {}
+        self.order: list[str] = []
         self.seconds = 0.0
         lines = path.read_text(errors="replace").splitlines() if path.exists() else []
         if not lines or _line(lines[0]) is None:  # new, or a kill came before its header was whole
@@ -148,7 +234,7 @@ class _Record:
         for line in lines[1:]:
             record = _line(line)
             try:
-                self.done[record["name"]] = Timing(*record["t"])  # type: ignore[index]
+                self._keep(str(record["name"]), Timing(*record["t"]))  # type: ignore[index]
                 self.seconds += float(record["s"])  # type: ignore[index]
             except (KeyError, TypeError, ValueError):
                 continue  # a line cut short by a kill: that file is timed again
@@ -159,8 +245,28 @@ class _Record:
             handle.write(json.dumps(line) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        self.done[name] = timing
+        self._keep(name, timing)
         self.seconds += seconds
+
+    def _keep(self, name: str, timing: Timing) -> None:
+        if name in self.done:
+            self.order.remove(name)
+        self.done[name] = timing
+        self.order.append(name)
+
+    @property
+    def sequence(self) -> list[tuple[str, Timing]]:
+        return [(name, self.done[name]) for name in self.order]
+
+    @property
+    def canaries(self) -> int:
+        return sum(name.startswith(CANARY) for name in self.order)
+
+    @property
+    def since_canary(self) -> int:
+        """Files timed since the last canary (all of them when there is none)."""
+        last = max((i for i, name in enumerate(self.order) if name.startswith(CANARY)), default=-1)
+        return len(self.order) - 1 - last
 
 
 def _line(text: str) -> dict[str, Any] | None:
@@ -200,6 +306,8 @@ def measure_bundle(
     base: LatencyTable | None = None,
     extension: dict[str, Any] | None = None,
     force: bool = False,
+    keep_record: str | os.PathLike[str] | None = None,
+    correct_drift: bool = True,
 ) -> MeasuredTable:
     """Time what ``out.partial.jsonl`` does not hold yet, then write the table ``out`` atomically. A table
     ``out`` already measured here for the bundle's space with these threads is kept as it is (and
@@ -207,6 +315,8 @@ def measure_bundle(
 
     With ``base``, its entries and fit are kept and only the bundle's ops are added (``extend``); the
     extension is recorded in the metadata with ``extension`` (e.g. the space whose ops were added).
+    ``keep_record`` keeps the raw timings (one JSON line per file, in order, canaries included) at that path;
+    ``correct_drift=False`` builds the table from them as timed (the canaries still say how far speed moved).
     """
     bundle, out = Path(bundle), Path(out)
     manifest: Manifest = read_manifest(bundle)
@@ -214,9 +324,12 @@ def measure_bundle(
         raise NasError(f"--threads {threads}: use 1 or more")
     if base is not None:
         _check_same_machine(base, threads)
+        notice_setup(base)
     elif not force and (done := finished_table(out, manifest.space["hash"], threads)) is not None:
         return done
-    header = {"space_hash": manifest.space["hash"], "threads": threads, "ops": len(manifest.ops)}
+    header = {
+        "space_hash": manifest.space["hash"], "threads": threads, "ops": len(manifest.ops), "canary_every": CANARY_EVERY
+    }  # fmt: skip
     record = _Record(partial_path(out), header)
     work = [(f"shape:{key}", file, 200) for key, file in manifest.shapes.items()]
     work += [(key, file, 60) for key, file in manifest.ops.items()]
@@ -224,20 +337,37 @@ def measure_bundle(
     todo = [item for item in work if item[0] not in record.done]
     if len(todo) < len(work):
         logger.info("resuming: %d of %d already measured (%s)", len(work) - len(todo), len(work), record.path)
-    for name, file, runs in progress(todo, total=len(todo), desc=f"measuring {bundle.name}"):
+    canary = _canary(bundle, manifest)
+
+    def time_canary() -> None:
+        start = time.perf_counter()
+        timing = time_onnx(canary, threads=threads, min_runs=20)
+        record.add(f"{CANARY}{record.canaries}", timing, round(time.perf_counter() - start, 3))
+
+    if todo and record.order:
+        record.add(f"{RESUME}{len(record.order)}", Timing(0.0, 0.0, 0.0, 0), 0.0)
+    for i, (name, file, runs) in enumerate(progress(todo, total=len(todo), desc=f"measuring {bundle.name}")):
+        if i == 0 or record.since_canary >= CANARY_EVERY:  # a resumed run may find the machine at another speed
+            time_canary()
         start = time.perf_counter()
         timing = time_onnx(bundle / file, threads=threads, min_runs=runs)
         record.add(name, timing, round(time.perf_counter() - start, 3))
+    if record.since_canary:
+        time_canary()
+    timings, drift = drift_corrected(record.sequence)
+    drift.update(canary=canary.name, corrected=correct_drift)
+    if not correct_drift:
+        timings = {name: t for name, t in record.sequence if not name.startswith((CANARY, RESUME))}
 
     entries = dict(base.entries) if base else {}
-    entries.update({key: in_context(key, record.done[key], record.done) for key in manifest.ops})
+    entries.update({key: in_context(key, timings[key], timings) for key in manifest.ops})
     seconds = round(record.seconds, 1)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if base is not None:
         metadata = dict(base.metadata)
         metadata["extensions"] = [
             *metadata.get("extensions", []),
-            {"date": now, "ops": len(manifest.ops), "measure_seconds": seconds, **(extension or {})},
+            {"date": now, "ops": len(manifest.ops), "measure_seconds": seconds, "drift": drift, **(extension or {})},
         ]
         overhead = base.overhead
     else:
@@ -250,19 +380,23 @@ def measure_bundle(
             "batch": 1,
             "dtype": "float32",
             "date": now,
-            "method": METHOD,
+            "method": f"{METHOD}; {DRIFT}" if correct_drift else METHOD,
+            "drift": drift,
             "row": ROW,
             "space": manifest.space,
             "measure_seconds": seconds,
             **(extra_metadata or {}),
         }
         sums = [_by_kind(model.ops, entries) for model in manifest.models]
-        wholes = [record.done[f"model:{model.name}"].ms for model in manifest.models]
+        wholes = [timings[f"model:{model.name}"].ms for model in manifest.models]
         overhead = fit_overhead(sums, wholes)
     table = MeasuredTable(metadata=metadata, entries=entries, overhead=overhead, source=str(out))
     table.metadata["op_model_error_pct"] = table.op_model.errors
     table.save(out)
-    partial_path(out).unlink()
+    if keep_record is not None:
+        os.replace(partial_path(out), keep_record)
+    else:
+        partial_path(out).unlink()
     return table
 
 
@@ -277,7 +411,7 @@ def finished_table(out: Path, space_hash: str, threads: int) -> MeasuredTable | 
         return None  # not a table (yet): the run writes it
     meta = table.metadata
     same = (meta.get("space") or {}).get("hash") == space_hash and int(meta.get("threads", 0)) == threads
-    if not (isinstance(table, MeasuredTable) and same and meta.get("cpu") == machine()["cpu"]):
+    if not (isinstance(table, MeasuredTable) and same and not setup_differences(meta)):
         return None
     logger.info(
         "already measured: %s (%d ops, %s); nothing to do (--force times them again)",

@@ -6,7 +6,10 @@ models. This one prices every candidate from the table before proposing it and s
 of the evaluator (a small ensemble of MLPs on the choices one-hot, refitted on the study's results): per
 batch it picks latency targets spread over the budget and, for each, evolves the best evaluated configs
 within that target *on the surrogate* (free), then proposes the candidate with the highest upper
-confidence bound. Every trial is a new config within budget.
+confidence bound. For half the targets (``local``) the candidates are instead the configs one choice
+away from the best evaluated one within the target (a trust region): near the top of the front the
+surrogate's errors exceed the differences left to find, and a step around the incumbent still pays.
+Every trial is a new config within budget.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ Params = dict[str, Any]  # the choices a config actually asks: what a trial reco
 
 class SurrogateSampler(optuna.samplers.BaseSampler):
     """Proposes configs within ``budget_ms`` by ``latency``: ``initial`` random ones, then batches of
-    ``batch`` chosen by a surrogate fitted on every scored trial of the study (see the module)."""
+    ``batch`` chosen by a surrogate fitted on every scored trial of the study, a share ``local`` of them
+    among the neighbours of the best config within their target (see the module)."""
 
     def __init__(
         self,
@@ -45,9 +49,11 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         batch: int = 16,
         generations: int = 5,
         kappa: float = 1.0,
+        local: float = 0.5,
     ) -> None:
         self.space, self.latency, self.budget_ms = space, latency, budget_ms
         self.initial, self.batch, self.generations, self.kappa = initial, batch, generations, kappa
+        self.local = local
         self.genes = space.choices()
         self._index = {
             (name, i): k
@@ -139,12 +145,27 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
     def _best_within(
         self, target_ms: float, scored: list[tuple[Params, float, float]], seen: set[tuple[Any, ...]]
     ) -> Params | None:
-        """Evolve the best scored configs within ``target_ms`` on the surrogate; the best unseen result."""
+        """The best unseen candidate by the surrogate: a neighbour of the best scored config within ``target_ms``
+        (a share ``local`` of the calls), else the result of evolving the best scored configs on the surrogate."""
         assert self._surrogate is not None
         parents = sorted((s for s in scored if s[1] <= target_ms), key=lambda s: -s[2])[: self.batch + 9]
-        population = [(self._genome(params), self._features(params)) for params, _, _ in parents]
-        if not population:
+        if not parents:
             return None
+        if self._random.random() < self.local and (near := self._neighbours(parents[0][0], target_ms, seen)):
+            population = near
+        else:
+            population = self._evolve([(self._genome(params), self._features(params)) for params, _, _ in parents],
+                                      target_ms)  # fmt: skip
+        gain = self._surrogate.upper(np.stack([f for _, f in population]), self.kappa)
+        for i in np.argsort(-gain):
+            params = self._decode(population[i][0])[1]
+            if _key(params) not in seen:
+                return params
+        return None
+
+    def _evolve(self, population: list[tuple[Genome, Any]], target_ms: float) -> list[tuple[Genome, Any]]:
+        """``generations`` of OFA-style mutation and crossover within ``target_ms``, selected on the surrogate."""
+        assert self._surrogate is not None
         for _ in range(self.generations):
             children = []
             for _ in range(40 * len(population)):  # attempts: most children of a tight target are over it
@@ -162,11 +183,19 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
             everyone = population + children
             gain = self._surrogate.upper(np.stack([f for _, f in everyone]), self.kappa)
             population = [everyone[i] for i in np.argsort(-gain)[: len(population)]]
-        for genome, _ in population:
-            params = self._decode(genome)[1]
-            if _key(params) not in seen:
-                return params
-        return None
+        return population
+
+    def _neighbours(self, params: Params, target_ms: float, seen: set[tuple[Any, ...]]) -> list[tuple[Genome, Any]]:
+        """The new configs within ``target_ms`` that differ from ``params`` in one choice it asked."""
+        genome, found = self._genome(params), []
+        keys = {_key(params)} | seen
+        for name in params:
+            for option in self.genes[name]:
+                config, child = self._decode({**genome, name: option})
+                if _key(child) not in keys and self.latency.predict(config) <= target_ms:
+                    keys.add(_key(child))
+                    found.append(({**genome, name: option}, self._features(child)))
+        return found
 
     def _random_batch(self, seen: set[tuple[Any, ...]], size: int) -> list[Params]:
         """Uniform draws within budget (a bounded number of tries: a tight budget falls back to any)."""
