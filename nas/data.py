@@ -1,9 +1,15 @@
-"""Datasets from disk or from an installed package (no downloads): ImageFolder trees, CIFAR-10, digits.
+"""Datasets from disk or from an installed package (no downloads): ImageFolder trees, CIFAR-10, IDX files,
+digits, Fashion-MNIST.
 
 ``load_dataset(spec)`` takes a built-in name (``digits``: scikit-learn's 1,797 handwritten 8x8 digits,
-shipped inside the package) or a folder (an ImageFolder tree of class subfolders, or CIFAR-10's
+shipped inside the package; ``fashion-mnist``: Debian's ``dataset-fashion-mnist``), ``idx:DIR`` (MNIST-style
+IDX files, plain or gzipped) or a folder (an ImageFolder tree of class subfolders, or CIFAR-10's
 python/binary batches). Images are kept as uint8; batches are resized to the evaluator's resolution,
 normalized with the training split's statistics and lightly augmented, all with torch ops.
+
+Every dataset has three splits: ``train``; ``validation``, carved from the training images, which is all
+that anything selecting (search, NetAdapt, early stopping) may score on; and ``test`` (the official test set
+where there is one), which is only ever reported.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import gzip
 import io
 import logging
 import pickle
+import struct
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,36 +34,61 @@ from nas._errors import NasError
 
 logger = logging.getLogger(__name__)
 
-BUILTIN = ("digits",)
+BUILTIN = ("digits", "fashion-mnist")
+SPLITS = ("train", "validation", "test")  # the codes of Dataset.split: 0, 1, 2
+VALIDATION_FRACTION = 0.2  # of the training images
+TEST_FRACTION = 0.2  # of a dataset that has no official test set
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
+)  # fmt: skip
+_IDX_TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+              0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}  # fmt: skip
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 MAX_STORED_SIZE = 224
 
 
 @dataclass
 class Dataset:
-    """Images (uint8, N x C x H x W), labels, class names and a fixed train/holdout split."""
+    """Images (uint8, N x C x H x W), labels, class names and fixed train/validation/test splits."""
 
     name: str
     images: torch.Tensor
     labels: torch.Tensor
     classes: tuple[str, ...]
-    holdout: torch.Tensor  # bool mask: True for held-out images
+    split: torch.Tensor  # per image, its split's index in SPLITS (see split_codes)
     flip: bool = True  # horizontal flips are label-preserving (not for digits)
     notes: tuple[str, ...] = ()
+    official_test: bool = False  # the test split is the dataset's own test set (else a seeded stratified share)
     _stats: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        counts = torch.bincount(self.split.long(), minlength=len(SPLITS))
+        if not bool(counts.all()):
+            empty = [split for split, count in zip(SPLITS, counts.tolist(), strict=True) if not count]
+            raise NasError(
+                f"{self.name}: {len(self.labels)} images leave no {' or '.join(empty)} images; every class needs"
+                " at least 2 training images (one is kept for validation), and a test set; add images"
+            )
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
     def indices(self, split: str) -> torch.Tensor:
-        mask = self.holdout if split == "holdout" else ~self.holdout
-        return torch.nonzero(mask).flatten()
+        if split not in SPLITS:
+            raise ValueError(f"split {split!r}: one of {', '.join(SPLITS)}")
+        return torch.nonzero(self.split == SPLITS.index(split)).flatten()
+
+    def describe(self, split: str) -> str:
+        """Which images a number was measured on, for every output that shows one."""
+        what = {"test": "official test set" if self.official_test else "test split, never selected on"}
+        return f"{self.name} {what.get(split, split + ' split')} ({len(self.indices(split))} images)"
 
     def normalization(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-channel mean and std of the training images (the holdout is never looked at)."""
+        """Per-channel mean and std of the training images (validation and test are never looked at)."""
         if self._stats is None:
-            train = self.images[~self.holdout].float() / 255
+            train = self.images[self.split == 0].float() / 255
             mean = train.mean(dim=(0, 2, 3))
             std = train.std(dim=(0, 2, 3)).clamp_min(1e-3)
             self._stats = (mean, std)
@@ -110,32 +143,56 @@ def _augment(x: torch.Tensor, *, flip: bool, generator: torch.Generator | None) 
 
 
 def stratified_holdout(labels: torch.Tensor, fraction: float, seed: int = 0) -> torch.Tensor:
-    """The same held-out images for a dataset every time: ``fraction`` of each class, seeded."""
+    """The same held-out images for a dataset every time: ``fraction`` of each class, seeded (at least one
+    of a class, and never its only image)."""
     generator = torch.Generator().manual_seed(seed)
     holdout = torch.zeros(len(labels), dtype=torch.bool)
     for label in labels.unique():
         members = torch.nonzero(labels == label).flatten()
         members = members[torch.randperm(len(members), generator=generator)]
-        holdout[members[: max(1, round(len(members) * fraction))]] = True
+        holdout[members[: min(len(members) - 1, max(1, round(len(members) * fraction)))]] = True
     return holdout
 
 
-def load_dataset(spec: str | Path, *, holdout_fraction: float = 0.2) -> Dataset:
-    """A built-in name (``digits``) or a folder: an ImageFolder tree or CIFAR-10's batches."""
+def split_codes(labels: torch.Tensor, *, test: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
+    """Each image's split (index in SPLITS): ``test`` (a mask: the official test set), else a stratified
+    TEST_FRACTION; then a stratified VALIDATION_FRACTION of the rest is validation, the remainder train."""
+    test = stratified_holdout(labels, TEST_FRACTION, seed) if test is None else test
+    codes = torch.zeros(len(labels), dtype=torch.int8)
+    codes[test] = SPLITS.index("test")
+    rest = torch.nonzero(~test).flatten()
+    codes[rest[stratified_holdout(labels[rest], VALIDATION_FRACTION, seed + 1)]] = SPLITS.index("validation")
+    return codes
+
+
+def load_dataset(spec: str | Path) -> Dataset:
+    """A built-in name (``digits``, ``fashion-mnist``), ``idx:DIR``, or a folder: an ImageFolder tree or
+    CIFAR-10's batches."""
     text = str(spec)
-    if text in BUILTIN:
-        return _digits(holdout_fraction)
+    if text == "digits":
+        return _digits()
+    if text == "fashion-mnist":
+        if not FASHION_MNIST.is_dir():
+            raise NasError(
+                f"fashion-mnist: {FASHION_MNIST} is missing; install it with: sudo apt-get install"
+                " dataset-fashion-mnist (or give --data idx:DIR with the four IDX files)"
+            )
+        return _idx(FASHION_MNIST, name="fashion-mnist", classes=FASHION_CLASSES, flip=True)
+    if text.startswith("idx:"):
+        return _idx(Path(text.removeprefix("idx:")))
     folder = Path(text)
     if not folder.exists():
-        raise NasError(f"{folder}: no such dataset folder; give a folder or a built-in name ({', '.join(BUILTIN)})")
+        raise NasError(
+            f"{folder}: no such dataset folder; give a folder, idx:DIR or a built-in name ({', '.join(BUILTIN)})"
+        )
     if not folder.is_dir():
         raise NasError(f"{folder}: is a file; give a folder of class subfolders, CIFAR-10 batches, or 'digits'")
-    if (folder / "data_batch_1").exists() or (folder / "data_batch_1.bin").exists():
+    if _exists(folder / "data_batch_1") or _exists(folder / "test_batch"):
         return _cifar10(folder)
-    return _image_folder(folder, holdout_fraction)
+    return _image_folder(folder)
 
 
-def _digits(holdout_fraction: float) -> Dataset:
+def _digits() -> Dataset:
     from importlib.resources import files
 
     try:
@@ -151,7 +208,7 @@ def _digits(holdout_fraction: float) -> Dataset:
         images=images,
         labels=labels,
         classes=tuple(str(d) for d in range(10)),
-        holdout=stratified_holdout(labels, holdout_fraction),
+        split=split_codes(labels),
         flip=False,
     )
 
@@ -202,21 +259,25 @@ def _cifar10(folder: Path) -> Dataset:
     parts = [_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6) if _exists(folder / f"data_batch_{i}")]
     test = folder / "test_batch"
     if not _exists(test):
-        raise NasError(f"{folder}: CIFAR-10 folder without test_batch; it is the held-out split, copy it there")
+        raise NasError(f"{folder}: CIFAR-10 folder without test_batch; it is the test split, copy it there")
     held = _cifar_batch(test)
     images = np.concatenate([p[0] for p in parts] + [held[0]])
     labels = np.concatenate([p[1] for p in parts] + [held[1]])
-    holdout = torch.zeros(len(labels), dtype=torch.bool)
-    holdout[-len(held[1]) :] = True
+    test = torch.zeros(len(labels), dtype=torch.bool)
+    test[-len(held[1]) :] = True
     classes = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-    return Dataset("cifar10", torch.from_numpy(images.copy()), torch.from_numpy(labels), classes, holdout)
+    label_tensor = torch.from_numpy(labels)
+    return Dataset(
+        "cifar10", torch.from_numpy(images.copy()), label_tensor, classes, split_codes(label_tensor, test=test),
+        official_test=True,
+    )  # fmt: skip
 
 
 def _exists(path: Path) -> bool:
     return path.exists() or path.with_name(path.name + ".bin").exists()
 
 
-def _image_folder(folder: Path, holdout_fraction: float) -> Dataset:
+def _image_folder(folder: Path) -> Dataset:
     from PIL import Image, UnidentifiedImageError
 
     class_dirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
@@ -268,6 +329,79 @@ def _image_folder(folder: Path, holdout_fraction: float) -> Dataset:
         images=images,
         labels=label_tensor,
         classes=tuple(files),
-        holdout=stratified_holdout(label_tensor, holdout_fraction),
+        split=split_codes(label_tensor),
         notes=tuple(notes),
+    )
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """One IDX file (MNIST's format: zero bytes, type code, rank, big-endian sizes, data), plain or gzipped."""
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise NasError(
+            f"{path}: cannot be read as a (gzipped) IDX file ({exc}); replace it with the original"
+        ) from None
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_TYPES or not 1 <= raw[3] <= 4:
+        raise NasError(
+            f"{path}: not an IDX file (its first bytes are {raw[:4].hex() or 'missing'}); give MNIST-style IDX files"
+        )
+    dtype, rank = _IDX_TYPES[raw[2]], raw[3]
+    if len(raw) < 4 + 4 * rank:
+        raise NasError(f"{path}: truncated IDX file (its header is cut short); replace it with the original")
+    shape = struct.unpack(f">{rank}I", raw[4 : 4 + 4 * rank])
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) - 4 - 4 * rank != expected:
+        raise NasError(
+            f"{path}: truncated IDX file ({len(raw) - 4 - 4 * rank} bytes of data, its header says {expected});"
+            " replace it with the original"
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=4 + 4 * rank).reshape(shape)
+
+
+def _idx_file(folder: Path, part: str) -> Path:
+    """The file of ``part`` (e.g. ``train-images``), by MNIST's names, also prefixed (EMNIST) or gzipped."""
+    found = sorted(p for p in folder.glob(f"*{part}-idx*") if p.is_file()) if folder.is_dir() else []
+    if not found:
+        raise NasError(
+            f"{folder}: no *{part}-idx* file; an IDX dataset folder holds train-images, train-labels, t10k-images"
+            " and t10k-labels (MNIST's names, plain or .gz)"
+        )
+    return found[0]
+
+
+def _idx(
+    folder: Path, *, name: str | None = None, classes: tuple[str, ...] | None = None, flip: bool = False
+) -> Dataset:
+    """MNIST-format data: the train files give train and validation, the t10k (test) files the test split."""
+    parts = []
+    for split in ("train", "t10k"):
+        images = read_idx(_idx_file(folder, f"{split}-images"))
+        labels_path = _idx_file(folder, f"{split}-labels")
+        labels = read_idx(labels_path)
+        if images.ndim != 3 or images.dtype != np.uint8 or labels.ndim != 1 or len(labels) != len(images):
+            raise NasError(
+                f"{folder}: {split} images {images.shape} {images.dtype} and labels {labels.shape} do not match;"
+                " expected N x H x W bytes and N labels"
+            )
+        parts.append((images, labels.astype(np.int64)))
+    labels = np.concatenate([p[1] for p in parts])
+    count = int(labels.max()) + 1 if len(labels) else 0
+    if not len(labels) or labels.min() < 0 or (classes is not None and count > len(classes)):
+        raise NasError(f"{labels_path}: labels run from {labels.min(initial=0)} to {count - 1}; expected 0 to N-1")
+    if parts[0][0].shape[1:] != parts[1][0].shape[1:]:
+        raise NasError(f"{folder}: train images are {parts[0][0].shape[1:]}, test images {parts[1][0].shape[1:]}")
+    test = torch.zeros(len(labels), dtype=torch.bool)
+    test[len(parts[0][1]) :] = True
+    label_tensor = torch.from_numpy(labels)
+    return Dataset(
+        name=name or folder.name,
+        images=torch.from_numpy(np.concatenate([p[0] for p in parts]))[:, None],
+        labels=label_tensor,
+        classes=classes or tuple(str(i) for i in range(count)),
+        split=split_codes(label_tensor, test=test),
+        flip=flip,  # digits and letters are not mirror images of themselves; clothes are
+        official_test=True,
     )

@@ -5,6 +5,7 @@ nas folder). Cases run in-process through the same error handling as the console
 from __future__ import annotations
 
 import copy
+import gzip
 import io
 import json
 import os
@@ -582,23 +583,49 @@ def _fit_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
     ]
 
 
+IDX_IMAGES = bytes([0, 0, 8, 3, 0, 0, 0, 4, 0, 0, 0, 2, 0, 0, 0, 2]) + bytes(16)  # four 2x2 images
+IDX_LABELS = bytes([0, 0, 8, 1, 0, 0, 0, 4, 0, 1, 0, 1])  # two of each class: one can validate
+IDX_GOOD = {
+    "train-images-idx3-ubyte": IDX_IMAGES,
+    "train-labels-idx1-ubyte": IDX_LABELS,
+    "t10k-images-idx3-ubyte": IDX_IMAGES,
+    "t10k-labels-idx1-ubyte": IDX_LABELS,
+}
+IDX: dict[str, Callable[[], dict[str, bytes]]] = {  # --data idx:DIR folders
+    "idx-images-truncated": lambda: {**IDX_GOOD, "train-images-idx3-ubyte": IDX_IMAGES[:-3]},
+    "idx-header-truncated": lambda: {**IDX_GOOD, "t10k-labels-idx1-ubyte": IDX_LABELS[:6]},
+    "idx-not-idx": lambda: {**IDX_GOOD, "train-labels-idx1-ubyte": b"hello world"},
+    "idx-gzip-truncated": lambda: {
+        **{k: v for k, v in IDX_GOOD.items() if k != "train-images-idx3-ubyte"},
+        "train-images-idx3-ubyte.gz": gzip.compress(IDX_IMAGES)[:-5],
+    },
+    "idx-too-few-to-validate": lambda: {  # one training image per class: none left to validate on
+        **IDX_GOOD,
+        "train-images-idx3-ubyte": bytes([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2]) + bytes(8),
+        "train-labels-idx1-ubyte": bytes([0, 0, 8, 1, 0, 0, 0, 2, 0, 1]),
+    },
+    "idx-no-test-files": lambda: {k: v for k, v in IDX_GOOD.items() if k.startswith("train")},
+    "idx-labels-fewer": lambda: {**IDX_GOOD, "t10k-labels-idx1-ubyte": bytes([0, 0, 8, 1, 0, 0, 0, 3, 0, 1, 0])},
+    "idx-images-not-bytes": lambda: {
+        **IDX_GOOD,
+        "train-images-idx3-ubyte": bytes([0, 0, 0x0C, 1, 0, 0, 0, 1]) + bytes(4),
+    },
+}
+
+
 def _data_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
-    return [
-        (
-            f"data-{name}",
-            lambda f, files=files: [
-                "nas.evaluate",
-                f.config(),
-                "--evaluator",
-                "train",
-                "--steps",
-                "1",
-                "--data",
-                _tree(f.root / "d", files()),
-            ],
-        )
+    def evaluate(f: Files, data: str) -> list[str]:
+        return ["nas.evaluate", f.config(), "--evaluator", "train", "--steps", "1", "--data", data]
+
+    cases = [
+        (f"data-{name}", lambda f, files=files: evaluate(f, _tree(f.root / "d", files())))
         for name, files in DATA.items()
     ]
+    cases += [
+        (f"data-{name}", lambda f, files=files: evaluate(f, "idx:" + _tree(f.root / "d", files())))
+        for name, files in IDX.items()
+    ]
+    return cases
 
 
 def _netadapt(f: Files, *extra: str) -> list[str]:

@@ -1,5 +1,5 @@
 """Training evaluator: the config's network trained from scratch for a fixed number of steps, scored by
-held-out top-1 accuracy.
+top-1 accuracy on the validation split (carved from the training images; the test split is only reported).
 
 SGD with Nesterov momentum, a cosine schedule over ``steps``, label smoothing, no weight decay on BN,
 biases and depthwise weights; CUDA with AMP when available, else CPU (channels_last). Every random
@@ -43,7 +43,7 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
 class TrainEvaluator(Evaluator):
     name = "train"
     kind = "accuracy"
-    unit = "held-out top-1"
+    unit = "validation top-1"
 
     def __init__(
         self,
@@ -186,13 +186,14 @@ class TrainEvaluator(Evaluator):
         for bn in bns:
             bn.momentum = 0.01
 
-    def accuracy(self, model: nn.Module) -> float:
-        """Top-1 on the held-out split (never trained on), after BN recalibration on training images."""
+    def accuracy(self, model: nn.Module, split: str = "validation") -> float:
+        """Top-1 on ``split`` (never trained on), after BN recalibration on training images. Anything that
+        selects scores on validation; ``test`` is for numbers that are only reported."""
         self.recalibrate(model)
         model.eval()
         correct = total = 0
         with torch.no_grad():
-            for x, y in self.data.batches("holdout", 256, self.resolution):
+            for x, y in self.data.batches(split, 256, self.resolution):
                 logits = model(x.to(self.device, memory_format=torch.channels_last))
                 correct += int((logits.argmax(1).cpu() == y).sum())
                 total += len(y)
@@ -202,7 +203,9 @@ class TrainEvaluator(Evaluator):
         start = time.perf_counter()
         model = self.train(config, until=steps, checkpoint=checkpoint)
         done = self.steps if steps is None else min(steps, self.steps)
-        fidelity = f"trained {done}/{self.steps} steps at {self.resolution}px on {self.data.name}"
+        fidelity = (
+            f"trained {done}/{self.steps} steps at {self.resolution}px, scored on {self.data.describe('validation')}"
+        )
         return Score(
             self.accuracy(model),
             self.kind,

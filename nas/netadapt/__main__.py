@@ -17,7 +17,7 @@ def _parser() -> argparse.ArgumentParser:
     p = _cli.budget_parser("nas.netadapt", __doc__, budget_help="latency budget")
     p.add_argument("--config", required=True, help="the network to trim (config YAML)")
     p.add_argument("--weights", help="its trained weights (state dict); default: none, it is trained first")
-    p.add_argument("--data", default="digits", help="dataset for fine-tuning and held-out accuracy")
+    p.add_argument("--data", default="digits", help="dataset for fine-tuning and validation accuracy")
     p.add_argument("--resolution", type=int, default=32, help="training resolution (default: %(default)s)")
     p.add_argument("--short-steps", type=int, default=100, help="fine-tuning steps per proposal")
     p.add_argument("--long-epochs", type=float, default=5, help="fine-tuning epochs at the end")
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     print(
         f"netadapt: {len(result.history)} iterations, {result.start_ms:.3f} -> {result.final_ms:.3f} ms"
-        f" predicted{'' if result.latency.measured else ' (ESTIMATED table)'}, held-out accuracy"
+        f" predicted{'' if result.latency.measured else ' (ESTIMATED table)'}, validation accuracy"
         f" {result.start_accuracy:.4f} -> {result.final_accuracy:.4f}"
     )
     if result.measured:

@@ -195,7 +195,7 @@ def netadapt_loop(*, state: State, price: Pricer, trainer: TrainEvaluator, optio
             proposal_ms = price(candidate.config)
             proposals.append((accuracy, proposal_ms, unit, channels, candidate))
             logger.info(
-                "  iteration %d, proposal %d/%d: %s %d -> %d, %.3f ms, held-out accuracy %.4f",
+                "  iteration %d, proposal %d/%d: %s %d -> %d, %.3f ms, validation accuracy %.4f",
                 *(iteration, n, len(units), unit.name, unit.channels, channels, proposal_ms, accuracy),
             )
         if not proposals:
@@ -221,7 +221,7 @@ def netadapt_loop(*, state: State, price: Pricer, trainer: TrainEvaluator, optio
         state.config, state.model = model.config, model
         state.save(out)
         logger.info(
-            "iteration %d: kept %s %d -> %d: %.3f ms, held-out accuracy %.4f",
+            "iteration %d: kept %s %d -> %d: %.3f ms, validation accuracy %.4f",
             *(iteration, unit.name, unit.channels, channels, latency, accuracy),
         )
     return state

@@ -34,7 +34,7 @@ class NetAdaptResult:
     model: Network | None  # its weights after the long fine-tune
     start_ms: float
     final_ms: float  # predicted by ``latency``
-    start_accuracy: float | None  # held-out top-1
+    start_accuracy: float | None  # validation top-1
     final_accuracy: float | None
     history: list[dict[str, Any]]  # one row per kept proposal
     measured: dict[str, float] | None  # whole networks timed here, when the table is this machine's
@@ -64,7 +64,7 @@ def run_netadapt(
 ) -> NetAdaptResult:
     """Trim ``config``'s filter counts until ``latency`` predicts at most ``budget_ms`` (NetAdapt, Yang et al.
     2018, as MobileNetV3 used it): per iteration every prunable unit proposes its largest width that meets
-    the iteration's latency cut, each proposal is fine-tuned ``short_steps`` and scored on held-out data,
+    the iteration's latency cut, each proposal is fine-tuned ``short_steps`` and scored on the validation split,
     and the best is kept (``select``); a long fine-tune ends the run. Without ``weights`` the network is
     trained first. Calling again with the same ``out`` resumes after the last finished iteration.
 
@@ -272,7 +272,7 @@ def _plot(out: Path, state: State, report: dict[str, Any], table: LatencyModel, 
     )
     ax.axvline(budget_ms, color="tab:red", ls="--", lw=1, label=f"budget {budget_ms:g} ms")
     ax.set_xlabel(f"latency on {table.target} (ms, {'measured' if table.measured else 'ESTIMATED'} table)")
-    ax.set_ylabel("held-out top-1")
+    ax.set_ylabel("validation top-1")
     ax.invert_xaxis()
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     estimated = "" if result.netadapt.latency.measured else " (ESTIMATED table)"
     print(
         f"pipeline: final network {row['predicted_ms']:.3f} ms predicted{estimated}{measured},"
-        f" held-out top-1 {row['accuracy']}"
+        f" test top-1 {row['accuracy']}"
     )
     out = result.out
     print(f"report: {out / 'report.md'}   model: {out / 'model.onnx'}   config: {out / 'config.yaml'}")

@@ -39,7 +39,8 @@ def write_deployable(
             "resolution": recipe.resolution,
             "epochs": recipe.epochs,
             "seed": seed,
-            "holdout_top1": accuracy,
+            "test_top1": accuracy,
+            "test": recipe.dataset.describe("test"),
         },
         "latency": {
             "target": latency.target,
@@ -59,9 +60,9 @@ def write_deployable(
             " (weights.pt, model.onnx).\n"
             f"Input {config.resolution} px, the resolution it was searched and priced at:"
             f" {price} by {latency.target}{kind}{here}, with these classes.\n"
-            f"Its weights were trained at {recipe.resolution} px ({recipe.epochs:g} epochs, seed {seed}, held-out"
-            f" top-1 {100 * accuracy:.2f} % at {recipe.resolution} px); train it on your data at the input size to"
-            " deploy."
+            f"Its weights were trained at {recipe.resolution} px ({recipe.epochs:g} epochs, seed {seed}, test"
+            f" top-1 {100 * accuracy:.2f} % on the {recipe.dataset.describe('test')} at {recipe.resolution} px);"
+            " train it on your data at the input size to deploy."
         ),
     )
     save_weights(model, folder / "weights.pt")

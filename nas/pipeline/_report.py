@@ -23,7 +23,7 @@ from nas.search import SearchResult
 
 @dataclass(frozen=True)
 class Entry:
-    """A network of the comparison and its held-out accuracies, one per seed (empty: not trained)."""
+    """A network of the comparison and its test accuracies, one per seed (empty: not trained)."""
 
     config: ArchConfig
     accuracies: list[float]
@@ -91,7 +91,7 @@ def _verdicts(table_rows: list[dict[str, Any]]) -> list[str]:
     """One decision per trained reference."""
     final = table_rows[0]
     lines = [verdict(final, ref) for ref in table_rows[1:] if ref["accuracies"] and final["accuracies"]]
-    return ["Verdict (held-out accuracy on the proxy task, latency by the table):", "", *lines, ""] if lines else []
+    return ["Verdict (test-split accuracy on the proxy task, latency by the table):", "", *lines, ""] if lines else []
 
 
 def _files(deployed: dict[str, Any], seed: int) -> list[str]:
@@ -195,12 +195,13 @@ def write_report(
         "## 3. Final network" + (" against MobileNetV3" if len(entries) > 1 else ""),
         "",
         f"Trained from scratch: {recipe.epochs:g} epochs on {recipe.data} at {recipe.resolution} px, SGD +"
-        " Nesterov, cosine, label smoothing; held-out top-1, mean ± standard error over seeds. The references"
+        f" Nesterov, cosine, label smoothing; top-1 on the {recipe.dataset.describe('test')}, which nothing"
+        " selected on, mean ± standard error over seeds. The references"
         " are trained the same way (unless `--no-train-references`); latencies are at the searched resolution"
         " and classes.",
         "",
         format_table(
-            ["network", "predicted ms", "measured here ms", "MMACs", "params (M)", "held-out top-1"],
+            ["network", "predicted ms", "measured here ms", "MMACs", "params (M)", "test top-1"],
             [
                 [
                     r["name"],

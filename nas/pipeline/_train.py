@@ -43,10 +43,11 @@ class Recipe:
 
 
 def train_seed(config: ArchConfig, recipe: Recipe, seed: int, folder: Path) -> float:
-    """Held-out top-1 of ``config`` trained with ``recipe`` and ``seed``; results and checkpoints in ``folder``."""
+    """Test top-1 of ``config`` trained with ``recipe`` and ``seed`` (only reported: nothing selects on it);
+    results and checkpoints in ``folder``."""
     result, checkpoint = folder / f"seed{seed}.json", folder / f"seed{seed}.pt"
     trainer = recipe.trainer(seed)
-    what = {"config": json.loads(json.dumps(config.to_dict())), "recipe": trainer.describe()}
+    what = {"config": json.loads(json.dumps(config.to_dict())), "recipe": trainer.describe(), "split": "test"}
     if result.exists():
         record = json.loads(result.read_text())
         if {key: record.get(key) for key in what} == what:
@@ -63,7 +64,7 @@ def train_seed(config: ArchConfig, recipe: Recipe, seed: int, folder: Path) -> f
             "  training %s seed %d: step %d/%d, ETA %.0f s",
             *(config.name or "config", seed, done, trainer.steps, rate * (trainer.steps - done)),
         )
-    accuracy = trainer.accuracy(model)
+    accuracy = trainer.accuracy(model, "test")
     record = {"accuracy": accuracy, "seed": seed, **what, "seconds": time.perf_counter() - began}
     write_text_atomic(result, json.dumps(record, indent=1))
     return accuracy
