@@ -2,10 +2,11 @@
 
 Exports one bundle of the default space, then measures it twice on this machine, pinned to core 0: once
 quiet, and once with a CPU-bound process started on core 1 (``--same-core``: on core 0) partway through.
-Each run keeps its raw timings, so each gives two tables: drift-corrected (what ``measure`` writes) and
-the same timings uncorrected. Reports the drift the canary saw, how well the two runs agree op by op, and
-how each table validates in ratio form: networks timed here afterwards, quiet, each alternated with a
-reference network (MobileNetV3-Large), so the check itself does not drift.
+Each run keeps its raw timings, so each gives two tables: as timed (what ``measure`` writes) and the
+same timings drift-corrected by the canary (``correct_drift=True``). Reports the drift the canary saw,
+how well the two runs agree op by op, and how each table validates in ratio form: networks timed here
+afterwards, quiet, each alternated with a reference network (MobileNetV3-Large), so the check itself
+does not drift.
 
     python bench/latency_drift.py [--calibration 8] [--networks 20] [--at 0.4] [--same-core] [--work DIR]
 """
@@ -71,7 +72,7 @@ def main() -> None:
         f" CPU-bound process on core {load_core} from {args.at:.0%} of that time (measurement on core 0)"
     )
     for run, pair in tables.items():
-        drift = pair["corrected"].metadata["drift"]
+        drift = pair["uncorrected"].metadata["drift"]
         print(
             f"{run}: canary {drift['canary']} timed {drift['canaries']} times, level {drift['min_pct']:+.1f} % to"
             f" {drift['max_pct']:+.1f} % of its first timing, {drift['end_pct']:+.1f} % at the end"
@@ -105,10 +106,10 @@ def main() -> None:
 def _measure(bundle: Path, work: Path, run: str) -> dict[str, LatencyTable]:
     """One measurement of the bundle: its drift-corrected table and the same raw timings uncorrected."""
     record = work / f"{run}.jsonl"
-    corrected = measure_bundle(bundle, work / f"{run}.yaml", keep_record=record, force=True)
-    raw = work / f"{run}-uncorrected.yaml"
-    shutil.copyfile(record, partial_path(raw))  # every file is in it: this only assembles the table
-    uncorrected = measure_bundle(bundle, raw, correct_drift=False, force=True)
+    uncorrected = measure_bundle(bundle, work / f"{run}.yaml", keep_record=record, force=True)
+    fixed = work / f"{run}-corrected.yaml"
+    shutil.copyfile(record, partial_path(fixed))  # every file is in it: this only assembles the table
+    corrected = measure_bundle(bundle, fixed, correct_drift=True, force=True)
     return {"corrected": corrected, "uncorrected": uncorrected}
 
 

@@ -49,7 +49,7 @@ RESUME = "resume:"  # record name marking where a killed run went on
 DRIFT = (
     "drift-corrected: a canary network timed before, after and every 10 files; each timing scaled to the"
     " canary's speed at the start (interpolated between canaries, running median of 3)"
-)
+)  # method note of a table measured with correct_drift
 
 
 @dataclass(frozen=True)
@@ -307,7 +307,7 @@ def measure_bundle(
     extension: dict[str, Any] | None = None,
     force: bool = False,
     keep_record: str | os.PathLike[str] | None = None,
-    correct_drift: bool = True,
+    correct_drift: bool = False,
 ) -> MeasuredTable:
     """Time what ``out.partial.jsonl`` does not hold yet, then write the table ``out`` atomically. A table
     ``out`` already measured here for the bundle's space with these threads is kept as it is (and
@@ -316,7 +316,9 @@ def measure_bundle(
     With ``base``, its entries and fit are kept and only the bundle's ops are added (``extend``); the
     extension is recorded in the metadata with ``extension`` (e.g. the space whose ops were added).
     ``keep_record`` keeps the raw timings (one JSON line per file, in order, canaries included) at that path;
-    ``correct_drift=False`` builds the table from them as timed (the canaries still say how far speed moved).
+    ``correct_drift`` scales each timing by the canary (see ``drift_corrected``). It is off by default: on the
+    CI machine kind the canary's own noise moved ops more than the drift it removed (bench/latency_drift.py);
+    without it the canaries still record in the metadata how far the machine's speed moved.
     """
     bundle, out = Path(bundle), Path(out)
     manifest: Manifest = read_manifest(bundle)
