@@ -92,6 +92,8 @@ def show_logs(level: int = logging.INFO) -> None:
         logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
+    if logging.lastResort is not None:  # other libraries' unconfigured loggers (SQLAlchemy's pool, on Ctrl-C)
+        logging.lastResort.addFilter(_not_interrupted)
 
 
 def quiet_optuna() -> None:
@@ -106,8 +108,9 @@ def quiet_optuna() -> None:
 
 
 def _not_interrupted(record: logging.LogRecord) -> bool:
-    """Drop Optuna's 'trial failed with parameters ...' dump and traceback for a Ctrl-C: the command
-    says it in one line."""
+    """Drop a library's log of a Ctrl-C with its traceback (Optuna's 'trial failed with parameters ...',
+    SQLAlchemy's 'Exception during reset' when the interrupt lands in its pool): the command says it in
+    one line."""
     return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
 
 

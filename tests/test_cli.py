@@ -156,3 +156,22 @@ def test_help_shows_every_default(module: str, maker: str) -> None:
             continue  # a required option has no default; a flag without a value is off when absent
         text = formatter._get_help_string(action) or ""
         assert "default" in text.lower(), f"{module} {flag}: --help does not say its default"
+
+
+def test_a_library_logging_a_ctrl_c_with_its_traceback_is_silenced() -> None:
+    import subprocess
+    import sys
+
+    code = (  # a process as a command runs: no root handler, so unconfigured loggers reach the last resort
+        "import logging\n"
+        "from nas import _cli\n"
+        "_cli.show_logs()\n"
+        "pool = logging.getLogger('sqlalchemy.pool.impl.QueuePool')\n"
+        "try:\n"
+        "    raise KeyboardInterrupt\n"
+        "except KeyboardInterrupt:\n"
+        "    pool.error('Exception during reset or similar', exc_info=True)\n"
+        "pool.error('a real error')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.stderr == "a real error\n"
