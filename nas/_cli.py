@@ -4,6 +4,7 @@ log records are shown as plain lines on stderr."""
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -136,7 +137,8 @@ def run(
         print(f"error: {exc}", file=sys.stderr)
         return USER_ERROR
     except OSError as exc:  # a path the user gave cannot be read or written: the OS says why
-        if exc.filename and (blocker := file_in_the_way(Path(exc.filename) / "_")) is not None:
+        in_the_way = exc.errno in (errno.EEXIST, errno.ENOTDIR) and exc.filename
+        if in_the_way and (blocker := file_in_the_way(Path(exc.filename) / "_")):  # the path itself, or above it
             print(f"error: {exc.filename}: {blocker} is a file, not a folder; choose another path", file=sys.stderr)
             return USER_ERROR
         where = f"{exc.filename}: " if exc.filename else ""

@@ -47,8 +47,8 @@ CANARY = "canary:"  # record names of the reference network timed between ops (s
 CANARY_EVERY = 10  # ops timed between two canaries
 RESUME = "resume:"  # record name marking where a killed run went on
 DRIFT = (
-    "drift-corrected: a canary network timed before, after and every 10 files; each timing scaled to the"
-    " canary's speed at the start (interpolated between canaries, running median of 3)"
+    f"drift-corrected: a canary network timed before, after and every {CANARY_EVERY} files; each timing scaled"
+    " to the canary's speed at the start (interpolated between canaries, running median of 3)"
 )  # method note of a table measured with correct_drift
 
 
@@ -265,8 +265,10 @@ class _Record:
     @property
     def since_canary(self) -> int:
         """Files timed since the last canary (all of them when there is none)."""
-        last = max((i for i, name in enumerate(self.order) if name.startswith(CANARY)), default=-1)
-        return len(self.order) - 1 - last
+        for back, name in enumerate(reversed(self.order)):
+            if name.startswith(CANARY):
+                return back
+        return len(self.order)
 
 
 def _line(text: str) -> dict[str, Any] | None:
@@ -316,8 +318,8 @@ def measure_bundle(
     With ``base``, its entries and fit are kept and only the bundle's ops are added (``extend``); the
     extension is recorded in the metadata with ``extension`` (e.g. the space whose ops were added).
     ``keep_record`` keeps the raw timings (one JSON line per file, in order, canaries included) at that path;
-    ``correct_drift`` scales each timing by the canary (see ``drift_corrected``). It is off by default: on the
-    CI machine kind the canary's own noise moved ops more than the drift it removed (bench/latency_drift.py);
+    ``correct_drift`` scales each timing by the canary (see ``drift_corrected``). It is off by default: on a
+    2 vCPU EPYC VM the canary's own noise moved ops more than the drift it removed (bench/latency_drift.py);
     without it the canaries still record in the metadata how far the machine's speed moved.
     """
     bundle, out = Path(bundle), Path(out)
