@@ -10,6 +10,7 @@ COMMANDS = {
     "evaluate": "score one network with an accuracy evaluator",
     "export": "write a config (and weights) as ONNX",
     "space": "show a search space or a config",
+    "supernet": "train a weight-sharing supernet for a space; extract a config's weights from it",
 }
 
 

@@ -16,6 +16,7 @@ from nas._files import file_in_the_way
 
 USER_ERROR = 2
 PREDICTOR_HELP = "predictor file of --evaluator ofa-predictor: OFA's acc_predictor.pth or its .npz (default: none)"
+SUPERNET_HELP = "supernet file of --evaluator supernet (python -m nas.supernet train writes it; default: none)"
 
 
 def bind_dash_value(argv: Sequence[str], flag: str) -> list[str]:
@@ -54,15 +55,17 @@ class _Parser(argparse.ArgumentParser):
 
 def evaluator_options(args: argparse.Namespace, *, data: Any = None, uses_data: bool = False, **extra: Any) -> dict:
     """The options a command's flags give its evaluator: ``--data`` (``data`` when the command loaded it,
-    digits when not given), ``--seed``, ``--steps``, ``--predictor``. A ``--data`` or ``--predictor`` the
-    chosen evaluator ignores is refused, unless the command itself ``uses_data``."""
-    from nas.evaluate import options_for
+    the evaluator's ``data_default`` when not given), ``--seed``, ``--steps``, ``--predictor``, ``--supernet``.
+    A ``--data``, ``--predictor`` or ``--supernet`` the chosen evaluator ignores is refused, unless the
+    command itself ``uses_data``."""
+    from nas.evaluate import EVALUATORS, options_for
 
-    given = [name for name in ("data", "predictor") if getattr(args, name, None) is not None]
+    given = [name for name in ("data", "predictor", "supernet") if getattr(args, name, None) is not None]
     strict = [name for name in given if not (uses_data and name == "data")]
+    default = getattr(EVALUATORS.get(args.evaluator), "data_default", "digits")
     return options_for(
-        args.evaluator, strict=strict, data=data if data is not None else args.data or "digits", seed=args.seed,
-        steps=args.steps, predictor=args.predictor, **extra,
+        args.evaluator, strict=strict, data=data if data is not None else args.data or default, seed=args.seed,
+        steps=args.steps, predictor=args.predictor, supernet=getattr(args, "supernet", None), **extra,
     )  # fmt: skip
 
 

@@ -24,8 +24,8 @@ class FlowList(list):
     """A list written on one line (``[1, 2, 3]``), e.g. one row of a latency table."""
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """libyaml's emitter when present (3x faster on a config; the same text)."""
 
 
 def _represent_flow_map(dumper: yaml.SafeDumper, data: FlowMap) -> yaml.Node:

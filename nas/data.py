@@ -117,8 +117,11 @@ class Dataset:
         augment: bool = False,
         generator: torch.Generator | None = None,
         shuffle: bool = False,
+        limit: int | None = None,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        index = self.indices(split)
+        """The split in batches; ``limit``: only its first images (splits are drawn at random, so these
+        are a fixed random sample of it)."""
+        index = self.indices(split)[:limit]
         if shuffle:
             index = index[torch.randperm(len(index), generator=generator)]
         for start in range(0, len(index), batch_size):

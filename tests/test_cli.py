@@ -144,7 +144,11 @@ def _options(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.Action
     return found
 
 
-PARSERS = [(module, "_parser") for module in COMMANDS] + [("nas.evaluate", "_fit_parser")]
+PARSERS = [(module, "_parser") for module in COMMANDS] + [
+    ("nas.evaluate", "_fit_parser"),
+    ("nas.supernet", "_train_parser"),
+    ("nas.supernet", "_extract_parser"),
+]
 
 
 @pytest.mark.parametrize(("module", "maker"), PARSERS)

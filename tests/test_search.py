@@ -194,32 +194,38 @@ def test_a_run_killed_and_resumed_ends_where_an_uninterrupted_one_does(
     setup: dict[str, Path], tmp_path: Path, sampler: str, trials: int
 ) -> None:
     """kill -9 mid-run, rerun: finished trials are kept, the stale running trial is failed, and the
-    resumed run draws what the uninterrupted run drew (no replay of the first run's configs)."""
+    resumed run draws what the uninterrupted run drew (no replay of the first run's configs). The first
+    run asks for far more trials than it gets to (trials are fast); a trial's draw does not depend on the
+    total asked for."""
     out = tmp_path / "run"
-    flags = ("--trials", str(trials), "--sampler", sampler)
-    command = [sys.executable, "-m", *_args(setup, out, *flags, evaluator="synflow")]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def command(total: int) -> list[str]:
+        flags = ("--trials", str(total), "--sampler", sampler)
+        return [sys.executable, "-m", *_args(setup, out, *flags, evaluator="synflow")]
+
+    process = subprocess.Popen(command(100_000), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     finished = 0
     while time.monotonic() < deadline and finished < 10:  # wait for ten trials recorded in the study
-        time.sleep(0.3)
+        time.sleep(0.1)
         finished = _complete_count(out / "study.db")
     assert process.poll() is None, "the search ended before it could be killed"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     before = {t.number: t.values for t in _complete(_study(out))}
-    assert 10 <= len(before) < trials
+    assert len(before) >= 10
+    total = max(trials, len(before) + 10)
 
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(command(total), cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert f"resuming study 'run': {len(before)} trials already complete" in result.stderr
     study = _study(out)
     after = {t.number: t.values for t in _complete(study)}
-    assert len(after) == trials
+    assert len(after) == total
     assert all(after[number] == values for number, values in before.items())
     assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))  # none left running forever
 
-    uninterrupted = _run(setup, tmp_path / "whole", evaluator="synflow", trials=trials, sampler=sampler)
+    uninterrupted = _run(setup, tmp_path / "whole", evaluator="synflow", trials=total, sampler=sampler)
     assert _configs(study) == _configs(uninterrupted.study)
 
 
@@ -379,6 +385,7 @@ def test_successive_halving_killed_leaves_no_trial_running(setup: dict[str, Path
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     running = _study(out).get_trials(states=(optuna.trial.TrialState.RUNNING,))
+    done_before = len(_complete(_study(out)))  # over-budget configs are told at once, so it varies
 
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -390,7 +397,8 @@ def test_successive_halving_killed_leaves_no_trial_running(setup: dict[str, Path
     assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
     assert len(_complete(study)) == 9
     complete = [t.params for t in _complete(study)]
-    assert all(t.params in complete for t in asked)  # their training went on in the rerun
+    # their training went on in the rerun, as far as the requested count left room for them
+    assert sum(t.params in complete for t in asked) >= min(len(asked), 9 - done_before)
 
 
 def test_mnas_objective_is_a_single_reward_under_the_budget(setup: dict[str, Path], tmp_path: Path) -> None:
@@ -439,3 +447,25 @@ def test_storage_creation_survives_a_race_for_the_schema() -> None:
     with pytest.raises(OperationalError):
         _create_schema_tolerantly(always_fails, attempts=2)
     assert len(calls) == 2
+
+
+def test_the_front_is_the_brute_force_front_by_latency() -> None:
+    import random
+
+    from nas.search._results import Point, pareto_front
+
+    config = SearchSpace.from_dict(TINY_SPACE).random_config(0)
+    draw = random.Random(4)
+    points = [Point(f"t{k:03d}", config, draw.randint(0, 9), draw.randint(1, 12) / 2) for k in range(300)]
+    points += points[:5]  # exact duplicates
+
+    def beats(q: Point, p: Point) -> bool:
+        at_least = q.score >= p.score and q.latency_ms <= p.latency_ms
+        return at_least and (q.score, q.latency_ms) != (p.score, p.latency_ms)
+
+    expected = {(p.score, p.latency_ms) for p in points if not any(beats(q, p) for q in points)}
+    front = pareto_front(points)
+    assert {(p.score, p.latency_ms) for p in front} == expected
+    assert [p.latency_ms for p in front] == sorted(p.latency_ms for p in front)
+    for p in front:  # of points equal on both, the last by name
+        assert p.name == max(q.name for q in points if (q.score, q.latency_ms) == (p.score, p.latency_ms))

@@ -224,6 +224,13 @@ class OpPart:
         """What must not change when a width shrinks (e.g. whether an expand conv exists)."""
         return ()
 
+    # ---- weight sharing ----------------------------------------------------------------------------
+    def state_names(self, cin: int) -> dict[str, str]:
+        """Module prefixes whose place moves with the config, by what they are (``{"block.0": "expand"}``):
+        a supernet shares a tensor between configs by this name, not by position (an optional part before
+        it would otherwise shift it onto another part's weights)."""
+        return {}
+
 
 class ClassifierPart(OpPart):
     """A head's final unit: it ends in a vector of ``classes`` scores, with no activation map after it."""

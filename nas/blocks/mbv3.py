@@ -226,6 +226,9 @@ class LayerConfig(Part):
         names = (["expand"] if self.expanded != cin else []) + ["dw"] + (["se"] if self.se else []) + ["project"]
         return {name: f"block.{k}" for k, name in enumerate(names)}
 
+    def state_names(self, cin: int) -> dict[str, str]:
+        return {prefix: name for name, prefix in self._parts(cin).items()}
+
     def internal(self, cin: int) -> dict[str, Prunable]:
         p = self._parts(cin)
         widths = bottleneck_widths(p.get("expand"), p["dw"], f"{p['project']}.0", p.get("se"))

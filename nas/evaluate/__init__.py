@@ -1,4 +1,5 @@
-"""Accuracy evaluators behind one interface: size baselines, zero-cost proxies, short training.
+"""Accuracy evaluators behind one interface: size baselines, zero-cost proxies, predictors, a supernet's
+inherited weights, short training.
 
 ``get_evaluator(name, **options).score(config) -> Score`` (higher is better, deterministic for a seed).
 """
@@ -15,6 +16,7 @@ from nas.evaluate._baselines import FlopsEvaluator, ParamsEvaluator
 from nas.evaluate._fitted import FittedPredictor, PredictorEvaluator, fit_predictor
 from nas.evaluate._ofa import OFAPredictorEvaluator, is_ofa
 from nas.evaluate._proxies import GradNormEvaluator, NaswotEvaluator, SynflowEvaluator, ZenEvaluator
+from nas.evaluate._supernet import SupernetEvaluator
 from nas.evaluate._train import TrainEvaluator
 
 EVALUATORS: dict[str, type[Evaluator]] = {
@@ -29,6 +31,7 @@ EVALUATORS: dict[str, type[Evaluator]] = {
         TrainEvaluator,
         OFAPredictorEvaluator,
         PredictorEvaluator,
+        SupernetEvaluator,
     )
 }
 
@@ -73,6 +76,7 @@ __all__ = [
     "Evaluator",
     "FittedPredictor",
     "Score",
+    "SupernetEvaluator",
     "TrainEvaluator",
     "fit_predictor",
     "get_evaluator",

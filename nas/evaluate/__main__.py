@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=300, help="training steps of the train evaluator")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights, batches and training")
     parser.add_argument("--predictor", help=_cli.PREDICTOR_HELP)
+    parser.add_argument("--supernet", help=_cli.SUPERNET_HELP)
     return parser
 
 

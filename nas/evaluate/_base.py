@@ -26,6 +26,7 @@ class Evaluator(abc.ABC):
     name: str = ""
     kind: str = ""
     unit: str = "score"  # what a score value is, printed beside it (e.g. "log10 MACs": not an accuracy)
+    data_default: str | None = "digits"  # the data a command gives it when --data is not given
 
     @abc.abstractmethod
     def score(self, config: ArchConfig) -> Score: ...

@@ -178,7 +178,7 @@ def fit_predictor(
     alpha = min(ALPHAS, key=lambda a: _cv_error(x_train, y_train, a, seed))
     weights, bias = _ridge(x_train, y_train, alpha)
     fitted = FittedPredictor(
-        vocabulary, weights, bias, mean, std, alpha, _space_text(space), space.hash,
+        vocabulary, weights, bias, mean, std, alpha, space.source_text(), space.hash,
         unit, {},
     )  # fmt: skip
     predicted = fitted.predict([configs[i] for i in test])
@@ -190,16 +190,6 @@ def fit_predictor(
         "n_holdout": float(len(test)),
     }
     return replace(fitted, metrics=metrics)
-
-
-def _space_text(space: SearchSpace) -> str:
-    """The space file's text, kept in the predictor so it needs no path to check membership."""
-    try:
-        return Path(space.source).read_text()
-    except OSError:
-        raise NasError(
-            f"fit-predictor: space {space.name} has no readable file ({space.source}); load it from one"
-        ) from None
 
 
 def _ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:

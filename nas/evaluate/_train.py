@@ -93,7 +93,7 @@ class TrainEvaluator(Evaluator):
         """Training steps that make ``epochs`` passes over the training split (at least one)."""
         return max(1, round(epochs * len(self.data.indices("train")) / self.batch_size))
 
-    def _step_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def step_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch of step ``step``: a function of (seed, step) alone."""
         train = self.data.indices("train")
         per_epoch = max(1, len(train) // self.batch_size)
@@ -151,7 +151,7 @@ class TrainEvaluator(Evaluator):
         for s in steps:
             for group in optimizer.param_groups:
                 group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * s / horizon))
-            x, y = self._step_batch(s)
+            x, y = self.step_batch(s)
             x = x.to(self.device, memory_format=torch.channels_last)
             y = y.to(self.device)
             torch.manual_seed(self.seed * 7_919 + s)  # dropout of this step
@@ -181,19 +181,22 @@ class TrainEvaluator(Evaluator):
         model.train()
         with torch.no_grad():
             for i in range(batches):
-                x, _ = self._step_batch(i)
+                x, _ = self.step_batch(i)
                 model(x.to(self.device, memory_format=torch.channels_last))
         for bn in bns:
             bn.momentum = 0.01
 
-    def accuracy(self, model: nn.Module, split: str = "validation") -> float:
-        """Top-1 on ``split`` (never trained on), after BN recalibration on training images. Anything that
-        selects scores on validation; ``test`` is for numbers that are only reported."""
-        self.recalibrate(model)
+    def accuracy(
+        self, model: nn.Module, split: str = "validation", *, batches: int = 8, images: int | None = None
+    ) -> float:
+        """Top-1 on ``split`` (never trained on; its first ``images`` when given), after BN recalibration on
+        ``batches`` training batches. Anything that selects scores on validation; ``test`` is for numbers
+        that are only reported."""
+        self.recalibrate(model, batches)
         model.eval()
         correct = total = 0
         with torch.no_grad():
-            for x, y in self.data.batches(split, 256, self.resolution):
+            for x, y in self.data.batches(split, 256, self.resolution, limit=images):
                 logits = model(x.to(self.device, memory_format=torch.channels_last))
                 correct += int((logits.argmax(1).cpu() == y).sum())
                 total += len(y)

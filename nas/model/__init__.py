@@ -4,20 +4,26 @@ from nas.model._export import export_onnx
 from nas.model._layers import ConvBNAct, GlobalPool, InvertedResidual, SqueezeExcite
 from nas.model._network import Network, build_model
 from nas.model._op_module import context_module, op_input_shape, op_module, shape_module
+from nas.model._supernet import SUPERNET_FORMAT, Supernet, largest_config, load_supernet, read_supernet
 from nas.model._weights import load_weights, save_weights
 
 __all__ = [
+    "SUPERNET_FORMAT",
     "ConvBNAct",
     "GlobalPool",
     "InvertedResidual",
     "Network",
     "SqueezeExcite",
+    "Supernet",
     "build_model",
     "context_module",
     "export_onnx",
+    "largest_config",
+    "load_supernet",
     "load_weights",
     "op_input_shape",
     "op_module",
+    "read_supernet",
     "save_weights",
     "shape_module",
 ]

@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="dataset for data-based evaluators (default: digits)")
     p.add_argument("--steps", type=int, default=300, help="training steps of the train evaluator")
     p.add_argument("--predictor", help=_cli.PREDICTOR_HELP)
+    p.add_argument("--supernet", help=_cli.SUPERNET_HELP)
     p.add_argument(
         "--trials", type=int, help=f"complete trials in the study, resumed ones included (default {DEFAULT_TRIALS})"
     )

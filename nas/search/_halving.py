@@ -19,7 +19,7 @@ import optuna
 from nas._files import write_bytes_atomic
 from nas.evaluate import TrainEvaluator
 from nas.latency import LatencyModel
-from nas.search._study import INFEASIBLE, price_trial, record_result, result, reused_record, scored_before
+from nas.search._study import INFEASIBLE, ScoredConfigs, price_trial, record_result, result, reused_record
 from nas.space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ def run_halving(
     checkpoints.mkdir(parents=True, exist_ok=True)
     deadline = math.inf if timeout is None else time.monotonic() + timeout
     complete = (optuna.trial.TrialState.COMPLETE,)
+    evaluated = ScoredConfigs()
 
     def left() -> float:
         return math.inf if trials is None else trials - len(study.get_trials(deepcopy=False, states=complete))
@@ -91,7 +92,7 @@ def run_halving(
         while len(population) < min(bracket, left()) and time.monotonic() < deadline:
             trial = study.ask()
             config, latency_ms, base = price_trial(trial, space, latency, budget_ms)
-            earlier = scored_before(trial) if base["feasible"] else None
+            earlier = evaluated.find(trial) if base["feasible"] else None
             if base["feasible"] and earlier is None:
                 population.append((trial, config, latency_ms, base))
                 continue

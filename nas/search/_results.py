@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import json
 import logging
 import os
@@ -40,17 +41,15 @@ class Point:
 
 
 def pareto_front(points: list[Point]) -> list[Point]:
-    """Points no other point beats on both score (higher) and latency (lower), by latency."""
-    front = [
-        p
-        for p in points
-        if not any(
-            q.score >= p.score and q.latency_ms <= p.latency_ms and (q.score, q.latency_ms) != (p.score, p.latency_ms)
-            for q in points
-        )
-    ]
-    unique = {(p.score, p.latency_ms): p for p in sorted(front, key=lambda p: p.name)}
-    return sorted(unique.values(), key=lambda p: p.latency_ms)
+    """Points no other point beats on both score (higher) and latency (lower), by latency; of points equal
+    on both, the last by name. One sweep by latency (a search's front is drawn from many thousands)."""
+    front: list[Point] = []
+    for _, group in itertools.groupby(sorted(points, key=lambda p: p.latency_ms), key=lambda p: p.latency_ms):
+        fastest = list(group)
+        top = max(p.score for p in fastest)
+        if not front or top > front[-1].score:
+            front.append(max((p for p in fastest if p.score == top), key=lambda p: p.name))
+    return front
 
 
 def default_references(space: SearchSpace) -> list[ArchConfig]:

@@ -23,6 +23,7 @@ from nas.config import ArchConfig
 from nas.evaluate import Evaluator, TrainEvaluator, get_evaluator, options_for
 from nas.latency import LatencyModel, load_latency, space_bounds
 from nas.search._budget import parse_budget
+from nas.search._mirror import MirroredLoop
 from nas.search._results import Point, default_references, write_results
 from nas.search._study import (
     OBJECTIVES,
@@ -91,10 +92,18 @@ class _Work:
         """Successive halving (a training evaluator in the Pareto search) instead of Optuna's loop."""
         return isinstance(self.evaluator, TrainEvaluator) and self.objective == "pareto"
 
+    @property
+    def pruned(self) -> bool:
+        """Training in rungs that Optuna's pruner may stop (MnasNet's objective): these trials run on the
+        storage, claimed and heartbeated, so another process sees each rung; cheaper evaluations run in
+        memory and are written when done (see ``MirroredLoop``)."""
+        return isinstance(self.evaluator, TrainEvaluator) and self.objective == "mnas"
+
     def open(self, seed: int) -> optuna.Study:
         storage = make_storage(self.storage) if isinstance(self.storage, str) else self.storage
         if isinstance(self.sampler, str):
-            # one seed for every process: named samplers seed each trial by its number (see TrialSeeded)
+            # one seed for every process: named samplers seed each trial by its number (see TrialSeeded),
+            # and a process that shares the study reseeds (see MirroredLoop)
             sampler = make_sampler(
                 self.sampler, self.seed, space=self.space, latency=self.latency, budget_ms=self.budget_ms
             )
@@ -129,11 +138,6 @@ class _Work:
                 callback=callback,
             )
             return
-        callbacks: list[Any] = []
-        if self.trials is not None:
-            callbacks.append(optuna.study.MaxTrialsCallback(self.trials, states=_COMPLETE))
-        if callback is not None:
-            callbacks.append(callback)
         objective = make_objective(
             space=self.space,
             latency=self.latency,
@@ -143,6 +147,13 @@ class _Work:
             w=self.w,
             checkpoints=self.checkpoints,
         )
+        callbacks = [] if callback is None else [callback]
+        if not self.pruned:
+            loop = MirroredLoop(study, total=self.trials, live_from=self.live_from)
+            loop.run(objective, n_trials=remaining, timeout=self.timeout, callbacks=callbacks)
+            return
+        if self.trials is not None:
+            callbacks.append(optuna.study.MaxTrialsCallback(self.trials, states=_COMPLETE))
         study.optimize(
             objective if self.trials is None else _within(self.trials, self.live_from, objective),
             n_trials=remaining,

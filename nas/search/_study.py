@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import inspect
 import math
 import os
@@ -22,6 +23,8 @@ from nas._files import process_alive
 from nas.config import ArchConfig
 from nas.evaluate import Evaluator, Score, TrainEvaluator
 from nas.latency import LatencyModel
+from nas.search._nsga import GenerationIndex, IndexedNSGAII
+from nas.search._trials import FinishedTrials
 from nas.space import SearchSpace
 
 _RDB_PARAMETERS = inspect.signature(optuna.storages.RDBStorage.__init__).parameters
@@ -138,13 +141,14 @@ def make_sampler(
         from nas.search._surrogate import SurrogateSampler
 
         return SurrogateSampler(space=space, latency=latency, budget_ms=budget_ms, seed=seed)
-    return TrialSeeded(lambda trial_seed: _optuna_sampler(name, trial_seed), seed)
+    index = GenerationIndex(optuna.samplers.NSGAIISampler._get_generation_key())  # one per run: see _nsga
+    return TrialSeeded(lambda trial_seed: _optuna_sampler(name, trial_seed, index), seed)
 
 
-def _optuna_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+def _optuna_sampler(name: str, seed: int, index: GenerationIndex) -> optuna.samplers.BaseSampler:
     extra = {} if HAS_SET_CONSTRAINT else {"constraints_func": _constraints}
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, **extra)
+        return IndexedNSGAII(index=index, seed=seed, **extra)
     if name == "tpe":  # multivariate: multi-objective TPE's default independent mode is ~10x slower
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, **extra)
     if name == "gp":
@@ -170,6 +174,7 @@ class TrialSeeded(optuna.samplers.BaseSampler):
         self._make, self._seed = make, seed
         self._inner = make(seed)
         self._spaces = make(seed)  # kept for the run: its search-space inference is incremental and cached
+        self._finished, self._failed = FinishedTrials(), []  # numbers of failed trials, sorted
 
     def reseed_rng(self) -> None:
         self._seed = int(np.random.SeedSequence().generate_state(1)[0])
@@ -178,8 +183,10 @@ class TrialSeeded(optuna.samplers.BaseSampler):
         claim(study, trial)
         # failed trials (a killed run's) are not counted: the resumed run's trials get the seeds an
         # uninterrupted run's would
-        failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
-        number = trial.number - sum(t.number < trial.number for t in failed)
+        for done in self._finished.new(study):
+            if done.state == optuna.trial.TrialState.FAIL:
+                bisect.insort(self._failed, done.number)
+        number = trial.number - bisect.bisect_left(self._failed, trial.number)
         self._inner = self._make(trial_seed(self._seed, number))
         self._inner.before_trial(study, trial)
 
@@ -252,14 +259,25 @@ def register(study: optuna.Study) -> None:
     study.set_user_attr(f"{_PROCESS}{socket.gethostname()} {os.getpid()}", time.time())
 
 
+def others_alive(study: optuna.Study) -> bool:
+    """Whether a process other than this one has registered on the study and may still run (one on
+    another machine always may)."""
+    host = socket.gethostname()
+    for key in study.user_attrs:
+        if key.startswith(_PROCESS):
+            other_host, pid = key.removeprefix(_PROCESS).split(" ")
+            if other_host != host or (int(pid) != os.getpid() and process_alive(int(pid))):
+                return True
+    return False
+
+
 def fail_abandoned(study: optuna.Study) -> list[int]:
     """Fail the running trials whose process is gone, so no trial stays RUNNING forever. A trial names
     its process as soon as it is created (see ``claim``); one killed before that is failed at once when
     every other process that worked on the study ran on this machine and is gone, else after
     ``ABANDONED_AFTER_S`` (another machine's live trial is never failed). Returns the failed numbers."""
     host, now, failed = socket.gethostname(), time.time(), []
-    others = [key.removeprefix(_PROCESS).split(" ") for key in study.user_attrs if key.startswith(_PROCESS)]
-    alone = all(h == host and (int(pid) == os.getpid() or not process_alive(int(pid))) for h, pid in others)
+    alone = not others_alive(study)
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         owner = trial.user_attrs.get(OWNER)
         if owner is None:
@@ -305,12 +323,14 @@ def make_objective(
 ) -> Callable[[optuna.Trial], Any]:
     """Latency is priced from the table first; a config over budget is recorded infeasible unevaluated."""
 
+    scored = ScoredConfigs()
+
     def run(trial: optuna.Trial) -> Any:
         config, latency_ms, record = price_trial(trial, space, latency, budget_ms)
         if not record["feasible"]:
             record_result(trial, record)
             return (INFEASIBLE, latency_ms) if objective == "pareto" else INFEASIBLE
-        earlier = scored_before(trial)
+        earlier = scored.find(trial)
         if earlier is not None:  # a config the study already scored (a resumed or parallel run drew it again)
             record = reused_record(record, earlier)
         else:
@@ -330,12 +350,25 @@ def make_objective(
     return run
 
 
-def scored_before(trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
-    """The complete trial of the study with this trial's choices and a finite score, if any."""
-    for earlier in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        if earlier.params == trial.params and math.isfinite(result(earlier).get("score", math.nan)):
-            return earlier
-    return None
+class ScoredConfigs:
+    """The study's complete trials with a finite score, by their choices. A search looks a config up
+    once per trial: kept up to date from the trials finished since it last looked."""
+
+    def __init__(self) -> None:
+        self._by_params: dict[tuple[tuple[str, Any], ...], optuna.trial.FrozenTrial] = {}
+        self._finished = FinishedTrials()
+
+    def find(self, trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
+        """The complete trial of the study with this trial's choices and a finite score, if any."""
+        for earlier in self._finished.new(trial.study):
+            complete = earlier.state == optuna.trial.TrialState.COMPLETE
+            if complete and math.isfinite(result(earlier).get("score", math.nan)):
+                self._by_params.setdefault(_key(earlier.params), earlier)
+        return self._by_params.get(_key(trial.params))
+
+
+def _key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(params.items()))
 
 
 def reused_record(record: dict[str, Any], earlier: optuna.trial.FrozenTrial) -> dict[str, Any]:

@@ -86,6 +86,7 @@ class SpaceAutomaton:
     def __init__(self, spec: SpaceSpec, source: str = "") -> None:
         self.spec, self.source = spec, source
         self._count = cache(self._count_uncached)
+        self._moves: dict[State, tuple[tuple[Token, State], ...]] = {}  # ops(), size() and accepts() all walk them
 
     # ---- states and moves ----------------------------------------------------------------------
     def closure(self, states: Iterable[State]) -> frozenset[State]:
@@ -105,8 +106,14 @@ class SpaceAutomaton:
                 todo.append(StageStart(state.stage + 1, state.channels, state.size))
         return frozenset(seen)
 
-    def moves(self, state: State) -> Iterator[tuple[Token, State]]:
+    def moves(self, state: State) -> tuple[tuple[Token, State], ...]:
         """Every (token, next state) pair leaving ``state``."""
+        found = self._moves.get(state)
+        if found is None:
+            found = self._moves[state] = tuple(self._leaving(state))
+        return found
+
+    def _leaving(self, state: State) -> Iterator[tuple[Token, State]]:
         spec = self.spec
         if isinstance(state, Start):
             for r in spec.resolution:

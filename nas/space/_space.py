@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nas._errors import NasError, OutsideSpaceError
 from nas._fields import Field
 from nas._paths import find_shipped
 from nas._yaml import read_mapping
@@ -160,13 +161,40 @@ class SearchSpace:
     def contains(self, config: ArchConfig) -> bool:
         return config.num_classes == self.spec.num_classes and self._automaton.accepts(config_tokens(config))
 
+    def source_text(self) -> str:
+        """The space file's text, kept by what is fitted or trained on the space (a predictor, a supernet)
+        so it can rebuild the space and check membership without a path."""
+        try:
+            return Path(self.source).read_text()
+        except OSError:
+            raise NasError(f"space {self.name} has no readable file ({self.source}); load it from one") from None
+
+    def layer_positions(self, config: ArchConfig) -> list[tuple[int, int]]:
+        """(stage, place in the stage) of each of ``config``'s layers: where a supernet of the space keeps
+        each layer's weights. Raises OutsideSpaceError for a config the space does not hold."""
+        automaton = self._automaton
+        paths: dict[State, tuple[tuple[int, int], ...]] = dict.fromkeys(automaton.closure([Start()]), ())
+        for token in config_tokens(config):
+            after: dict[State, tuple[tuple[int, int], ...]] = {}
+            for state, path in paths.items():
+                for move, nxt in automaton.moves(state):
+                    if move == token:
+                        here = (*path, (nxt.stage, nxt.count - 1)) if isinstance(nxt, InStage) else path
+                        for reached in automaton.closure([nxt]):
+                            after.setdefault(reached, here)
+            paths = after
+        if Done() not in paths:
+            raise OutsideSpaceError(f"{config.name or 'the config'} is not a config of space {self.name}")
+        return list(paths[Done()])
+
     def size(self) -> int:
         """Exact number of distinct configs in the space."""
         return self._automaton.count()
 
     def ops(self) -> list[Op]:
         """Every distinct latency op that some config of the space contains, sorted."""
-        return sorted({op for state, token, _ in self._automaton.transitions() for op in self._token_ops(state, token)})
+        ops = {op for state, token, _ in self._automaton.transitions() for op in self._token_ops(state, token)}
+        return sorted(ops, key=Op.sort_key)  # each key once: Op's comparison builds both keys every time
 
     def extremes(self, cost: Callable[[Op], float]) -> tuple[tuple[float, ArchConfig], tuple[float, ArchConfig]]:
         """The (lowest, highest) total ``cost`` over the ops of a config, with configs reaching them.

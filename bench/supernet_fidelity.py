@@ -1,0 +1,125 @@
+"""Do supernet-inherited scores rank networks as training them alone does? Issue 17's ranking benchmark.
+
+On one dataset (Fashion-MNIST by default) and the default space:
+1. ``--subnets`` random configs of the space (seeded) plus MobileNetV3-Large and -Small, each trained
+   alone from scratch with ``TrainEvaluator``'s recipe for ``--standalone-steps`` steps per seed
+   (``--seeds`` seeds), scored on the first ``--images`` validation images after BN recalibration;
+2. one supernet trained with ``train_supernet`` for ``--supernet-steps`` steps (same batch size,
+   resolution and data), and every config scored by ``--evaluator supernet`` on the same images;
+3. Kendall tau between the inherited scores and the mean stand-alone score, next to the seed-to-seed
+   tau of stand-alone training (the ceiling a cheap score can hope for), and the costs.
+
+Every result is kept in ``--work`` as it comes (JSON lines; the supernet resumes from its checkpoint),
+so rerunning the same command after an interruption continues.
+
+    python bench/supernet_fidelity.py [--subnets 30] [--seeds 2] [--standalone-steps 600]
+        [--supernet-steps 1500] [--images 2000] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import stats
+
+from nas import ArchConfig, SearchSpace
+from nas._paths import DEFAULT_SPACE, reference_configs
+from nas.evaluate import SupernetEvaluator, TrainEvaluator
+from nas.supernet import train_supernet
+
+
+def _kept(path: Path) -> dict[str, dict]:
+    if not path.exists():
+        return {}
+    return {row["key"]: row for row in map(json.loads, path.read_text().splitlines()) if row}
+
+
+def _keep(path: Path, row: dict) -> None:
+    with path.open("a") as handle:
+        handle.write(json.dumps(row) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="fashion-mnist")
+    parser.add_argument("--subnets", type=int, default=30)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--standalone-steps", type=int, default=600)
+    parser.add_argument("--supernet-steps", type=int, default=1500)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--resolution", type=int, default=32)
+    parser.add_argument("--images", type=int, default=2000, help="validation images every score is taken on")
+    parser.add_argument("--work", type=Path, default=Path("runs/supernet-fidelity"))
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    space = SearchSpace.load(DEFAULT_SPACE)
+    configs = {f"random_{k:02d}": space.random_config(10_000 + k) for k in range(args.subnets)}
+    for name in ("mobilenetv3_large", "mobilenetv3_small"):
+        reference = ArchConfig.load(reference_configs()[name])
+        assert space.contains(reference), f"{name} is not a point of the default space"
+        configs[name] = reference
+    record = args.work / "scores.jsonl"
+    kept = _kept(record)
+
+    for seed in range(args.seeds):
+        trainer = TrainEvaluator(
+            data=args.data, resolution=args.resolution, steps=args.standalone_steps, batch_size=args.batch_size,
+            seed=seed,
+        )  # fmt: skip
+        for name, config in configs.items():
+            key = f"alone/{name}/{seed}"
+            if key in kept:
+                continue
+            start = time.perf_counter()
+            value = trainer.accuracy(trainer.train(config), images=args.images)
+            kept[key] = {"key": key, "value": value, "seconds": time.perf_counter() - start}
+            _keep(record, kept[key])
+            print(f"{key}: {value:.4f} ({kept[key]['seconds']:.0f} s)", flush=True)
+
+    start = time.perf_counter()
+    path = train_supernet(
+        space=space, out=args.work / "supernet", data=args.data, resolution=args.resolution,
+        steps=args.supernet_steps, batch_size=args.batch_size, progress=True,
+    )  # fmt: skip
+    print(f"supernet: {path} ({time.perf_counter() - start:.0f} s this run)", flush=True)
+    evaluator = SupernetEvaluator(supernet=path, images=args.images)
+    for name, config in configs.items():
+        key = f"supernet/{name}"
+        if key not in kept:
+            score = evaluator.score(config)
+            kept[key] = {"key": key, "value": score.value, "seconds": score.seconds}
+            _keep(record, kept[key])
+
+    names = list(configs)
+    alone = np.array([[kept[f"alone/{n}/{s}"]["value"] for s in range(args.seeds)] for n in names])
+    inherited = np.array([kept[f"supernet/{n}"]["value"] for n in names])
+    tau = stats.kendalltau(inherited, alone.mean(axis=1)).statistic
+    ceilings = [
+        stats.kendalltau(alone[:, a], alone[:, b]).statistic
+        for a in range(args.seeds)
+        for b in range(a + 1, args.seeds)
+    ]
+    ceiling = float(np.mean(ceilings)) if ceilings else float("nan")
+    supernet_seconds = float(torch.load(path, weights_only=True).get("seconds", float("nan")))
+    alone_seconds = sum(kept[f"alone/{n}/{s}"]["seconds"] for n in names for s in range(args.seeds))
+    score_seconds = float(np.mean([kept[f"supernet/{n}"]["seconds"] for n in names]))
+    print(f"{len(names)} configs ({args.subnets} random + MobileNetV3-Large/-Small), {args.data}, {args.resolution}px")
+    print(f"stand-alone: {args.standalone_steps} steps x {args.seeds} seeds; supernet: {args.supernet_steps} steps")
+    print(f"Kendall tau, inherited vs stand-alone mean: {tau:.3f}")
+    print(f"Kendall tau, stand-alone seed vs seed (ceiling): {ceiling:.3f}; ratio {tau / ceiling:.2f}")
+    for n in ("mobilenetv3_large", "mobilenetv3_small"):
+        print(f"{n}: stand-alone {alone[names.index(n)].mean():.4f}, inherited {inherited[names.index(n)]:.4f}")
+    print(
+        f"cost: supernet {supernet_seconds:.0f} s ({args.supernet_steps} steps); stand-alone {alone_seconds:.0f} s"
+        f" ({len(names) * args.seeds} trainings, {alone_seconds / (len(names) * args.seeds):.0f} s each);"
+        f" inherited score {score_seconds:.1f} s per config"
+    )
+
+
+if __name__ == "__main__":
+    main()

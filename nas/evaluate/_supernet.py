@@ -1,0 +1,79 @@
+"""Scores inherited from a trained supernet (``python -m nas.supernet train``): a config takes its weights
+from the supernet, its BN statistics are recalibrated on training batches (the supernet's running
+averages mix every subnet's), and it is scored on the validation split. Seconds per config instead of
+the minutes of training it from scratch; how well these scores rank networks is measured in
+bench/RESULTS.md (supernet section)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from nas._errors import OutsideSpaceError
+from nas.config import ArchConfig
+from nas.data import Dataset
+from nas.evaluate._base import Evaluator, Score
+from nas.evaluate._train import TrainEvaluator
+from nas.model import load_supernet
+
+
+class SupernetEvaluator(Evaluator):
+    name = "supernet"
+    kind = "accuracy"
+    unit = "validation top-1 (inherited from the supernet)"
+    data_default = None  # the supernet's own data
+
+    def __init__(
+        self,
+        *,
+        supernet: str | os.PathLike[str],
+        data: str | Dataset | None = None,
+        seed: int = 0,
+        calibration_batches: int = 8,
+        images: int = 2000,
+        device: str | None = None,
+    ) -> None:
+        self.path = Path(supernet)
+        self.supernet, self.record = load_supernet(self.path)
+        recipe = self.record["recipe"]
+        self.data_name = recipe["data"]
+        self.seed, self.calibration_batches, self.images = seed, calibration_batches, images
+        self.trainer = TrainEvaluator(
+            data=data if data is not None else recipe["data"],
+            resolution=self.supernet.resolution,
+            batch_size=int(recipe["batch_size"]),
+            seed=seed,
+            device=device,
+        )
+        self.supernet.to(self.trainer.device)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "supernet": str(self.path),
+            "supernet_steps": self.record.get("step"),
+            "supernet_recipe": self.record["recipe"],
+            "data": self.trainer.data.name,
+            "calibration_batches": self.calibration_batches,
+            "images": self.images,
+            "seed": self.seed,
+        }
+
+    def score(self, config: ArchConfig) -> Score:
+        start = time.perf_counter()
+        space = self.supernet.space
+        if not space.contains(config):
+            raise OutsideSpaceError(
+                f"{config.name or 'the config'} is not a config of the supernet's space {space.name} ({self.path})"
+            )
+        network = self.supernet.extract(config).to(self.trainer.device)
+        value = self.trainer.accuracy(network, batches=self.calibration_batches, images=self.images)
+        scored = min(self.images, len(self.trainer.data.indices("validation")))
+        fidelity = (
+            f"inherited from supernet {self.path.name} ({self.record.get('step')} steps on {self.data_name} at"
+            f" {self.supernet.resolution}px), BN recalibrated on {self.calibration_batches} training batches,"
+            f" scored on the first {scored} images of the {self.trainer.data.describe('validation')}"
+        )
+        return Score(value, self.kind, fidelity, time.perf_counter() - start, self.describe())

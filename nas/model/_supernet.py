@@ -1,0 +1,213 @@
+"""A weight-sharing supernet of a search space (Once-for-All, BigNAS): one set of tensors from which every
+config of the space takes its weights.
+
+Each tensor of a config's network has a *slot*: the unit it belongs to (the stem, the ``j``-th layer of
+stage ``s``, the head) and its name inside the unit by what it is (``expand``, ``dw``, ``se``,
+``project``: see ``state_names``), never by position. The supernet keeps, per slot, one tensor of the
+largest shape any config needs; a config's tensor is its leading slice in every channel dimension and
+the centre of the kernel (elastic width, expansion and kernel), a stage's first ``d`` layers are its
+layers (elastic depth), and SE and the activation are per-config structure. A config runs through its
+own network, as ``build_model`` makes it, with these slices in place of its parameters (``functional_call``),
+so a subnet extracted from the supernet (``subnet_state``) computes exactly what the supernet computes
+for it, and gradients reach the shared tensors.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from nas._errors import NasError
+from nas.config import ArchConfig
+from nas.model._network import Network, build_model
+from nas.space import SearchSpace
+
+SUPERNET_FORMAT = "nas-supernet-1"  # what a supernet file (python -m nas.supernet train) says it is
+_CACHED = 64  # networks (structure only, on the meta device) kept for the configs last run
+
+
+def largest_config(space: SearchSpace) -> ArchConfig:
+    """Every choice at its largest (the deepest, widest, largest kernels, SE on): the config whose
+    tensors bound every other config's, for the spaces nas ships."""
+
+    def choose(name: str, options: Any) -> Any:
+        numbers = all(isinstance(o, (int, float)) for o in options)
+        return max(options) if numbers else options[0]
+
+    return space.build(choose)
+
+
+class Supernet(nn.Module):
+    """Shared weights for every config of ``space``, for networks adapted to ``num_classes`` and
+    ``resolution`` (the data it is trained on). ``forward(x, config)`` runs one config of the space."""
+
+    def __init__(self, space: SearchSpace, *, num_classes: int, resolution: int, seed: int = 0) -> None:
+        super().__init__()
+        self.space, self.num_classes, self.resolution = space, num_classes, resolution
+        self._networks: OrderedDict[ArchConfig, tuple[Network, list[tuple[str, str]]]] = OrderedDict()
+        torch.manual_seed(seed)
+        shapes: dict[str, torch.Size] = {}
+        kinds: dict[str, bool] = {}  # slot -> is a parameter
+        for config in (largest_config(space), *(space.random_config(seed * 1000 + k) for k in range(8))):
+            network, slots = self._structure(config)
+            parameters = dict(network.named_parameters())
+            for key, tensor in network.state_dict(keep_vars=True).items():
+                slot = dict(slots)[key]
+                shape = shapes.get(slot, tensor.shape)
+                shapes[slot] = torch.Size(max(a, b) for a, b in zip(shape, tensor.shape, strict=True))
+                kinds[slot] = key in parameters
+        self.slots = sorted(shapes)
+        self.weights = nn.ParameterDict()
+        self.stats = nn.Module()  # BN statistics: buffers, by slot
+        for slot in self.slots:
+            tensor = _initial(slot, shapes[slot])
+            if kinds[slot]:
+                self.weights[_name(slot)] = nn.Parameter(tensor)
+            else:
+                self.stats.register_buffer(_name(slot), tensor)
+
+    # ---- one config ----------------------------------------------------------------------------------
+    def adapted(self, config: ArchConfig) -> ArchConfig:
+        """``config`` at the supernet's resolution and classes: the network that is actually run."""
+        from dataclasses import replace
+
+        return replace(config, resolution=self.resolution, num_classes=self.num_classes)
+
+    def _structure(self, config: ArchConfig) -> tuple[Network, list[tuple[str, str]]]:
+        """The config's network (on the meta device: no memory, no initialisation) and, per state-dict
+        key, its slot. Kept for the last configs run: the sandwich rule runs the same ones often."""
+        found = self._networks.get(config)
+        if found is not None:
+            self._networks.move_to_end(config)
+            return found
+        positions = self.space.layer_positions(config)
+        adapted = self.adapted(config)
+        with torch.device("meta"):
+            network = build_model(adapted)
+        prefixes: list[tuple[str, str]] = []  # (module path, slot prefix)
+        units = adapted.units()
+        seen_in_block: dict[int, int] = {}
+        for unit, paths in zip(units, network.unit_paths, strict=True):
+            if unit.kind == "block":
+                stage, place = positions[unit.index]
+                ordinal = seen_in_block[unit.index] = seen_in_block.get(unit.index, -1) + 1
+                base = f"s{stage}.l{place}" + (f".u{ordinal}" if ordinal else "")
+                names = adapted.layers[unit.index].state_names(unit.in_channels)
+            else:
+                base, names = f"{unit.kind}{unit.index}", {}
+            for k, path in enumerate(paths):
+                slot = f"{base}.m{k}" if len(paths) > 1 else base
+                prefixes.append((path, slot))
+                prefixes.extend((f"{path}.{inner}", f"{slot}.{name}") for inner, name in names.items())
+        slots = []
+        for key in network.state_dict(keep_vars=True):
+            path, slot = max(((p, s) for p, s in prefixes if key.startswith(p + ".")), key=lambda ps: len(ps[0]))
+            slots.append((key, slot + key[len(path) :]))
+        found = self._networks[config] = (network, slots)
+        if len(self._networks) > _CACHED:
+            self._networks.popitem(last=False)
+        return found
+
+    def subnet_tensors(self, config: ArchConfig) -> dict[str, Tensor]:
+        """The config's state dict as views of the shared tensors (gradients and BN updates reach them)."""
+        network, slots = self._structure(config)
+        wanted = network.state_dict(keep_vars=True)
+        tensors = {}
+        for key, slot in slots:
+            name = _name(slot)
+            shared = self.weights[name] if name in self.weights else getattr(self.stats, name, None)
+            if shared is None:
+                raise NasError(f"the supernet has no tensor for {slot} ({config.name or 'config'}: {key})")
+            tensors[key] = _crop(shared, wanted[key].shape, slot)
+        return tensors
+
+    def forward(self, x: Tensor, config: ArchConfig) -> Tensor:
+        network, _ = self._structure(config)
+        network.train(self.training)
+        return functional_call(network, self.subnet_tensors(config), (x,), strict=True)
+
+    def subnet_state(self, config: ArchConfig) -> dict[str, Tensor]:
+        """Standalone weights of ``config`` (adapted: see ``adapted``) for ``build_model``: copies."""
+        return {key: tensor.detach().clone() for key, tensor in self.subnet_tensors(config).items()}
+
+    def extract(self, config: ArchConfig) -> Network:
+        """The config's own network with its weights from the supernet."""
+        network = build_model(self.adapted(config))
+        network.load_state_dict(self.subnet_state(config))
+        return network
+
+
+def read_supernet(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A supernet or checkpoint file, read without unpickling code (weights_only)."""
+    path = Path(path)
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise NasError(f"{path}: no such supernet file; train one with python -m nas.supernet train") from None
+    except Exception as exc:  # torch raises many types for a corrupt or foreign file
+        raise NasError(f"{path}: not a nas supernet file ({type(exc).__name__}); train it again") from None
+    if not isinstance(record, dict) or record.get("format") != SUPERNET_FORMAT:
+        raise NasError(f"{path}: not a nas supernet file (format {SUPERNET_FORMAT!r} expected); train it again")
+    return record
+
+
+def load_supernet(path: str | os.PathLike[str]) -> tuple[Supernet, dict[str, Any]]:
+    """A trained supernet and its record (recipe, space, steps), its space rebuilt from the file."""
+    from nas._yaml import parse_mapping
+
+    record = read_supernet(path)
+    try:
+        space = SearchSpace.from_dict(parse_mapping(record["space_yaml"], f"{path}: space"), source=f"{path}: space")
+        recipe = record["recipe"]
+        supernet = Supernet(
+            space,
+            num_classes=int(record["num_classes"]),
+            resolution=int(recipe["resolution"]),
+            seed=int(recipe["seed"]),
+        )
+        supernet.load_state_dict(record["state"])
+    except NasError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise NasError(f"{path}: a damaged supernet file ({type(exc).__name__}); train it again") from None
+    if space.hash != record.get("space_hash"):
+        raise NasError(f"{path}: its space does not hash to the recorded {record.get('space_hash')}; train it again")
+    return supernet, record
+
+
+def _name(slot: str) -> str:
+    return slot.replace(".", ":")  # torch refuses dots in parameter names
+
+
+def _crop(shared: Tensor, shape: torch.Size, slot: str) -> Tensor:
+    """The leading slice in every dimension, except a conv kernel's spatial ones: their centre."""
+    if len(shape) != shared.dim() or any(a > b for a, b in zip(shape, shared.shape, strict=True)):
+        raise NasError(f"the supernet's {slot} is {tuple(shared.shape)}; a config needs {tuple(shape)}")
+    index = []
+    for dim, (want, have) in enumerate(zip(shape, shared.shape, strict=True)):
+        start = (have - want) // 2 if shared.dim() == 4 and dim >= 2 else 0
+        index.append(slice(start, start + want))
+    return shared[tuple(index)]
+
+
+def _initial(slot: str, shape: torch.Size) -> Tensor:
+    """torchvision's initialisation (see ``Network.reset_parameters``), by what the tensor is."""
+    leaf = slot.rsplit(".", 1)[-1]
+    if leaf == "running_var":
+        return torch.ones(shape)
+    if leaf in ("running_mean", "bias", "num_batches_tracked"):
+        return torch.zeros(shape, dtype=torch.long if leaf == "num_batches_tracked" else torch.float32)
+    if len(shape) == 1:  # a BN weight
+        return torch.ones(shape)
+    tensor = torch.empty(shape)
+    if len(shape) == 4:
+        nn.init.kaiming_normal_(tensor, mode="fan_out")
+    else:
+        nn.init.normal_(tensor, 0, 0.01)
+    return tensor

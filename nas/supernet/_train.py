@@ -1,0 +1,270 @@
+"""Training a supernet: the sandwich rule with in-place distillation (Yu et al. 2020, BigNAS).
+
+Every step trains, on one batch, the largest config of the space (on the labels), the smallest (fewest
+MACs) and ``random_subnets`` random ones (each on the largest's softened output, detached: in-place
+distillation), and takes one SGD step on the sum of their gradients. Every random choice of step ``s``
+(batch, augmentation, subnets, dropout) is derived from (seed, s), and a checkpoint of the shared
+tensors, the optimizer and the step is written every ``chunk`` steps, so a run killed at any moment
+loses at most one chunk and, rerun, ends exactly where an uninterrupted run does.
+
+Under ``torchrun`` each process takes its share of every batch and gradients are averaged across the
+processes before each step (torch.distributed: gloo on CPU, NCCL on CUDA). The averaging is done on
+the shared tensors directly rather than through DistributedDataParallel's hooks: each config of the
+sandwich uses a different subset of them, which DDP's bucketed reduction does not allow within one step.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nas._errors import ArgumentError, NasError, OutsideSpaceError, check_seed
+from nas._files import check_file_out, write_bytes_atomic
+from nas._provenance import versions
+from nas.config import ArchConfig
+from nas.data import Dataset
+from nas.evaluate import TrainEvaluator
+from nas.model import SUPERNET_FORMAT, Supernet, largest_config, load_supernet, read_supernet, save_weights
+from nas.space import SearchSpace
+
+logger = logging.getLogger(__name__)
+SUPERNET = "supernet.pt"
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class SupernetRecipe:
+    """What makes a supernet's training reproducible; a rerun with another recipe is refused."""
+
+    data: str
+    resolution: int
+    steps: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    label_smoothing: float
+    random_subnets: int
+    seed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def smallest_config(space: SearchSpace) -> ArchConfig:
+    """The config of fewest MACs (exact, by dynamic programming over the space)."""
+    (_, lowest), _ = space.extremes(lambda op: float(op.cost()[0]))
+    return lowest
+
+
+def train_supernet(
+    *,
+    space: SearchSpace | str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    data: str | Dataset = "fashion-mnist",
+    resolution: int = 32,
+    steps: int = 2000,
+    batch_size: int = 64,
+    lr: float = 0.1,
+    momentum: float = 0.9,
+    weight_decay: float = 4e-5,
+    label_smoothing: float = 0.1,
+    random_subnets: int = 2,
+    seed: int = 0,
+    chunk: int = 50,
+    device: str | None = None,
+    progress: bool = False,
+) -> Path:
+    """Train one supernet of ``space`` on ``data``; writes ``out/supernet.pt`` and returns its path.
+    Rerunning the same call resumes from ``out/checkpoint.pt`` (or returns at once when finished)."""
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("chunk", chunk), ("resolution", resolution)):
+        if value < 1:
+            raise ArgumentError(name, str(value), "use 1 or more")
+    if random_subnets < 0:
+        raise ArgumentError("random_subnets", str(random_subnets), "use 0 or more")
+    for name, number in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
+        if not (math.isfinite(number) and number >= 0):
+            raise ArgumentError(name, f"{number}", "use a finite number >= 0")
+    check_seed(seed)
+    space = space if isinstance(space, SearchSpace) else SearchSpace.load(space)
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise ArgumentError("out", str(folder), "is a file; give a folder for the supernet")
+    rank, world = _distributed()
+    trainer = TrainEvaluator(
+        data=data, resolution=resolution, steps=steps, batch_size=batch_size, seed=seed, device=device
+    )
+    recipe = SupernetRecipe(
+        trainer.data.name,
+        resolution,
+        steps,
+        batch_size,
+        lr,
+        momentum,
+        weight_decay,
+        label_smoothing,
+        random_subnets,
+        seed,
+    )
+    final = folder / SUPERNET
+    if final.exists():
+        stored = read_supernet(final)
+        _same_setup(final, stored, space, recipe)
+        logger.info("supernet %s is already trained (%d steps); delete it to train again", final, steps)
+        return final
+    supernet = Supernet(space, num_classes=trainer.data.num_classes, resolution=resolution, seed=seed)
+    supernet.to(trainer.device)
+    optimizer = torch.optim.SGD(_param_groups(supernet, weight_decay), lr=lr, momentum=momentum, nesterov=True)
+    start = 0
+    checkpoint = folder / CHECKPOINT
+    if checkpoint.exists():
+        state = read_supernet(checkpoint)
+        _same_setup(checkpoint, state, space, recipe)
+        supernet.load_state_dict(state["state"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = int(state["step"])
+        logger.info("resuming supernet training at step %d of %d", start, steps)
+    largest, smallest = largest_config(space), smallest_config(space)
+    began = time.perf_counter()
+    bar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, initial=start, desc="supernet", unit="step", dynamic_ncols=True)
+    supernet.train()
+    for step in range(start, steps):
+        for group in optimizer.param_groups:
+            group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * step / steps))
+        x, y = trainer.step_batch(step)
+        x, y = x[rank::world].to(trainer.device), y[rank::world].to(trainer.device)
+        picks = random.Random(f"{seed}:{step}")
+        others = [smallest] + [space.random_config(picks.randrange(2**32)) for _ in range(random_subnets)]
+        torch.manual_seed(seed * 7_919 + step)  # dropout of this step
+        optimizer.zero_grad(set_to_none=True)
+        teacher = supernet(x, largest)
+        F.cross_entropy(teacher, y, label_smoothing=label_smoothing).backward()
+        soft = teacher.detach().softmax(dim=1)
+        for config in others:
+            loss = F.kl_div(supernet(x, config).log_softmax(dim=1), soft, reduction="batchmean")
+            loss.backward()
+        if world > 1:
+            _average_gradients(supernet, world)
+        optimizer.step()
+        if bar is not None:
+            bar.update()
+        if rank == 0 and ((step + 1) % chunk == 0 and step + 1 < steps):
+            _save(checkpoint, supernet, space, recipe, step + 1, optimizer)
+    if bar is not None:
+        bar.close()
+    if rank == 0:
+        seconds = time.perf_counter() - began
+        _save(final, supernet, space, recipe, steps, None, seconds=seconds, processes=world)
+        checkpoint.unlink(missing_ok=True)
+    if world > 1:
+        _check_in_step(supernet)
+    return final
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size): one process unless started by torchrun (which sets WORLD_SIZE)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _average_gradients(supernet: nn.Module, world: int) -> None:
+    """Every process ran the same configs (they derive from the step), so the same tensors have gradients."""
+    import torch.distributed as dist
+
+    for parameter in supernet.parameters():
+        if parameter.grad is not None:
+            dist.all_reduce(parameter.grad)
+            parameter.grad /= world
+
+
+def _check_in_step(supernet: nn.Module) -> None:
+    """Every process must end with the same shared tensors (the averaged gradients make them so)."""
+    import torch.distributed as dist
+
+    total = torch.stack([p.detach().double().sum() for p in supernet.parameters()]).sum().reshape(1)
+    totals = [torch.zeros_like(total) for _ in range(dist.get_world_size())]
+    dist.all_gather(totals, total)
+    if any(not torch.equal(t, totals[0]) for t in totals):
+        raise NasError(f"the processes' supernets diverged (parameter sums {[float(t) for t in totals]})")
+
+
+def _param_groups(supernet: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """No decay on BN weights, biases (1-D tensors) and depthwise kernels (one input channel)."""
+    decay, no_decay = [], []
+    for parameter in supernet.parameters():
+        depthwise = parameter.dim() == 4 and parameter.shape[1] == 1
+        (no_decay if parameter.dim() <= 1 or depthwise else decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _save(
+    path: Path,
+    supernet: Supernet,
+    space: SearchSpace,
+    recipe: SupernetRecipe,
+    step: int,
+    optimizer: torch.optim.Optimizer | None,
+    **extra: Any,
+) -> None:
+    record: dict[str, Any] = {
+        "format": SUPERNET_FORMAT,
+        "space_yaml": space.source_text(),
+        "space_hash": space.hash,
+        "num_classes": supernet.num_classes,
+        "recipe": recipe.as_dict(),
+        "step": step,
+        "versions": versions(),
+        "state": supernet.state_dict(),
+        **extra,
+    }
+    if optimizer is not None:
+        record["optimizer"] = optimizer.state_dict()
+    buffer = io.BytesIO()
+    torch.save(record, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def _same_setup(path: Path, record: dict[str, Any], space: SearchSpace, recipe: SupernetRecipe) -> None:
+    if record.get("space_hash") != space.hash:
+        raise NasError(f"{path}: trained on another space (hash {record.get('space_hash')}); use another --out")
+    stored = record.get("recipe", {})
+    differ = [f"{k} {stored.get(k)!r} (now {v!r})" for k, v in recipe.as_dict().items() if stored.get(k) != v]
+    if differ:
+        raise NasError(f"{path}: trained with {', '.join(differ)}; use another --out or the same settings")
+
+
+def extract_weights(
+    supernet: str | os.PathLike[str], config: ArchConfig | str | os.PathLike[str], out: str | os.PathLike[str]
+) -> Path:
+    """``config``'s weights from ``supernet``, as a state dict for ``build_model`` of the config at the
+    supernet's resolution and classes (what ``nas.netadapt --weights`` and fine-tuning load)."""
+    out = Path(out)
+    check_file_out(out, flag="--out", example="weights.pt")
+    network, _ = load_supernet(supernet)
+    config = config if isinstance(config, ArchConfig) else ArchConfig.load(config)
+    if not network.space.contains(config):
+        raise OutsideSpaceError(
+            f"{config.name or 'the config'} is not a config of the supernet's space {network.space.name}"
+        )
+    return save_weights(network.extract(config), out)

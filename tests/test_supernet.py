@@ -1,0 +1,187 @@
+"""The weight-sharing supernet: subnets extracted from it compute what it computes, its training resumes
+exactly after kill -9 and runs data-parallel under torchrun, and its scores rank configs reproducibly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from nas import ArchConfig, SearchSpace
+from nas._paths import DEFAULT_SPACE
+from nas.evaluate import get_evaluator
+from nas.model import Supernet, build_model, largest_config, load_supernet, load_weights
+from nas.supernet import smallest_config, train_supernet
+from tests.conftest import ROOT, TINY_SPACE, run_cli, run_main
+
+OFA_SPACE = ROOT / "search_spaces" / "ofa_mbv3_w1.2.yaml"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("supernet") / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY_SPACE))
+    return path
+
+
+def _train_args(space: Path, out: Path, steps: int = 8) -> list[str]:
+    flags = ["--space", str(space), "--data", "digits", "--steps", str(steps), "--batch-size", "16", "--chunk", "2"]
+    return ["nas.supernet", "train", *flags, "--out", str(out)]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("trained")
+    return train_supernet(space=tiny, out=out, data="digits", steps=8, batch_size=16, chunk=2)
+
+
+@pytest.mark.parametrize("space_file", [DEFAULT_SPACE, OFA_SPACE], ids=["default", "ofa"])
+def test_an_extracted_subnet_computes_exactly_what_the_supernet_does(space_file: Path) -> None:
+    space = SearchSpace.load(space_file)
+    supernet = Supernet(space, num_classes=10, resolution=32)
+    with torch.no_grad():  # shared tensors away from their initial values, BN statistics included
+        for tensor in [*supernet.parameters(), *(b for b in supernet.buffers() if b.is_floating_point())]:
+            tensor.add_(torch.rand_like(tensor) * 0.1)
+    supernet.eval()
+    x = torch.randn(2, 3, 32, 32)
+    configs = [largest_config(space), smallest_config(space), *(space.random_config(k) for k in range(3))]
+    outputs = []
+    for config in configs:
+        network = supernet.extract(config).eval()
+        with torch.no_grad():
+            shared, alone = supernet(x, config), network(x)
+        assert torch.equal(shared, alone)
+        outputs.append(shared)
+    assert not torch.equal(outputs[0], outputs[1])  # configs differ, so do their outputs
+    for k in range(10):  # every config drawn gets tensors of its own shapes
+        config = space.random_config(100 + k)
+        build_model(supernet.adapted(config)).load_state_dict(supernet.subnet_state(config))
+
+
+def test_weights_are_shared_by_part_not_by_position(tiny: Path) -> None:
+    """The projection of a block with SE and of the same block without it is one tensor (SE shifts the
+    projection's position in the block)."""
+    space = SearchSpace.load(tiny)
+    supernet = Supernet(space, num_classes=10, resolution=32)
+    with_se = next(c for c in map(space.random_config, range(200)) if c.layers and c.layers[0].se)
+    without = replace(with_se, layers=(replace(with_se.layers[0], se=False), *with_se.layers[1:]))
+
+    def projection(config: ArchConfig) -> torch.Tensor:
+        prefix = {name: at for at, name in config.layers[0].state_names(config.stem.channels).items()}["project"]
+        return supernet.subnet_tensors(config)[f"features.1.{prefix}.0.weight"]
+
+    assert {"se"} <= set(with_se.layers[0].state_names(with_se.stem.channels).values())
+    assert projection(with_se).data_ptr() == projection(without).data_ptr()
+    assert torch.equal(projection(with_se), projection(without))
+
+
+def test_training_killed_and_resumed_equals_an_uninterrupted_run(tiny: Path, trained: Path, tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", *_train_args(tiny, out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (out / "checkpoint.pt").exists() and process.poll() is None:
+        time.sleep(0.05)
+    assert process.poll() is None, "training ended before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out / "supernet.pt").exists()
+    result = run_cli(*_train_args(tiny, out))
+    assert result.returncode == 0, result.stderr
+    assert "resuming supernet training at step" in result.stderr
+    resumed = torch.load(out / "supernet.pt", weights_only=True)["state"]
+    whole = torch.load(trained, weights_only=True)["state"]
+    assert resumed.keys() == whole.keys()
+    assert all(torch.equal(resumed[k], whole[k]) for k in whole)
+    assert not (out / "checkpoint.pt").exists()
+
+
+def test_a_rerun_with_other_settings_is_refused(tiny: Path, trained: Path) -> None:
+    result = run_main(*_train_args(tiny, trained.parent, steps=9))
+    assert result.returncode == 2
+    assert "steps 8 (now 9)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_one_data_parallel_run_with_two_gloo_processes(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517"]
+    result = subprocess.run(
+        [*command, "-m", *_train_args(tiny, out, steps=2)], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = torch.load(out / "supernet.pt", weights_only=True)
+    assert record["processes"] == 2
+    assert record["step"] == 2
+
+
+def test_inherited_scores_are_deterministic_and_tell_configs_apart(tiny: Path, trained: Path, tmp_path: Path) -> None:
+    """On a supernet whose weights are spread apart (a few steps on digits leave every subnet predicting
+    one class: equal scores would show nothing)."""
+    record = torch.load(trained, weights_only=True)
+    generator = torch.Generator().manual_seed(0)
+    for key, tensor in record["state"].items():
+        if tensor.is_floating_point() and "running" not in key:
+            tensor.add_(torch.randn(tensor.shape, generator=generator) * tensor.std().clamp(min=0.1))
+    spread = tmp_path / "spread.pt"
+    torch.save(record, spread)
+    space = SearchSpace.load(tiny)
+    evaluator = get_evaluator("supernet", supernet=str(spread), images=300)
+    configs = [largest_config(space), smallest_config(space), *(space.random_config(k) for k in range(4))]
+    scores = [evaluator.score(c) for c in configs]
+    assert all(0 <= s.value <= 1 for s in scores)
+    assert len({s.value for s in scores}) > 1
+    assert evaluator.score(configs[2]).value == scores[2].value
+    assert "inherited from supernet" in scores[0].fidelity
+    assert "validation" in scores[0].fidelity
+
+
+def test_extracted_weights_load_into_the_config_network(tiny: Path, trained: Path, tmp_path: Path) -> None:
+    space = SearchSpace.load(tiny)
+    config = space.random_config(7)
+    config_file = tmp_path / "config.yaml"
+    config.save(config_file)
+    result = run_main("nas.supernet", "extract", "--supernet", str(trained), "--config", str(config_file),
+                      "--out", str(tmp_path / "w.pt"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    supernet, _ = load_supernet(trained)
+    network = build_model(supernet.adapted(config))
+    load_weights(network, tmp_path / "w.pt")
+    expected = supernet.subnet_state(config)
+    assert all(torch.equal(network.state_dict()[k], expected[k]) for k in expected)
+
+
+def test_bad_supernet_input_is_one_line(tiny: Path, trained: Path, tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    outside = tmp_path / "large.yaml"
+    largest_config(SearchSpace.load(DEFAULT_SPACE)).save(outside)
+    weights = tmp_path / "w.pt"
+    inside = tmp_path / "inside.yaml"
+    SearchSpace.load(tiny).random_config(1).save(inside)
+    cases = [
+        (("nas.evaluate", str(inside), "--evaluator", "supernet", "--supernet", str(garbage)), "not a nas supernet"),
+        (("nas.evaluate", str(outside), "--evaluator", "supernet", "--supernet", str(trained)), "is not a config of"),
+        (("nas.evaluate", str(inside), "--evaluator", "supernet"), "needs --supernet"),
+        (
+            ("nas.supernet", "extract", "--supernet", str(trained), "--config", str(outside), "--out", str(weights)),
+            "is not a config of",
+        ),
+        (("nas.evaluate", str(inside), "--supernet", str(trained)), "evaluator flops does not use it"),
+    ]
+    for args, fragment in cases:
+        result = run_main(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert fragment in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in result.stderr
+    assert not weights.exists()
