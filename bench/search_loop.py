@@ -10,8 +10,8 @@ Times, in one run (this VM's speed drifts, so only ratios within a run are compa
    (``wall_seconds``) and the whole call with writing the results, each against Optuna alone with the
    same sampler (and NSGA-II's, the goal's yardstick);
 3. the quick-start command itself in a subprocess (imports, loop and results: what a user waits for);
-4. a long run (``--long`` trials, NSGA-II): the first and last 1,000 trials' time, from the study's
-   trial timestamps.
+4. a long run (``--long`` trials, NSGA-II), of ``nas.search`` and of Optuna's own loop alone: the first
+   and last 1,000 trials' time, from the trials' timestamps.
 
     python bench/search_loop.py [--trials 1000] [--long 10000] [--samplers nsga2,tpe,random]
 

@@ -469,3 +469,18 @@ def test_the_front_is_the_brute_force_front_by_latency() -> None:
     assert [p.latency_ms for p in front] == sorted(p.latency_ms for p in front)
     for p in front:  # of points equal on both, the last by name
         assert p.name == max(q.name for q in points if (q.score, q.latency_ms) == (p.score, p.latency_ms))
+
+
+def test_a_config_enqueued_in_the_study_is_run_first(setup: dict[str, Path], tmp_path: Path) -> None:
+    """Optuna's enqueue_trial: a known config a user wants scored (the sampler runs in memory, these on
+    the study itself)."""
+    out = tmp_path / "run"
+    first = _run(setup, out, trials=3, sampler="random")
+    params = first.study.trials[0].params
+    first.study.enqueue_trial(params, user_attrs={"from": "user"})
+    again = _run(setup, out, trials=8, sampler="random")
+    enqueued = [t for t in again.study.trials if t.user_attrs.get("from") == "user"]
+    assert len(enqueued) == 1
+    assert enqueued[0].state == optuna.trial.TrialState.COMPLETE
+    assert enqueued[0].params == params
+    assert len(_complete(again.study)) == 8

@@ -177,6 +177,19 @@ def test_bad_supernet_input_is_one_line(tiny: Path, trained: Path, tmp_path: Pat
             "is not a config of",
         ),
         (("nas.evaluate", str(inside), "--supernet", str(trained)), "evaluator flops does not use it"),
+        (
+            (
+                "nas.evaluate",
+                str(inside),
+                "--evaluator",
+                "supernet",
+                "--supernet",
+                str(trained),
+                "--data",
+                "fashion-mnist",
+            ),
+            "was trained on digits",
+        ),
     ]
     for args, fragment in cases:
         result = run_main(*args)
@@ -185,3 +198,32 @@ def test_bad_supernet_input_is_one_line(tiny: Path, trained: Path, tmp_path: Pat
         assert len(result.stderr.strip().splitlines()) == 1
         assert "Traceback" not in result.stderr
     assert not weights.exists()
+    assert not (tmp_path / "mixed").exists()
+
+
+def test_a_search_runs_on_inherited_scores(tiny: Path, trained: Path, tmp_path: Path) -> None:
+    from nas.search import run_search
+    from tests.test_latency import synthetic_table
+
+    table = synthetic_table(SearchSpace.load(tiny), seed=5)
+    table.metadata["space"]["file"] = str(tiny)
+    table.save(tmp_path / "table.yaml")
+    evaluator = get_evaluator("supernet", supernet=str(trained), images=100)
+    result = run_search(
+        latency=tmp_path / "table.yaml", budget_ms=2.5, space=tiny, evaluator=evaluator, trials=6, out=tmp_path / "run"
+    )
+    assert result.best is not None
+    assert "validation top-1 (inherited from the supernet)" in (tmp_path / "run" / "summary.md").read_text()
+
+
+def test_a_damaged_checkpoint_is_one_line(tiny: Path, trained: Path, tmp_path: Path) -> None:
+    out = tmp_path / "damaged"
+    out.mkdir()
+    record = torch.load(trained, weights_only=True)
+    record["state"] = {"nothing": torch.zeros(1)}
+    torch.save(record, out / "checkpoint.pt")
+    result = run_main(*_train_args(tiny, out))
+    assert result.returncode == 2, result.stderr
+    assert "a damaged checkpoint" in result.stderr
+    assert "delete it" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

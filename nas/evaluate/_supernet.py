@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nas._errors import OutsideSpaceError
+from nas._errors import ArgumentError, OutsideSpaceError
 from nas.config import ArchConfig
 from nas.data import Dataset
 from nas.evaluate._base import Evaluator, Score
@@ -41,12 +41,19 @@ class SupernetEvaluator(Evaluator):
         self.data_name = recipe["data"]
         self.seed, self.calibration_batches, self.images = seed, calibration_batches, images
         self.trainer = TrainEvaluator(
-            data=data if data is not None else recipe["data"],
+            data=data if data is not None else self.data_name,
             resolution=self.supernet.resolution,
             batch_size=int(recipe["batch_size"]),
             seed=seed,
             device=device,
         )
+        if self.trainer.data.name != self.data_name:  # its classifier and BN statistics are that data's
+            raise ArgumentError(
+                "data",
+                self.trainer.data.name,
+                f"supernet {self.path} was trained on {self.data_name}; score on that (leave the data out)"
+                f" or train a supernet on {self.trainer.data.name}",
+            )
         self.supernet.to(self.trainer.device)
 
     def describe(self) -> dict[str, Any]:

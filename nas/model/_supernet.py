@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,24 +50,31 @@ class Supernet(nn.Module):
 
     def __init__(self, space: SearchSpace, *, num_classes: int, resolution: int, seed: int = 0) -> None:
         super().__init__()
+        others = [
+            f"stage {k}: {t.type}" for k, stage in enumerate(space.spec.stages) for t in stage.types if t.type != "mbv3"
+        ]
+        if others:  # other blocks name their parts by position, which would share one part's weights with another
+            raise NasError(
+                f"space {space.name}: supernets cover MobileNetV3-style blocks (mbv3) so far, not {others[0]};"
+                " search it with another evaluator"
+            )
         self.space, self.num_classes, self.resolution = space, num_classes, resolution
-        self._networks: OrderedDict[ArchConfig, tuple[Network, list[tuple[str, str]]]] = OrderedDict()
-        torch.manual_seed(seed)
+        self._networks: OrderedDict[ArchConfig, tuple[Network, list[tuple[str, str, torch.Size]]]] = OrderedDict()
+        generator = torch.Generator().manual_seed(seed)
         shapes: dict[str, torch.Size] = {}
         kinds: dict[str, bool] = {}  # slot -> is a parameter
         for config in (largest_config(space), *(space.random_config(seed * 1000 + k) for k in range(8))):
             network, slots = self._structure(config)
             parameters = dict(network.named_parameters())
-            for key, tensor in network.state_dict(keep_vars=True).items():
-                slot = dict(slots)[key]
-                shape = shapes.get(slot, tensor.shape)
-                shapes[slot] = torch.Size(max(a, b) for a, b in zip(shape, tensor.shape, strict=True))
+            for key, slot, shape in slots:
+                largest = shapes.get(slot, shape)
+                shapes[slot] = torch.Size(max(a, b) for a, b in zip(largest, shape, strict=True))
                 kinds[slot] = key in parameters
         self.slots = sorted(shapes)
         self.weights = nn.ParameterDict()
         self.stats = nn.Module()  # BN statistics: buffers, by slot
         for slot in self.slots:
-            tensor = _initial(slot, shapes[slot])
+            tensor = _initial(slot, shapes[slot], generator)
             if kinds[slot]:
                 self.weights[_name(slot)] = nn.Parameter(tensor)
             else:
@@ -75,13 +83,11 @@ class Supernet(nn.Module):
     # ---- one config ----------------------------------------------------------------------------------
     def adapted(self, config: ArchConfig) -> ArchConfig:
         """``config`` at the supernet's resolution and classes: the network that is actually run."""
-        from dataclasses import replace
-
         return replace(config, resolution=self.resolution, num_classes=self.num_classes)
 
-    def _structure(self, config: ArchConfig) -> tuple[Network, list[tuple[str, str]]]:
+    def _structure(self, config: ArchConfig) -> tuple[Network, list[tuple[str, str, torch.Size]]]:
         """The config's network (on the meta device: no memory, no initialisation) and, per state-dict
-        key, its slot. Kept for the last configs run: the sandwich rule runs the same ones often."""
+        key, its slot and shape. Kept for the last configs run: the sandwich rule runs the same ones often."""
         found = self._networks.get(config)
         if found is not None:
             self._networks.move_to_end(config)
@@ -106,9 +112,9 @@ class Supernet(nn.Module):
                 prefixes.append((path, slot))
                 prefixes.extend((f"{path}.{inner}", f"{slot}.{name}") for inner, name in names.items())
         slots = []
-        for key in network.state_dict(keep_vars=True):
+        for key, tensor in network.state_dict(keep_vars=True).items():
             path, slot = max(((p, s) for p, s in prefixes if key.startswith(p + ".")), key=lambda ps: len(ps[0]))
-            slots.append((key, slot + key[len(path) :]))
+            slots.append((key, slot + key[len(path) :], tensor.shape))
         found = self._networks[config] = (network, slots)
         if len(self._networks) > _CACHED:
             self._networks.popitem(last=False)
@@ -116,15 +122,14 @@ class Supernet(nn.Module):
 
     def subnet_tensors(self, config: ArchConfig) -> dict[str, Tensor]:
         """The config's state dict as views of the shared tensors (gradients and BN updates reach them)."""
-        network, slots = self._structure(config)
-        wanted = network.state_dict(keep_vars=True)
+        _, slots = self._structure(config)
         tensors = {}
-        for key, slot in slots:
+        for key, slot, shape in slots:
             name = _name(slot)
             shared = self.weights[name] if name in self.weights else getattr(self.stats, name, None)
             if shared is None:
                 raise NasError(f"the supernet has no tensor for {slot} ({config.name or 'config'}: {key})")
-            tensors[key] = _crop(shared, wanted[key].shape, slot)
+            tensors[key] = _crop(shared, shape, slot)
         return tensors
 
     def forward(self, x: Tensor, config: ArchConfig) -> Tensor:
@@ -196,7 +201,7 @@ def _crop(shared: Tensor, shape: torch.Size, slot: str) -> Tensor:
     return shared[tuple(index)]
 
 
-def _initial(slot: str, shape: torch.Size) -> Tensor:
+def _initial(slot: str, shape: torch.Size, generator: torch.Generator) -> Tensor:
     """torchvision's initialisation (see ``Network.reset_parameters``), by what the tensor is."""
     leaf = slot.rsplit(".", 1)[-1]
     if leaf == "running_var":
@@ -207,7 +212,7 @@ def _initial(slot: str, shape: torch.Size) -> Tensor:
         return torch.ones(shape)
     tensor = torch.empty(shape)
     if len(shape) == 4:
-        nn.init.kaiming_normal_(tensor, mode="fan_out")
+        nn.init.kaiming_normal_(tensor, mode="fan_out", generator=generator)
     else:
-        nn.init.normal_(tensor, 0, 0.01)
+        nn.init.normal_(tensor, 0, 0.01, generator=generator)
     return tensor

@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, default=1000, help="search trials (default: %(default)s)")
     p.add_argument("--steps", type=int, default=300, help="training steps of the train evaluator in the search")
     p.add_argument("--predictor", help=_cli.PREDICTOR_HELP)
+    p.add_argument("--supernet", help=_cli.SUPERNET_HELP)
     p.add_argument("--slack", type=float, default=0.1, help="search at budget x (1 + slack); NetAdapt trims the rest")
     p.add_argument("--data", default="digits", help="dataset for NetAdapt and the final training")
     p.add_argument("--resolution", type=int, default=32, help="training resolution (default: %(default)s)")

@@ -148,19 +148,30 @@ class _Work:
             checkpoints=self.checkpoints,
         )
         callbacks = [] if callback is None else [callback]
-        if not self.pruned:
-            loop = MirroredLoop(study, total=self.trials, live_from=self.live_from)
-            loop.run(objective, n_trials=remaining, timeout=self.timeout, callbacks=callbacks)
+        started = time.monotonic()
+        # on the storage: trials that train in rungs (see ``pruned``), and trials a user enqueued there
+        waiting = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
+        on_storage = remaining if self.pruned else (waiting if remaining is None else min(waiting, remaining))
+        if on_storage != 0:
+            limit = [optuna.study.MaxTrialsCallback(self.trials, states=_COMPLETE)] if self.trials is not None else []
+            study.optimize(
+                objective if self.trials is None else _within(self.trials, self.live_from, objective),
+                n_trials=on_storage,
+                timeout=self.timeout,
+                callbacks=[*limit, *callbacks],
+                catch=(),
+            )
+        if self.pruned:
             return
         if self.trials is not None:
-            callbacks.append(optuna.study.MaxTrialsCallback(self.trials, states=_COMPLETE))
-        study.optimize(
-            objective if self.trials is None else _within(self.trials, self.live_from, objective),
-            n_trials=remaining,
-            timeout=self.timeout,
-            callbacks=callbacks,
-            catch=(),
-        )
+            remaining = self.trials - len(study.get_trials(deepcopy=False, states=_COMPLETE))
+            if remaining <= 0:
+                return
+        timeout = None if self.timeout is None else self.timeout - (time.monotonic() - started)
+        if timeout is not None and timeout <= 0:
+            return
+        loop = MirroredLoop(study, total=self.trials, live_from=self.live_from)
+        loop.run(objective, n_trials=remaining, timeout=timeout, callbacks=callbacks)
 
 
 def run_search(

@@ -7,10 +7,11 @@ distillation), and takes one SGD step on the sum of their gradients. Every rando
 tensors, the optimizer and the step is written every ``chunk`` steps, so a run killed at any moment
 loses at most one chunk and, rerun, ends exactly where an uninterrupted run does.
 
-Under ``torchrun`` each process takes its share of every batch and gradients are averaged across the
-processes before each step (torch.distributed: gloo on CPU, NCCL on CUDA). The averaging is done on
-the shared tensors directly rather than through DistributedDataParallel's hooks: each config of the
-sandwich uses a different subset of them, which DDP's bucketed reduction does not allow within one step.
+Under ``torchrun`` the supernet is wrapped in DistributedDataParallel (gloo on CPU, NCCL on CUDA): each
+process takes its share of every batch, and each config's backward pass averages the gradients across
+processes (``find_unused_parameters``: every config of the sandwich uses a different subset of the
+shared tensors). Averages of passes add up to the average of their sum, so the step is the same as one
+process taking the whole batch would take, up to BN statistics, which are per process.
 """
 
 from __future__ import annotations
@@ -126,14 +127,22 @@ def train_supernet(
     supernet = Supernet(space, num_classes=trainer.data.num_classes, resolution=resolution, seed=seed)
     supernet.to(trainer.device)
     optimizer = torch.optim.SGD(_param_groups(supernet, weight_decay), lr=lr, momentum=momentum, nesterov=True)
+    use_amp = trainer.device.type == "cuda"  # mixed precision on CUDA, as TrainEvaluator trains
+    scaler = torch.amp.GradScaler(enabled=use_amp)
     start = 0
     checkpoint = folder / CHECKPOINT
     if checkpoint.exists():
         state = read_supernet(checkpoint)
         _same_setup(checkpoint, state, space, recipe)
-        supernet.load_state_dict(state["state"])
-        optimizer.load_state_dict(state["optimizer"])
-        start = int(state["step"])
+        try:
+            supernet.load_state_dict(state["state"])
+            optimizer.load_state_dict(state["optimizer"])
+            scaler.load_state_dict(state["scaler"])
+            start = int(state["step"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            raise NasError(
+                f"{checkpoint}: a damaged checkpoint ({type(exc).__name__}); delete it to train from the start"
+            ) from None
         logger.info("resuming supernet training at step %d of %d", start, steps)
     largest, smallest = largest_config(space), smallest_config(space)
     began = time.perf_counter()
@@ -143,6 +152,11 @@ def train_supernet(
 
         bar = tqdm(total=steps, initial=start, desc="supernet", unit="step", dynamic_ncols=True)
     supernet.train()
+    model: nn.Module = supernet
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(supernet, find_unused_parameters=True)
     for step in range(start, steps):
         for group in optimizer.param_groups:
             group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * step / steps))
@@ -152,27 +166,34 @@ def train_supernet(
         others = [smallest] + [space.random_config(picks.randrange(2**32)) for _ in range(random_subnets)]
         torch.manual_seed(seed * 7_919 + step)  # dropout of this step
         optimizer.zero_grad(set_to_none=True)
-        teacher = supernet(x, largest)
-        F.cross_entropy(teacher, y, label_smoothing=label_smoothing).backward()
-        soft = teacher.detach().softmax(dim=1)
+        with torch.autocast(trainer.device.type, enabled=use_amp):
+            teacher = model(x, largest)
+            loss = F.cross_entropy(teacher, y, label_smoothing=label_smoothing)
+        scaler.scale(loss).backward()
+        soft = teacher.detach().float().softmax(dim=1)
         for config in others:
-            loss = F.kl_div(supernet(x, config).log_softmax(dim=1), soft, reduction="batchmean")
-            loss.backward()
-        if world > 1:
-            _average_gradients(supernet, world)
-        optimizer.step()
+            with torch.autocast(trainer.device.type, enabled=use_amp):
+                student = model(x, config)
+            loss = F.kl_div(student.float().log_softmax(dim=1), soft, reduction="batchmean")
+            scaler.scale(loss).backward()
+        scaler.step(optimizer)  # unscales the averaged gradients: every process sees the same ones
+        scaler.update()
         if bar is not None:
             bar.update()
         if rank == 0 and ((step + 1) % chunk == 0 and step + 1 < steps):
-            _save(checkpoint, supernet, space, recipe, step + 1, optimizer)
+            _save(checkpoint, supernet, space, recipe, step + 1, optimizer=optimizer, scaler=scaler)
     if bar is not None:
         bar.close()
     if rank == 0:
         seconds = time.perf_counter() - began
-        _save(final, supernet, space, recipe, steps, None, seconds=seconds, processes=world)
+        _save(final, supernet, space, recipe, steps, seconds=seconds, processes=world)
         checkpoint.unlink(missing_ok=True)
     if world > 1:
+        import torch.distributed as dist
+
         _check_in_step(supernet)
+        dist.barrier()  # the first process hosts the rendezvous: none may leave while another still talks
+        dist.destroy_process_group()
     return final
 
 
@@ -186,16 +207,6 @@ def _distributed() -> tuple[int, int]:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return dist.get_rank(), dist.get_world_size()
-
-
-def _average_gradients(supernet: nn.Module, world: int) -> None:
-    """Every process ran the same configs (they derive from the step), so the same tensors have gradients."""
-    import torch.distributed as dist
-
-    for parameter in supernet.parameters():
-        if parameter.grad is not None:
-            dist.all_reduce(parameter.grad)
-            parameter.grad /= world
 
 
 def _check_in_step(supernet: nn.Module) -> None:
@@ -218,15 +229,9 @@ def _param_groups(supernet: nn.Module, weight_decay: float) -> list[dict[str, An
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _save(
-    path: Path,
-    supernet: Supernet,
-    space: SearchSpace,
-    recipe: SupernetRecipe,
-    step: int,
-    optimizer: torch.optim.Optimizer | None,
-    **extra: Any,
-) -> None:
+def _save(path: Path, supernet: Supernet, space: SearchSpace, recipe: SupernetRecipe, step: int, **extra: Any) -> None:
+    """The shared tensors with what rebuilds them; ``extra``: an optimizer and scaler (whose states a
+    checkpoint keeps), seconds, processes."""
     record: dict[str, Any] = {
         "format": SUPERNET_FORMAT,
         "space_yaml": space.source_text(),
@@ -236,10 +241,8 @@ def _save(
         "step": step,
         "versions": versions(),
         "state": supernet.state_dict(),
-        **extra,
+        **{key: value.state_dict() if hasattr(value, "state_dict") else value for key, value in extra.items()},
     }
-    if optimizer is not None:
-        record["optimizer"] = optimizer.state_dict()
     buffer = io.BytesIO()
     torch.save(record, buffer)
     write_bytes_atomic(path, buffer.getvalue())
