@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nas._errors import ArgumentError, OutsideSpaceError
+from nas._errors import ArgumentError
 from nas.config import ArchConfig
 from nas.data import Dataset
 from nas.evaluate._base import Evaluator, Score
@@ -55,6 +55,12 @@ class SupernetEvaluator(Evaluator):
                 f" or train a supernet on {self.trainer.data.name}",
             )
         self.supernet.to(self.trainer.device)
+        scored = min(images, len(self.trainer.data.indices("validation")))
+        self.fidelity = (
+            f"inherited from supernet {self.path.name} ({self.record.get('step')} steps on {self.data_name} at"
+            f" {self.supernet.resolution}px), BN recalibrated on {calibration_batches} training batches,"
+            f" scored on the first {scored} images of the {self.trainer.data.describe('validation')}"
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -70,17 +76,6 @@ class SupernetEvaluator(Evaluator):
 
     def score(self, config: ArchConfig) -> Score:
         start = time.perf_counter()
-        space = self.supernet.space
-        if not space.contains(config):
-            raise OutsideSpaceError(
-                f"{config.name or 'the config'} is not a config of the supernet's space {space.name} ({self.path})"
-            )
         network = self.supernet.extract(config).to(self.trainer.device)
         value = self.trainer.accuracy(network, batches=self.calibration_batches, images=self.images)
-        scored = min(self.images, len(self.trainer.data.indices("validation")))
-        fidelity = (
-            f"inherited from supernet {self.path.name} ({self.record.get('step')} steps on {self.data_name} at"
-            f" {self.supernet.resolution}px), BN recalibrated on {self.calibration_batches} training batches,"
-            f" scored on the first {scored} images of the {self.trainer.data.describe('validation')}"
-        )
-        return Score(value, self.kind, fidelity, time.perf_counter() - start, self.describe())
+        return Score(value, self.kind, self.fidelity, time.perf_counter() - start, self.describe())

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from nas._errors import NasError
+from nas._errors import NasError, OutsideSpaceError
 from nas.config import ArchConfig
 from nas.model._network import Network, build_model
 from nas.space import SearchSpace
@@ -142,7 +142,12 @@ class Supernet(nn.Module):
         return {key: tensor.detach().clone() for key, tensor in self.subnet_tensors(config).items()}
 
     def extract(self, config: ArchConfig) -> Network:
-        """The config's own network with its weights from the supernet."""
+        """The config's own network with its weights from the supernet; a config of another space (or
+        another class count than the space's) is refused."""
+        if not self.space.contains(config):
+            raise OutsideSpaceError(
+                f"{config.name or 'the config'} is not a config of the supernet's space {self.space.name}"
+            )
         network = build_model(self.adapted(config))
         network.load_state_dict(self.subnet_state(config))
         return network

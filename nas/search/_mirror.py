@@ -10,7 +10,7 @@ what an uninterrupted one would (see ``TrialSeeded``).
 
 When other processes work on the study (workers, other machines), the mirror takes in their trials
 after every trial, and each trial is written as RUNNING first and completed only while fewer than
-``total`` trials numbered before it are complete or running, as ``_within`` does on the storage.
+``total`` trials numbered before it are taken (``taken_before``), as ``_within`` does on the storage.
 """
 
 from __future__ import annotations
@@ -29,10 +29,9 @@ from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import insert
 
-from nas.search._study import RESULT, others_alive
+from nas.search._study import RESULT, others_alive, taken_before
 
 Callback = Callable[[optuna.Study, FrozenTrial], None]
-_TAKEN = (TrialState.COMPLETE, TrialState.RUNNING)
 _LOOK_EVERY_S = 1.0  # how often a process that is alone on the study looks whether others joined
 
 
@@ -96,14 +95,9 @@ class MirroredLoop:
         trial_id, number = insert_trial(self.study, template)
         self._remember(trial.number, number)
         storage = self.study._storage
-        if self.total is not None:
-            taken = self.study.get_trials(deepcopy=False, states=_TAKEN)
-            before = sum(
-                t.number < number and (t.state == TrialState.COMPLETE or t.number >= self.live_from) for t in taken
-            )
-            if before >= self.total:
-                storage.set_trial_state_values(trial_id, TrialState.PRUNED)
-                return False
+        if self.total is not None and taken_before(self.study, number, live_from=self.live_from) >= self.total:
+            storage.set_trial_state_values(trial_id, TrialState.PRUNED)
+            return False
         storage.set_trial_state_values(trial_id, trial.state, trial.values)
         return True
 

@@ -38,6 +38,7 @@ from nas.search._study import (
     open_study,
     register,
     result,
+    taken_before,
 )
 from nas.space import SearchSpace
 
@@ -115,10 +116,12 @@ class _Work:
         register(study)
         return study
 
+    def remaining(self, study: optuna.Study) -> int | None:
+        """Complete trials still to run (None: no count, a timeout ends the run)."""
+        return None if self.trials is None else self.trials - len(study.get_trials(deepcopy=False, states=_COMPLETE))
+
     def run(self, study: optuna.Study, callback: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None):
-        remaining = (
-            None if self.trials is None else self.trials - len(study.get_trials(deepcopy=False, states=_COMPLETE))
-        )
+        remaining = self.remaining(study)
         if remaining is not None and remaining <= 0:
             return
         if self.halving:
@@ -161,12 +164,9 @@ class _Work:
                 callbacks=[*limit, *callbacks],
                 catch=(),
             )
-        if self.pruned:
+        remaining = self.remaining(study)
+        if self.pruned or (remaining is not None and remaining <= 0):
             return
-        if self.trials is not None:
-            remaining = self.trials - len(study.get_trials(deepcopy=False, states=_COMPLETE))
-            if remaining <= 0:
-                return
         timeout = None if self.timeout is None else self.timeout - (time.monotonic() - started)
         if timeout is not None and timeout <= 0:
             return
@@ -353,9 +353,7 @@ def _within(total: int, live_from: int, objective: Callable[[optuna.Trial], Any]
     is pruned (not counted) and stops its worker."""
 
     def run(trial: optuna.Trial) -> Any:
-        before = trial.study.get_trials(deepcopy=False, states=(*_COMPLETE, optuna.trial.TrialState.RUNNING))
-        taken = [t for t in before if t.state == optuna.trial.TrialState.COMPLETE or t.number >= live_from]
-        if sum(t.number < trial.number for t in taken) >= total:
+        if taken_before(trial.study, trial.number, live_from=live_from) >= total:
             trial.study.stop()
             raise optuna.TrialPruned("the requested number of trials is complete")
         return objective(trial)

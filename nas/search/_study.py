@@ -271,6 +271,17 @@ def others_alive(study: optuna.Study) -> bool:
     return False
 
 
+def taken_before(study: optuna.Study, number: int, *, live_from: int) -> int:
+    """Trials numbered before ``number`` that are complete, or running and of this run (numbered from
+    ``live_from``: a trial left running by a killed run never ends): what a trial that must not go past
+    a total counts, in the storage's order, when several processes share the study."""
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
+    return sum(
+        t.number < number and (t.state == optuna.trial.TrialState.COMPLETE or t.number >= live_from)
+        for t in study.get_trials(deepcopy=False, states=states)
+    )
+
+
 def fail_abandoned(study: optuna.Study) -> list[int]:
     """Fail the running trials whose process is gone, so no trial stays RUNNING forever. A trial names
     its process as soon as it is created (see ``claim``); one killed before that is failed at once when

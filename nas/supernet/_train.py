@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas._errors import ArgumentError, NasError, OutsideSpaceError, check_seed
+from nas._errors import ArgumentError, NasError, check_seed
 from nas._files import check_file_out, write_bytes_atomic
 from nas._provenance import versions
 from nas.config import ArchConfig
@@ -266,8 +266,4 @@ def extract_weights(
     check_file_out(out, flag="--out", example="weights.pt")
     network, _ = load_supernet(supernet)
     config = config if isinstance(config, ArchConfig) else ArchConfig.load(config)
-    if not network.space.contains(config):
-        raise OutsideSpaceError(
-            f"{config.name or 'the config'} is not a config of the supernet's space {network.space.name}"
-        )
     return save_weights(network.extract(config), out)
