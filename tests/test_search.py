@@ -24,6 +24,7 @@ from nas.evaluate import Score, TrainEvaluator
 from nas.evaluate._baselines import FlopsEvaluator
 from nas.latency import LatencyTable, space_bounds
 from nas.search import SearchResult, parse_budget, run_search
+from nas.search._halving import requeue_abandoned
 from tests.conftest import ROOT, TINY_SPACE, BreaksInWorkers, run_cli, run_main
 from tests.test_latency import synthetic_table
 
@@ -370,6 +371,29 @@ def test_rung_checkpoints_are_per_config_and_go_on_from_the_last_rung_below(tmp_
     assert sorted(p.name for p in first.parent.iterdir()) == ["step_3.pt", "step_9.pt"]
 
 
+def _whole_config(space: SearchSpace, params: dict[str, object]) -> bool:
+    try:
+        space.sample(optuna.trial.FixedTrial(params))
+    except ValueError:
+        return False
+    return True
+
+
+def test_requeue_abandoned_asks_only_whole_configs(setup: dict[str, Path]) -> None:
+    """A trial killed halfway through drawing its config is failed, not re-asked: pinned, its partial
+    choices would make another config, and nothing of it was trained."""
+    space = SearchSpace.load(setup["space"])
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
+    whole = study.ask()
+    config = space.sample(whole)
+    partial = study.ask()
+    name, options = next((n, o) for n, o in space.choices().items() if len(o) > 1)
+    partial.suggest_categorical(name, list(options))
+    assert requeue_abandoned(study, space, [whole.number, partial.number]) == 1
+    again = study.ask()
+    assert space.sample(again) == config
+
+
 def test_successive_halving_killed_leaves_no_trial_running(setup: dict[str, Path], tmp_path: Path) -> None:
     """Halving asks a whole bracket before training it: a kill leaves several trials RUNNING, which the
     rerun fails (their processes are gone) before it goes on to the requested count."""
@@ -391,7 +415,8 @@ def test_successive_halving_killed_leaves_no_trial_running(setup: dict[str, Path
     assert result.returncode == 0, result.stderr
     assert running
     assert f"failed {len(running)} trials a killed run left running" in result.stderr
-    asked = [t for t in running if t.params]
+    space = SearchSpace.load(setup["space"])
+    asked = [t for t in running if _whole_config(space, t.params)]  # a kill mid-draw leaves a partial one
     assert f"asking {len(asked)} of their configs again" in result.stderr
     study = _study(out)
     assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))

@@ -48,14 +48,25 @@ def rung_checkpoint(folder: Path, params: dict[str, Any], until: int) -> Path:
     return target
 
 
-def requeue_abandoned(study: optuna.Study, numbers: list[int]) -> int:
+def requeue_abandoned(study: optuna.Study, space: SearchSpace, numbers: list[int]) -> int:
     """Ask the configs of a killed run's trials again (``fail_abandoned`` failed them), first: their
-    training continues from their checkpoints instead of being lost. Returns how many were re-asked."""
+    training continues from their checkpoints instead of being lost. A trial killed while its config was
+    being drawn holds only some choices and nothing trained: it is not re-asked (enqueued, its partial
+    choices would pin a different config). Returns how many were re-asked."""
     wanted = set(numbers)
-    again = [t.params for t in study.get_trials(deepcopy=False) if t.number in wanted and t.params]
+    again = [t.params for t in study.get_trials(deepcopy=False) if t.number in wanted and _drawn(space, t.params)]
     for params in again:
         study.enqueue_trial(params)
     return len(again)
+
+
+def _drawn(space: SearchSpace, params: dict[str, Any]) -> bool:
+    """Whether ``params`` hold every choice of a config of ``space``."""
+    try:
+        space.sample(optuna.trial.FixedTrial(params))
+    except ValueError:
+        return False
+    return True
 
 
 def run_halving(

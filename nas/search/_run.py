@@ -271,7 +271,7 @@ def run_search(
         if work.halving:
             from nas.search._halving import requeue_abandoned
 
-            again = requeue_abandoned(study, abandoned)
+            again = requeue_abandoned(study, space, abandoned)
             logger.info("asking %d of their configs again, training on from their checkpoints", again)
     work = replace(work, live_from=len(study.get_trials(deepcopy=False)))
     done_before = len(study.get_trials(deepcopy=False, states=_COMPLETE))
