@@ -12,11 +12,16 @@ import yaml
 from nas import ArchConfig, SearchSpace
 from nas._paths import REFERENCE_DIR, SPACES_DIR, TABLES_DIR, user_tables_dir
 from nas.latency import LatencyTable
-from nas.latency._ofa import ofa_keys, read_ofa_file
+from nas.latency._estimate import FEATURES, DeviceModel, is_compute
+from nas.latency._ofa import ofa_keys, read_ofa_file, read_proxyless_file
 from tests.conftest import SHARED_DATA, run_main
 
 OFA_DIR = SHARED_DATA / "ofa_note10_lut"
-needs_ofa = pytest.mark.skipif(not OFA_DIR.exists(), reason="../shared/data/ofa_note10_lut is not beside this checkout")
+PIXEL1_DIR = SHARED_DATA / "proxylessnas_pixel1_lut"
+needs_ofa = pytest.mark.skipif(
+    not (OFA_DIR.exists() and PIXEL1_DIR.exists()),
+    reason="../shared/data/ofa_note10_lut and proxylessnas_pixel1_lut are not beside this checkout",
+)
 
 
 @pytest.mark.parametrize(
@@ -40,11 +45,16 @@ def test_arm64_is_labelled_an_estimate_with_its_sources() -> None:
     assert "ESTIMATE" in meta["method"]
     assert any("once-for-all" in source for source in meta["sources"])
     assert any("Tables 3 and 5 (Pixel-1 latencies)" in source for source in meta["sources"])
-    assert meta["transfer"]["loo_mape_pct"] > 0
+    assert any("ProxylessNAS mobile latency table (Google Pixel 1)" in source for source in meta["sources"])
+    assert {name: fit["loo_mape_pct"] > 0 for name, fit in meta["transfer"].items()} == {"pixel1": True, "note10": True}
     assert {row["network"] for row in meta["calibration"]["held_out"]} == {
         "mobilenetv3_large_075",
         "mobilenetv3_small_075",
     }
+    assert all("cross_validated_error_pct" in row for row in meta["calibration"]["fitted"])
+    # Pixel 1's ops have no SE and no h-swish: those two features, and only they, are priced from Note10
+    groups = meta["model"]["groups"]
+    assert sorted(name for name, group in groups.items() if group == "note10") == ["hswish_melems", "se_melems"]
 
 
 def test_estimate_notice_appears_in_cli_output() -> None:
@@ -77,7 +87,8 @@ def test_ofa_space_is_priced_from_the_note10_table_without_interpolation() -> No
 
 @needs_ofa
 def test_documented_commands_rebuild_the_shipped_tables(tmp_path: Path) -> None:
-    for command, target in ((["estimate", "--ofa", str(OFA_DIR)], "arm64"), (["import-ofa", str(OFA_DIR)], "note10")):
+    estimate = ["estimate", "--ofa", str(OFA_DIR), "--pixel1", str(PIXEL1_DIR)]
+    for command, target in ((estimate, "arm64"), (["import-ofa", str(OFA_DIR)], "note10")):
         out = tmp_path / f"{target}.yaml"
         result = run_main("nas.latency", *command, "--target", target, "--out", str(out))
         assert result.returncode == 0, result.stderr
@@ -123,3 +134,72 @@ def test_import_of_a_folder_without_tables_is_a_clear_error(tmp_path: Path) -> N
     assert result.returncode == 2
     assert "no *_lookup_table.yaml files" in result.stderr
     assert not (tmp_path / "x.yaml").exists()
+
+
+PROXYLESS_KEYS = {
+    "Conv-input:224x224x3-output:112x112x32": 4.0,
+    "expanded_conv-input:112x112x32-output:112x112x16-expand:1-kernel:3-stride:1-idskip:0": 3.9,
+    "expanded_conv-input:112x112x16-output:56x56x24-expand:6-kernel:5-stride:2-idskip:0": 9.0,
+    "Conv_1-input:7x7x320-output:7x7x1280": 3.1,
+    "Logits-input:7x7x1280-output:1000": 0.3,
+}
+
+
+def _proxyless_file(path: Path, entries: dict[str, float]) -> Path:
+    path.write_text(yaml.safe_dump({key: {"count": 10, "mean": ms, "var": 0.1} for key, ms in entries.items()}))
+    return path
+
+
+def test_proxyless_table_reads_as_relu_ops_without_se(tmp_path: Path) -> None:
+    ops = read_proxyless_file(_proxyless_file(tmp_path / "mobile_trim.yaml", PROXYLESS_KEYS))
+    assert sorted(op.key for op in ops) == [
+        "fc|r7|i1280|o1000",
+        "ir|r112|i16|e96|o24|k5|s2|se0|re",  # expand is a ratio: 16 x 6
+        "ir|r112|i32|e32|o16|k3|s1|se0|re",  # expand 1: no expansion conv
+        "last|r7|i320|o1280|re",
+        "stem|r224|i3|o32|k3|s2|re",
+    ]
+    assert sorted(ops.values()) == sorted(PROXYLESS_KEYS.values())
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("expanded_conv-input:56x56x24-output:56x56x24-expand:3-kernel:3-stride:1-idskip:0", "idskip"),
+        ("Conv-input:224x224x3-output:75x75x32", "goes from 224 px to 75 px"),
+        ("Conv_2-input:1x1x960-output:1x1x1280", "not in ProxylessNAS's mobile latency-table format"),
+    ],
+)
+def test_bad_proxyless_key_is_one_line_and_nothing_written(tmp_path: Path, key: str, message: str) -> None:
+    bad = _proxyless_file(tmp_path / "bad.yaml", {**PROXYLESS_KEYS, key: 1.0})
+    out = tmp_path / "arm64.yaml"
+    result = run_main("nas.latency", "estimate", "--ofa", str(tmp_path), "--pixel1", str(bad), "--out", str(out))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert message in result.stderr
+    assert repr(key) in result.stderr
+    assert not out.exists()
+
+
+def test_cross_validation_of_consistent_anchors_is_exact() -> None:
+    """Anchors that one set of factors explains exactly are each predicted exactly without them."""
+    large = ArchConfig.load(REFERENCE_DIR / "mobilenetv3_large.yaml")
+    small = ArchConfig.load(REFERENCE_DIR / "mobilenetv3_small.yaml")
+    model = DeviceModel((0.1,) * len(FEATURES), tuple("compute" if is_compute(n) else "rest" for n in FEATURES))
+    truth = DeviceModel(model.weights, model.groups, (2.0, 0.5))
+    anchors = [(large.ops(), sum(truth.op_ms(op) for op in large.ops()))]
+    anchors += [(small.ops(), sum(truth.op_ms(op) for op in small.ops()))]
+    anchors += [(large.ops()[:5], sum(truth.op_ms(op) for op in large.ops()[:5]))]
+    assert model.calibrated(anchors).factors == pytest.approx((2.0, 0.5))
+    assert model.cross_validated(anchors) == pytest.approx([0, 0, 0], abs=1e-6)
+
+
+def test_corrupt_model_of_an_estimated_table_is_one_line(tmp_path: Path) -> None:
+    data = yaml.safe_load((TABLES_DIR / "arm64.yaml").read_text())
+    data["metadata"]["model"]["factors"].pop("rest")
+    path = tmp_path / "arm64.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = run_main("nas.latency", "show", "--target", str(path))
+    assert result.returncode == 2
+    assert f"{path}: metadata.model.factors: missing key 'rest'" in result.stderr
+    assert "Traceback" not in result.stderr

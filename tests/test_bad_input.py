@@ -21,6 +21,7 @@ import yaml
 
 from nas import SearchSpace
 from nas._paths import REFERENCE_DIR
+from nas.latency._ofa import read_proxyless_file
 from tests.conftest import TINY_SPACE, run_main
 from tests.test_latency import synthetic_table
 
@@ -405,9 +406,18 @@ def _flag_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
         "show-config-missing": ["show", "--target", "TABLE", "--config", "/nonexistent/c.yaml"],
         "import-ofa-missing-folder": ["import-ofa", "/nonexistent/ofa", "--target", "t", "--out", "OUT/t.yaml"],
         "import-ofa-empty-folder": ["import-ofa", "ROOT", "--target", "t", "--out", "OUT/t.yaml"],
-        "estimate-missing-folder": ["estimate", "--ofa", "/nonexistent/ofa", "--out", "OUT/t.yaml"],
+        "estimate-missing-folder": [
+            "estimate",
+            "--ofa",
+            "/nonexistent/ofa",
+            "--pixel1",
+            "PIXEL1",
+            "--out",
+            "OUT/t.yaml",
+        ],
+        "estimate-missing-pixel1": ["estimate", "--ofa", "OFA", "--pixel1", "/nonexistent/p1", "--out", "OUT/t.yaml"],
         "import-ofa-out-under-a-file": ["import-ofa", "OFA", "--target", "t", "--out", "FILE/t.yaml"],
-        "estimate-out-under-a-file": ["estimate", "--ofa", "OFA", "--out", "FILE/t.yaml"],
+        "estimate-out-under-a-file": ["estimate", "--ofa", "OFA", "--pixel1", "PIXEL1", "--out", "FILE/t.yaml"],
     }
 
     def latency_args(f: Files, args: list[str]) -> list[str]:
@@ -420,6 +430,7 @@ def _flag_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
             "CONFIG": f.config(),
         }
         swap["OFA"] = _ofa_folder(f.root, (OFA_BLOCK, OFA_BLOCK, None)) if "OFA" in args else ""
+        swap["PIXEL1"] = _pixel1_file(f.root) if "PIXEL1" in args else ""
         return ["nas.latency", *[swap.get(a, a.replace("OUT", f.out).replace("FILE", swap["FILE"])) for a in args]]
 
     cases += [(f"latency-{name}", lambda f, args=args: latency_args(f, args)) for name, args in latency.items()]
@@ -494,16 +505,43 @@ OFA_CHANGES: dict[str, tuple[str, str, Any]] = {  # key -> new key, new mean (No
 }
 
 
-def _ofa_folder(root: Path, change: tuple[str, str, Any]) -> str:
+PIXEL1_BLOCK = "expanded_conv-input:56x56x24-output:28x28x40-expand:3-kernel:5-stride:2-idskip:0"
+PIXEL1_FILE = {  # ProxylessNAS's mobile format: stem, last conv, classifier and one block
+    "Conv-input:224x224x3-output:112x112x32": 4.0,
+    "Conv_1-input:7x7x320-output:7x7x1280": 3.1,
+    "Logits-input:7x7x1280-output:1000": 0.3,
+    PIXEL1_BLOCK: 2.5,
+}
+PIXEL1_CHANGES: dict[str, tuple[str, str, Any]] = {
+    "stem-stride-3": ("Conv-input:224x224x3-output:112x112x32", "Conv-input:336x336x3-output:112x112x32", None),
+    "last-no-size": ("Conv_1-input:7x7x320-output:7x7x1280", "Conv_1-input:7x7x320-output:1280", None),
+    "block-expand-0": (PIXEL1_BLOCK, PIXEL1_BLOCK.replace("expand:3", "expand:0"), None),
+    "block-idskip-wrong": (PIXEL1_BLOCK, PIXEL1_BLOCK.replace("idskip:0", "idskip:1"), None),
+    "block-ofa-form": (PIXEL1_BLOCK, OFA_BLOCK, None),
+    "mean-nan": (PIXEL1_BLOCK, PIXEL1_BLOCK, ".nan"),
+    "mean-missing": (PIXEL1_BLOCK, PIXEL1_BLOCK, "{}"),
+}
+
+
+def _lut_file(path: Path, entries: dict[str, float], change: tuple[str, str, Any]) -> str:
+    """A latency lookup file of ``entries`` in OFA's YAML layout, with ``change`` applied (see OFA_CHANGES)."""
     old, new, mean = change
     lines = []
-    for key, ms in OFA_FILE.items():
+    for key, ms in entries.items():
         value = mean if key == old and mean is not None else ms
         body = value if value == "{}" else f"\n  count: 5\n  mean: {value}\n  std: 0.01"
         lines.append(f"{new if key == old else key}: {body}\n")
-    (root / "ofa").mkdir(exist_ok=True)
-    (root / "ofa" / "160_lookup_table.yaml").write_text("".join(lines))
-    return str(root / "ofa")
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("".join(lines))
+    return str(path)
+
+
+def _ofa_folder(root: Path, change: tuple[str, str, Any]) -> str:
+    return str(Path(_lut_file(root / "ofa" / "160_lookup_table.yaml", OFA_FILE, change)).parent)
+
+
+def _pixel1_file(root: Path, change: tuple[str, str, Any] = ("", "", None)) -> str:
+    return _lut_file(root / "pixel1" / "mobile_trim.yaml", PIXEL1_FILE, change)
 
 
 def _ofa_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
@@ -523,20 +561,38 @@ def _ofa_cases() -> list[tuple[str, Callable[[Files], list[str]]]]:
         for name, change in OFA_CHANGES.items()
     ]
     cases += [  # the arm64 estimate reads the same files
-        (
-            f"estimate-ofa-{name}",
-            lambda f, change=change: [
-                "nas.latency",
-                "estimate",
-                "--ofa",
-                _ofa_folder(f.root, change),
-                "--out",
-                f.out + "/t.yaml",
-            ],
-        )
+        (f"estimate-ofa-{name}", lambda f, change=change: _estimate_args(f, ofa=change))
         for name, change in list(OFA_CHANGES.items())[::3]
     ]
+    cases += [  # and ProxylessNAS's Pixel-1 file
+        (f"estimate-pixel1-{name}", lambda f, change=change: _estimate_args(f, pixel1=change))
+        for name, change in PIXEL1_CHANGES.items()
+    ]
+    cases.append(
+        ("estimate-pixel1-truncated", lambda f: _estimate_args(f, pixel1_text=PIXEL1_BLOCK + ":\n  count: 5\n  mea"))
+    )
     return cases
+
+
+def _estimate_args(
+    f: Files,
+    *,
+    ofa: tuple[str, str, Any] = ("", "", None),
+    pixel1: tuple[str, str, Any] = ("", "", None),
+    pixel1_text: str | None = None,
+) -> list[str]:
+    """``nas.latency estimate`` on an OFA folder and a Pixel-1 file, each good unless changed."""
+    pixel1_path = f.write("mobile_trim.yaml", pixel1_text) if pixel1_text is not None else _pixel1_file(f.root, pixel1)
+    return [
+        "nas.latency",
+        "estimate",
+        "--ofa",
+        _ofa_folder(f.root, ofa),
+        "--pixel1",
+        pixel1_path,
+        "--out",
+        f.out + "/t.yaml",
+    ]
 
 
 def _search_folder(root: Path, settings: Any, study: str | None = None) -> str:
@@ -684,3 +740,4 @@ def test_the_ofa_files_of_the_table_are_broken_copies_of_a_good_one(tmp_path: Pa
     folder = _ofa_folder(tmp_path, (OFA_BLOCK, OFA_BLOCK, None))
     result = run_main("nas.latency", "import-ofa", folder, "--target", "t", "--out", str(tmp_path / "t.yaml"))
     assert result.returncode == 0, result.stderr
+    assert len(read_proxyless_file(Path(_pixel1_file(tmp_path)))) == len(PIXEL1_FILE)

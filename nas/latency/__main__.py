@@ -14,6 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from nas import _cli
 from nas._errors import NasError
@@ -83,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     estimate.add_argument("--target", default="arm64", help="table name (default: %(default)s)")
     estimate.add_argument("--ofa", type=Path, required=True, help="folder of OFA's Note10 *_lookup_table.yaml files")
+    estimate.add_argument(
+        "--pixel1", type=Path, required=True, help="ProxylessNAS's Pixel-1 table (mobile_trim.yaml or its folder)"
+    )
     estimate.add_argument("--space", default=str(DEFAULT_SPACE), help="space to price (default: %(default)s)")
     estimate.add_argument("--out", type=Path, help="table file (default: TARGET.yaml in your tables folder)")
 
@@ -230,18 +234,14 @@ def _make_table(args: argparse.Namespace) -> int:
     if args.command == "estimate":
         from nas.latency._arm64 import estimate_arm64
 
-        table = estimate_arm64(args.ofa, space, target=args.target)
-        t, cal = table.metadata["transfer"], table.metadata["calibration"]
-        print(
-            f"transfer model: leave-one-out error {t['loo_mape_pct']} % on {t['samples']} Note10 ops"
-            f" ({t['loo_within10_pct']} % within ±10 %)"
-        )
-        for row in cal["fitted"] + cal["held_out"]:
-            kind = "fitted" if row in cal["fitted"] else "held out"
+        table = estimate_arm64(args.ofa, args.pixel1, space, target=args.target)
+        for t in table.metadata["transfer"].values():
             print(
-                f"  {row['network']}: estimated {row['estimated_ms']} ms, published {row['published_ms']} ms"
-                f" ({row['error_pct']:+.1f} %, {kind})"
+                f"op model on {t['samples']} {t['source']}: leave-one-out error {t['loo_mape_pct']} %"
+                f" ({t['loo_within10_pct']} % within ±10 %, worst {t['loo_worst_pct']} %)"
             )
+        for line in _calibration_lines(table.metadata["calibration"]):
+            print(f"  {line}")
     else:
         from nas.latency._ofa import import_ofa
 
@@ -250,6 +250,20 @@ def _make_table(args: argparse.Namespace) -> int:
     table.save(out)
     print(f"wrote {out}: {len(table.entries)} ops{'' if table.measured else ' (ESTIMATED, measured: false)'}")
     return 0
+
+
+def _calibration_lines(calibration: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """An estimated table's anchors: estimate against the published figure, fitted or held out."""
+    lines = []
+    for kind in ("fitted", "held_out"):
+        for row in calibration.get(kind, []):
+            cross = row.get("cross_validated_error_pct")
+            without = "" if cross is None else f"; {cross:+.1f} % with factors fitted without it"
+            lines.append(
+                f"{kind.replace('_', ' ')}: {row['network']} estimated {row['estimated_ms']} ms, published"
+                f" {row['published_ms']} ms ({row['error_pct']:+.1f} %{without})"
+            )
+    return lines
 
 
 def _validate(args: argparse.Namespace, table: LatencyTable) -> None:
@@ -293,13 +307,8 @@ def _show(args: argparse.Namespace, table: LatencyTable, config: ArchConfig | No
         errors = meta.get("op_model_error_pct") or table.op_model.errors
         listed = ", ".join(f"{kind} {error:.1f} %" for kind, error in sorted(errors.items()))
         print(f"  op model (prices widths the table lacks, flagged 'modelled'): error per kind: {listed}")
-    calibration = meta.get("calibration", {})
-    for kind in ("fitted", "held_out"):
-        for row in calibration.get(kind, []):
-            print(
-                f"  {kind.replace('_', ' ')}: {row['network']} estimated {row['estimated_ms']} ms, published"
-                f" {row['published_ms']} ms ({row['error_pct']:+.1f} %)"
-            )
+    for line in _calibration_lines(meta.get("calibration", {})):
+        print(f"  {line}")
     if config is not None:
         ex = table.explain(config)
         rows = [[row.op.key, round(row.ms, 4), _flags(row)] for row in ex.rows]

@@ -1,11 +1,12 @@
-"""An estimated table for a device we cannot reach: per-op transfer from published ARM measurements.
+"""An estimated table for a device we cannot reach: an op cost model from published ARM measurements.
 
-1. Transfer model: OFA's per-op latencies measured on a Samsung Note10 (arm64), explained by analytic
-   cost features of each op (MACs by kind, activation traffic, SE, h-swish, classifier weights) and,
-   optionally, the same op's latency measured here; non-negative least squares on relative error.
-2. Apply it to every op of our x86 table (the default space) and of the reference configs.
-3. Device factors: the transfer's compute part (MACs), h-swish part and the rest each get a non-negative
-   factor, fitted to published Pixel-1 latencies (MobileNetV3-Large, -Small, and Large with ReLU only).
+1. Op models: an ARM device's published per-op latencies explained by analytic cost features of each op
+   (MACs by kind, activation traffic, SE, h-swish, classifier weights, a per-op constant), non-negative
+   least squares on relative error, scored by leave-one-out error.
+2. A feature that none of a device's measured ops exercise (Pixel 1's table has no SE and no h-swish)
+   takes its weight from a device whose ops do.
+3. Device factors, one per group of features, fitted to published whole-network latencies (anchors):
+   they carry the model from the runtime that timed the ops to the one that timed the anchors.
 
 Everything it produces is labelled ``measured: false``.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nas._fields import Field
 from nas.config import Op
 
 FEATURES = (
@@ -66,7 +68,7 @@ def _design(ops: Sequence[Op], x86: Sequence[float] | None) -> np.ndarray:
 
 
 def _fit(design: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Non-negative weights minimising the sum of squared relative errors."""
+    """Non-negative weights minimising the sum of squared relative errors (op weights, device factors)."""
     from scipy.optimize import nnls
 
     weights, _ = nnls(design / target[:, None], np.ones(len(target)))
@@ -92,55 +94,81 @@ def fit_transfer(ops: Sequence[Op], target_ms: Sequence[float], x86_ms: Sequence
     )
 
 
-# ---- calibration on published whole-model latencies ---------------------------------------------------
-GROUPS = ("compute", "hswish", "rest")
-_GROUP_OF = {
-    name: "compute"
-    if name.endswith("mmacs") or name == "fc_mweights"
-    else "hswish"
-    if name == "hswish_melems"
-    else "rest"
-    for name in FEATURES
-}
+def absent_features(ops: Sequence[Op]) -> frozenset[str]:
+    """Features that are zero in every op of ``ops``: a fit on them cannot price these features."""
+    design = np.array([op_features(op) for op in ops])
+    return frozenset(name for name, column in zip(FEATURES, design.T, strict=True) if not column.any())
 
 
-def group_parts(transfer: Transfer, op_list: Sequence[Op]) -> np.ndarray:
-    """Summed transfer prediction of ``op_list``, split into (compute, hswish, rest)."""
-    contributions = np.array([op_features(op) for op in op_list]).sum(axis=0) * np.array(transfer.weights)
-    return np.array(
-        [sum(c for name, c in zip(FEATURES, contributions, strict=True) if _GROUP_OF[name] == g) for g in GROUPS]
+def is_compute(feature: str) -> bool:
+    """MACs and classifier weights: the arithmetic part of an op's cost."""
+    return feature.endswith("mmacs") or feature == "fc_mweights"
+
+
+def borrowing_model(ops: Sequence[Op], own: Transfer, donor: Transfer, *, donor_group: str) -> DeviceModel:
+    """An uncalibrated model with ``own``'s weights (fitted on ``ops``) for the features ``ops`` exercise
+    and ``donor``'s for the rest; groups: compute, rest (own), ``donor_group`` (borrowed)."""
+    borrowed = absent_features(ops)
+    weights = zip(FEATURES, own.weights, donor.weights, strict=True)
+    return DeviceModel(
+        tuple(d if name in borrowed else o for name, o, d in weights),
+        tuple(donor_group if name in borrowed else "compute" if is_compute(name) else "rest" for name in FEATURES),
     )
-
-
-def fit_factors(parts: np.ndarray, targets_ms: Sequence[float]) -> np.ndarray:
-    """Non-negative factors per group minimising squared relative error over the anchors."""
-    from scipy.optimize import nnls
-
-    targets = np.asarray(targets_ms, dtype=float)
-    factors, _ = nnls(parts / targets[:, None], np.ones(len(targets)))
-    return factors
 
 
 @dataclass(frozen=True)
 class DeviceModel:
-    """A transfer model plus device factors: prices any op without measuring it."""
+    """Per-feature weights, each feature's group, and a factor per group: prices any op without
+    measuring it as ``sum over groups of factor * (features of the group . their weights)``."""
 
-    transfer: Transfer
-    factors: tuple[float, float, float]
+    weights: tuple[float, ...]  # one per FEATURES
+    groups: tuple[str, ...]  # one per FEATURES
+    factors: tuple[float, ...] = ()  # one per ``group_names``; empty until calibrated
+
+    @property
+    def group_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.groups))
+
+    def parts(self, op_list: Sequence[Op]) -> np.ndarray:
+        """Summed weighted features of ``op_list`` per group (before the factors)."""
+        contributions = np.array([op_features(op) for op in op_list]).sum(axis=0) * np.array(self.weights)
+        return np.array([contributions[np.array(self.groups) == g].sum() for g in self.group_names])
 
     def op_ms(self, op: Op) -> float:
-        return float(group_parts(self.transfer, [op]) @ np.array(self.factors))
+        return float(self.parts([op]) @ np.array(self.factors))
+
+    def calibrated(self, anchors: Sequence[tuple[Sequence[Op], float]]) -> DeviceModel:
+        """Non-negative factors minimising the squared relative error over ``anchors`` (ops, published ms)."""
+        parts = np.array([self.parts(op_list) for op_list, _ in anchors])
+        factors = _fit(parts, np.array([ms for _, ms in anchors]))
+        return DeviceModel(self.weights, self.groups, tuple(float(f) for f in factors))
+
+    def cross_validated(self, anchors: Sequence[tuple[Sequence[Op], float]]) -> list[float]:
+        """Each anchor's error (%) under factors fitted to the other anchors only."""
+        errors = []
+        for k, (op_list, ms) in enumerate(anchors):
+            others = [anchor for j, anchor in enumerate(anchors) if j != k]
+            errors.append((sum(self.calibrated(others).op_ms(op) for op in op_list) / ms - 1) * 100)
+        return errors
 
     def to_dict(self) -> dict[str, object]:
         return {
             "features": list(FEATURES),
-            "weights": [round(w, 8) for w in self.transfer.weights],
-            "groups": {name: _GROUP_OF[name] for name in FEATURES},
-            "factors": dict(zip(GROUPS, (round(f, 6) for f in self.factors), strict=True)),
+            "weights": [round(w, 8) for w in self.weights],
+            "groups": dict(zip(FEATURES, self.groups, strict=True)),
+            "factors": dict(zip(self.group_names, (round(f, 6) for f in self.factors), strict=True)),
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> DeviceModel:
-        transfer = Transfer(tuple(float(w) for w in data["weights"]), None, 0.0, 0.0, 0.0, 0)  # type: ignore[union-attr]
-        factors = data["factors"]
-        return cls(transfer, tuple(float(factors[g]) for g in GROUPS))  # type: ignore[index,return-value]
+    def from_field(cls, field: Field) -> DeviceModel:
+        """The model of a table's ``metadata.model``, checked (a table is user input)."""
+        keys = field.mapping(["weights", "groups", "factors"], ["features"])
+        if "features" in keys and keys["features"].value != list(FEATURES):
+            raise keys["features"].error(f"expected {list(FEATURES)} (this nas's features); rebuild the table")
+        weights = [item.number(minimum=0) for item in keys["weights"].items()]
+        if len(weights) != len(FEATURES):
+            raise keys["weights"].error(f"expected {len(FEATURES)} weights, one per feature; rebuild the table")
+        named = keys["groups"].mapping(list(FEATURES))
+        groups = tuple(named[name].text() for name in FEATURES)
+        factors = keys["factors"].mapping(list(dict.fromkeys(groups)))
+        return cls(tuple(weights), groups, tuple(factors[g].number(minimum=0) for g in dict.fromkeys(groups)))

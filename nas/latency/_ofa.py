@@ -3,6 +3,9 @@
 OFA keys: ``expanded_conv-input:HxWxC-output:hxwxC-expand:MID-kernel:K-stride:S-idskip:B-se:B-hs:B`` for
 blocks; ``Conv`` (stem), ``Conv_1`` (last 1x1 conv), and ``AvgPool2D`` + ``Conv_2`` (hidden 1x1 conv) +
 ``Logits`` (classifier), which together are our ``head`` op. Values are ``{count, mean, std}`` in ms.
+
+ProxylessNAS's mobile table (``mobile_trim.yaml``, Pixel 1) is the older form: blocks without ``-se``/``-hs``
+(ReLU6, no SE), ``expand`` a ratio, and ``Logits`` pooling the last conv's map straight into the classes.
 """
 
 from __future__ import annotations
@@ -18,12 +21,17 @@ from nas._fields import Field
 from nas._yaml import read_mapping
 from nas.blocks import Classifier, LastConv, LayerConfig, StemConfig
 from nas.blocks._base import MAX_RESOLUTION, STRIDES, channels, kernel, stride
+from nas.blocks.fc import LinearClassifier
 from nas.config import Op
 from nas.latency._table import MeasuredTable, Overhead
 
 _BLOCK = re.compile(
     r"expanded_conv-input:(\d+)x(\d+)x(\d+)-output:(\d+)x(\d+)x(\d+)-expand:(\d+)-kernel:(\d+)-stride:(\d+)"
     r"-idskip:([01])-se:([01])-hs:([01])"
+)
+_PROXYLESS_BLOCK = re.compile(
+    r"expanded_conv-input:(\d+)x(\d+)x(\d+)-output:(\d+)x(\d+)x(\d+)-expand:(\d+)-kernel:(\d+)-stride:(\d+)"
+    r"-idskip:([01])"
 )
 _OTHER = re.compile(r"(Conv|Conv_1|AvgPool2D|Conv_2|Logits)-input:(\d+)x(\d+)x(\d+)-output:(?:(\d+)x(\d+)x)?(\d+)")
 HEAD_PARTS = ("AvgPool2D", "Conv_2", "Logits")
@@ -66,11 +74,23 @@ def block_op(path: Path, key: str) -> Op | None:
     m = _BLOCK.fullmatch(key)
     if m is None:
         return None
-    h, w, cin, oh, ow, cout, mid, k, s, skip, se, hs = _numbers(path, key, m.groups(), _BLOCK_NUMBERS)
-    op = Op(h, cin, LayerConfig(k, mid, cout, s, bool(se), "hswish" if hs else "relu"))
+    *numbers, se, hs = _numbers(path, key, m.groups(), _BLOCK_NUMBERS)
+    return _block(path, key, numbers, se=bool(se), act="hswish" if hs else "relu")
+
+
+def _block(path: Path, key: str, numbers: Sequence[int], *, se: bool, act: str) -> Op:
+    """The block of a key's numbers (H, W, C, h, w, c, expanded, kernel, stride, idskip), checked."""
+    h, w, cin, oh, ow, cout, mid, k, s, skip = numbers
+    op = Op(h, cin, LayerConfig(k, mid, cout, s, se, act))
     if (h, oh) != (w, ow) or op.out_size != oh or bool(skip) != (s == 1 and cin == cout):
         raise NasError(f"{path}: key {key!r}: its sizes, stride and idskip do not fit together; fix or drop it")
     return op
+
+
+def _other_numbers(path: Path, key: str, m: re.Match[str]) -> list[int]:
+    """H, W, C[, h, w], c of a stem, last-conv or head key (the output size is absent after pooling)."""
+    kinds = ("size",) * 2 + ("channels",) + ("size",) * (2 * bool(m.group(5))) + ("channels",)
+    return _numbers(path, key, m.groups()[1:], kinds)
 
 
 def ofa_keys(op: Op) -> list[str]:
@@ -116,13 +136,7 @@ def read_ofa_file(path: Path) -> dict[Op, float]:
         m = _OTHER.fullmatch(key)
         if m is None or (m.group(1) in ("Conv", "Conv_1") and m.group(5) is None):
             raise NasError(f"{path}: key {key!r} is not in OFA's latency-table format")
-        numbers = _numbers(
-            path,
-            key,
-            m.groups()[1:],
-            ("size",) * 2 + ("channels",) + ("size",) * (2 * bool(m.group(5))) + ("channels",),
-        )
-        others[m.group(1)] = (tuple(numbers), _mean(path, key, value))
+        others[m.group(1)] = (tuple(_other_numbers(path, key, m)), _mean(path, key, value))
     missing = [name for name in ("Conv", "Conv_1", *HEAD_PARTS) if name not in others]
     if missing:
         raise NasError(f"{path}: no {missing[0]} entry; an OFA table needs Conv, Conv_1, AvgPool2D, Conv_2, Logits")
@@ -137,6 +151,35 @@ def read_ofa_file(path: Path) -> dict[Op, float]:
     (classes,) = others["Logits"][0][-1:]
     ops[Op(lh, lout, Classifier(hidden, classes, "hswish"))] = sum(others[name][1] for name in HEAD_PARTS)
     return ops
+
+
+def read_proxyless_file(path: Path) -> dict[Op, float]:
+    """ProxylessNAS's mobile table (Pixel 1) as our ops: ReLU6 is our ``relu``, the stem a 3x3 conv."""
+    ops: dict[Op, float] = {}
+    for key, value in read_mapping(path).items():
+        key = str(key)
+        if m := _PROXYLESS_BLOCK.fullmatch(key):
+            numbers = _numbers(path, key, m.groups(), _BLOCK_NUMBERS[:-2])
+            numbers[6] *= numbers[2]  # expand is a ratio of the input width here
+            op = _block(path, key, numbers, se=False, act="relu")
+        elif (m := _OTHER.fullmatch(key)) and m.group(1) in ("Conv", "Conv_1", "Logits"):
+            h, _, cin, *sizes, out = _other_numbers(path, key, m)
+            op = _proxyless_other(path, key, m.group(1), h, cin, out, sizes[0] if sizes else None)
+        else:
+            raise NasError(f"{path}: key {key!r} is not in ProxylessNAS's mobile latency-table format")
+        ops[op] = _mean(path, key, value)
+    return ops
+
+
+def _proxyless_other(path: Path, key: str, name: str, size: int, cin: int, out: int, out_size: int | None) -> Op:
+    if name == "Logits":
+        return Op(size, cin, LinearClassifier(out))
+    if out_size is None or size // out_size not in STRIDES:
+        raise NasError(f"{path}: key {key!r}: a {name} needs an output HxWxC reached by stride 1 or 2; fix the key")
+    op = Op(size, cin, StemConfig(out, 3, size // out_size, "relu") if name == "Conv" else LastConv(out, "relu"))
+    if op.out_size != out_size:
+        raise NasError(f"{path}: key {key!r} goes from {size} px to {out_size} px, which a {name} cannot; fix the key")
+    return op
 
 
 def import_ofa(folder: Path, *, target: str, device: str, space: dict[str, str]) -> MeasuredTable:

@@ -410,7 +410,7 @@ class EstimatedTable(LatencyTable):
     def __post_init__(self) -> None:
         from nas.latency._estimate import DeviceModel
 
-        self.model = DeviceModel.from_dict(self.metadata["model"])
+        self.model = DeviceModel.from_field(Field(self.source, "metadata.model", self.metadata["model"]))
 
     @property
     def measured(self) -> bool:
