@@ -3,6 +3,7 @@ exactly after kill -9 and runs data-parallel under torchrun, and its scores rank
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -34,13 +35,14 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _train_args(space: Path, out: Path, steps: int = 8) -> list[str]:
     flags = ["--space", str(space), "--data", "digits", "--steps", str(steps), "--batch-size", "16", "--chunk", "2"]
+    flags += ["--sort-every", "3"]  # channels reordered twice in 8 steps, once right after a checkpoint
     return ["nas.supernet", "train", *flags, "--out", str(out)]
 
 
 @pytest.fixture(scope="module")
 def trained(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("trained")
-    return train_supernet(space=tiny, out=out, data="digits", steps=8, batch_size=16, chunk=2)
+    return train_supernet(space=tiny, out=out, data="digits", steps=8, batch_size=16, chunk=2, sort_every=3)
 
 
 @pytest.mark.parametrize("space_file", [DEFAULT_SPACE, OFA_SPACE], ids=["default", "ofa"])
@@ -64,6 +66,52 @@ def test_an_extracted_subnet_computes_exactly_what_the_supernet_does(space_file:
     for k in range(10):  # every config drawn gets tensors of its own shapes
         config = space.random_config(100 + k)
         build_model(supernet.adapted(config)).load_state_dict(supernet.subnet_state(config))
+
+
+@pytest.mark.parametrize("space_file", [DEFAULT_SPACE, OFA_SPACE], ids=["default", "ofa"])
+def test_sorting_channels_keeps_the_largest_config_and_puts_important_channels_first(space_file: Path) -> None:
+    space = SearchSpace.load(space_file)
+    supernet = Supernet(space, num_classes=10, resolution=32)
+    with torch.no_grad():
+        for tensor in supernet.parameters():
+            tensor.mul_(torch.rand_like(tensor) * 2)  # channels of unequal importance
+    supernet.eval()
+    x = torch.randn(2, 3, 32, 32)
+    largest, small = largest_config(space), smallest_config(space)
+    with torch.no_grad():
+        before = supernet(x, largest), supernet(x, small)
+        moves = supernet.sort_channels()
+        after = supernet(x, largest), supernet(x, small)
+    assert moves
+    scale = before[0].abs().max()
+    assert (after[0] - before[0]).abs().max() <= 1e-5 * scale  # the same function, summed in another order
+    assert (after[1] - before[1]).abs().max() > 0.01 * before[1].abs().max()  # the narrow one has other channels
+    for block in supernet._sortable_blocks():
+        project = supernet.weights[f"{block}.project.0.weight".replace(".", ":")]
+        norms = project.abs().sum(dim=(0, 2, 3))
+        assert bool((norms[:-1] >= norms[1:]).all()), block
+    blocks = supernet._sortable_blocks()
+    assert not any(block.startswith("s0.") for block in blocks) if space_file == DEFAULT_SPACE else blocks
+
+
+def test_the_momentum_follows_the_channels_it_belongs_to(tiny: Path) -> None:
+    from nas.supernet._train import _follow
+
+    supernet = Supernet(SearchSpace.load(tiny), num_classes=10, resolution=32)
+    block = supernet._sortable_blocks()[0]
+    project = supernet.shared(f"{block}.project.0.weight")
+    optimizer = torch.optim.SGD(supernet.parameters(), lr=0.1, momentum=0.9)
+    for parameter in supernet.parameters():
+        parameter.grad = torch.randn_like(parameter)
+    optimizer.step()
+    momentum = optimizer.state[project]["momentum_buffer"].clone()
+    with torch.no_grad():
+        project.mul_(torch.rand_like(project))
+    moves = supernet.sort_channels()
+    _follow(optimizer, supernet, moves)
+    order = next(order for slot, dim, order in moves if slot == f"{block}.project.0.weight")
+    assert torch.equal(optimizer.state[project]["momentum_buffer"], momentum.index_select(1, order))
+    assert not torch.equal(order, torch.arange(len(order)))
 
 
 def test_weights_are_shared_by_part_not_by_position(tiny: Path) -> None:
@@ -227,3 +275,62 @@ def test_a_damaged_checkpoint_is_one_line(tiny: Path, trained: Path, tmp_path: P
     assert "a damaged checkpoint" in result.stderr
     assert "delete it" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def default_supernet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A barely trained supernet of the default space, whose configs include MobileNetV3-Large/-Small."""
+    out = tmp_path_factory.mktemp("default-supernet")
+    return train_supernet(space=DEFAULT_SPACE, out=out, data="digits", steps=2, batch_size=16, chunk=2)
+
+
+def test_pipeline_on_a_supernet_starts_every_network_from_inherited_weights(
+    default_supernet: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """search on inherited scores -> extract -> NetAdapt from those weights -> fine-tune -> export; the
+    references start from their own inherited weights, so the comparison stays like for like."""
+    from nas import LatencyTable
+    from nas.latency import space_bounds
+    from nas.pipeline import run_pipeline
+
+    evaluator = get_evaluator("supernet", supernet=str(default_supernet), images=100, calibration_batches=2)
+    budget = 1.5 * space_bounds(SearchSpace.load(DEFAULT_SPACE), LatencyTable.load("arm64")).fastest_ms
+    with caplog.at_level("INFO"):  # searched at 1.5 times the budget: NetAdapt has work to do
+        result = run_pipeline(
+            latency="arm64", budget_ms=budget, evaluator=evaluator, trials=8, slack=0.5, init_cut=0.08,
+            epochs=0.05, netadapt_epochs=0.05, short_steps=1, seeds=[0], out=tmp_path / "run",
+        )  # fmt: skip
+    assert result.netadapt.history  # it trimmed the pick, starting from its inherited weights
+    assert "no weights given" not in caplog.text  # (not training it first)
+    supernet, _ = load_supernet(default_supernet)
+    assert result.search.best is not None
+    picked = torch.load(tmp_path / "run" / "inherited" / "picked.pt", weights_only=True)
+    expected = supernet.subnet_state(result.search.best.config)
+    assert all(torch.equal(picked[k], expected[k]) for k in expected)
+    assert result.config.num_classes == supernet.num_classes
+    assert result.final["predicted_ms"] <= budget
+    start = f"from weights inherited from supernet {default_supernet}"
+    assert f"Trained {start}" in result.report.read_text()
+    for name in ("mobilenetv3_large", "mobilenetv3_small"):  # points of the default space: inherited too
+        record = json.loads((tmp_path / "run" / "references" / name / "seed0.json").read_text())
+        assert record["start"] == start
+        assert (tmp_path / "run" / "inherited" / f"{name}.pt").exists()
+    assert {row["name"] for row in result.references} == {"mobilenetv3_large", "mobilenetv3_small"}
+
+
+def test_pipeline_on_a_supernet_refuses_other_data_or_resolution(default_supernet: Path, tmp_path: Path) -> None:
+    result = run_main(
+        "nas.pipeline", "--target", "arm64", "--budget", "30ms", "--evaluator", "supernet",
+        "--supernet", str(default_supernet), "--data", "fashion-mnist", "--out", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--data fashion-mnist: supernet" in result.stderr
+    assert "was trained on digits" in result.stderr
+    assert not (tmp_path / "run").exists()
+    from nas._errors import ArgumentError
+    from nas.pipeline import run_pipeline
+
+    evaluator = get_evaluator("supernet", supernet=str(default_supernet))
+    with pytest.raises(ArgumentError, match="was trained on digits at 32 px"):
+        run_pipeline(latency="arm64", budget_ms=30, evaluator=evaluator, resolution=64, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -25,7 +25,7 @@ from nas._files import write_bytes_atomic
 from nas.config import ArchConfig
 from nas.data import Dataset, load_dataset
 from nas.evaluate._base import Evaluator, Score, adapt
-from nas.model import build_model
+from nas.model import build_model, load_weights
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -103,10 +103,15 @@ class TrainEvaluator(Evaluator):
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         return self.data.batch(index, self.resolution, augment=True, generator=generator)
 
-    def train(self, config: ArchConfig, *, until: int | None = None, checkpoint: Path | None = None) -> nn.Module:
-        """Train to step ``until`` (default: all steps), resuming from ``checkpoint`` when it exists."""
+    def train(
+        self, config: ArchConfig, *, until: int | None = None, checkpoint: Path | None = None, init: Path | None = None
+    ) -> nn.Module:
+        """Train to step ``until`` (default: all steps), resuming from ``checkpoint`` when it exists, else
+        starting from the weights file ``init`` when given (e.g. inherited from a supernet)."""
         until = self.steps if until is None else min(until, self.steps)
         model = self.build(config)
+        if init is not None:
+            load_weights(model, init)
         optimizer = torch.optim.SGD(
             _param_groups(model, self.weight_decay), lr=self.lr, momentum=self.momentum, nesterov=True
         )

@@ -10,6 +10,10 @@ layers (elastic depth), and SE and the activation are per-config structure. A co
 own network, as ``build_model`` makes it, with these slices in place of its parameters (``functional_call``),
 so a subnet extracted from the supernet (``subnet_state``) computes exactly what the supernet computes
 for it, and gradients reach the shared tensors.
+
+Since a config takes the leading channels, training reorders each block's expanded channels (and its SE's
+squeeze channels) by importance from time to time (``sort_channels``, OFA's re-organisation of middle
+weights): the narrow configs then keep the channels the wide ones rely on most.
 """
 
 from __future__ import annotations
@@ -31,6 +35,18 @@ from nas.space import SearchSpace
 
 SUPERNET_FORMAT = "nas-supernet-1"  # what a supernet file (python -m nas.supernet train) says it is
 _CACHED = 64  # networks (structure only, on the meta device) kept for the configs last run
+# An inverted residual's tensors along its expanded channels and its SE's squeeze channels (slot suffix,
+# dimension), in the MobileNetV3 block's layout (ConvBNAct: 0 the conv, 1 its BN).
+_EXPANDED = (
+    *((f"{part}.0.weight", 0) for part in ("expand", "dw")),
+    *((f"{part}.1.{t}", 0) for part in ("expand", "dw") for t in ("weight", "bias", "running_mean", "running_var")),
+    ("se.fc1.weight", 1),
+    ("se.fc2.weight", 0),
+    ("se.fc2.bias", 0),
+    ("project.0.weight", 1),
+)
+_SQUEEZE = (("se.fc1.weight", 0), ("se.fc1.bias", 0), ("se.fc2.weight", 1))
+Move = tuple[str, int, Tensor]  # (slot, dimension, new order of its indices)
 
 
 def largest_config(space: SearchSpace) -> ArchConfig:
@@ -71,6 +87,7 @@ class Supernet(nn.Module):
                 shapes[slot] = torch.Size(max(a, b) for a, b in zip(largest, shape, strict=True))
                 kinds[slot] = key in parameters
         self.slots = sorted(shapes)
+        self._slot_set = frozenset(self.slots)
         self.weights = nn.ParameterDict()
         self.stats = nn.Module()  # BN statistics: buffers, by slot
         for slot in self.slots:
@@ -125,17 +142,55 @@ class Supernet(nn.Module):
         _, slots = self._structure(config)
         tensors = {}
         for key, slot, shape in slots:
-            name = _name(slot)
-            shared = self.weights[name] if name in self.weights else getattr(self.stats, name, None)
-            if shared is None:
+            if slot not in self._slot_set:
                 raise NasError(f"the supernet has no tensor for {slot} ({config.name or 'config'}: {key})")
-            tensors[key] = _crop(shared, shape, slot)
+            tensors[key] = _crop(self.shared(slot), shape, slot)
         return tensors
 
     def forward(self, x: Tensor, config: ArchConfig) -> Tensor:
         network, _ = self._structure(config)
         network.train(self.training)
         return functional_call(network, self.subnet_tensors(config), (x,), strict=True)
+
+    # ---- channel order ------------------------------------------------------------------------------
+    def sort_channels(self) -> list[Move]:
+        """Reorder every block's expanded channels by importance, the L1 norm of the projection weights
+        that read them, largest first, and its SE's squeeze channels by the L1 norm of the weights that
+        read those. The largest config computes what it did (a consistent permutation); a narrower one now
+        takes the most important channels. A stage that allows expansion 1 keeps its order (its depthwise
+        conv may then run on the input channels). Returns the moves, for an optimizer's state to follow."""
+        moves: list[Move] = []
+        for block in self._sortable_blocks():
+            order = _importance_order(self.shared(f"{block}.project.0.weight"), 1)
+            moves += [
+                (f"{block}.{suffix}", dim, order) for suffix, dim in _EXPANDED if f"{block}.{suffix}" in self._slot_set
+            ]
+            if f"{block}.se.fc2.weight" in self._slot_set:
+                squeeze = _importance_order(self.shared(f"{block}.se.fc2.weight"), 1)
+                moves += [(f"{block}.{suffix}", dim, squeeze) for suffix, dim in _SQUEEZE]
+        with torch.no_grad():
+            for slot, dim, order in moves:
+                tensor = self.shared(slot)
+                tensor.copy_(tensor.index_select(dim, order.to(tensor.device)))
+        return moves
+
+    def _sortable_blocks(self) -> list[str]:
+        """Slot prefixes (``s{stage}.l{place}``) of blocks with an expansion conv in every config."""
+        blocks = []
+        for slot in self.slots:
+            if not slot.endswith(".expand.0.weight"):
+                continue
+            block = slot.removesuffix(".expand.0.weight")
+            stage = self.space.spec.stages[int(block.split(".")[0][1:])]
+            expansions = [dict(t.options).get("expansion", (1,)) for t in stage.types]
+            if all(e > 1 for options in expansions for e in options):
+                blocks.append(block)
+        return blocks
+
+    def shared(self, slot: str) -> Tensor:
+        """The tensor of ``slot``: a parameter, or a BN statistic."""
+        name = _name(slot)
+        return self.weights[name] if name in self.weights else getattr(self.stats, name)
 
     def subnet_state(self, config: ArchConfig) -> dict[str, Tensor]:
         """Standalone weights of ``config`` (adapted: see ``adapted``) for ``build_model``: copies."""
@@ -189,6 +244,12 @@ def load_supernet(path: str | os.PathLike[str]) -> tuple[Supernet, dict[str, Any
     if space.hash != record.get("space_hash"):
         raise NasError(f"{path}: its space does not hash to the recorded {record.get('space_hash')}; train it again")
     return supernet, record
+
+
+def _importance_order(weights: Tensor, dim: int) -> Tensor:
+    """Indices along ``dim`` by the L1 norm of ``weights`` over every other dimension, largest first."""
+    others = [d for d in range(weights.dim()) if d != dim]
+    return weights.detach().abs().sum(dim=others).argsort(descending=True, stable=True)
 
 
 def _name(slot: str) -> str:

@@ -31,8 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--predictor", help=_cli.PREDICTOR_HELP)
     p.add_argument("--supernet", help=_cli.SUPERNET_HELP)
     p.add_argument("--slack", type=float, default=0.1, help="search at budget x (1 + slack); NetAdapt trims the rest")
-    p.add_argument("--data", default="digits", help="dataset for NetAdapt and the final training")
-    p.add_argument("--resolution", type=int, default=32, help="training resolution (default: %(default)s)")
+    p.add_argument(
+        "--data", help="dataset for NetAdapt and the final training (default: digits; on a supernet, its own)"
+    )
+    p.add_argument("--resolution", type=int, help="training resolution (default: 32; on a supernet, its own)")
     p.add_argument(
         "--short-steps",
         type=int,
@@ -55,7 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         " nas.netadapt's is 5: here its weights are not kept)",
     )
     p.add_argument("--select", default="acc", choices=["acc", "acc-per-ms"], help="NetAdapt's proposal choice")
-    p.add_argument("--epochs", type=float, default=10, help="final training from scratch (default: %(default)s)")
+    p.add_argument(
+        "--epochs",
+        type=float,
+        default=10,
+        help="final training, from scratch or from supernet weights (default: %(default)s)",
+    )
     p.add_argument("--seeds", default="0,1,2", help="final training seeds, comma-separated (default: %(default)s)")
     p.add_argument(
         "--train-references",
@@ -89,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     seeds = _seeds(args.seeds)
     data = (
-        load_dataset(args.data) if args.evaluator == "train" else args.data
+        load_dataset(args.data or "digits") if args.evaluator == "train" else args.data
     )  # loaded once: the search's and training's
     evaluator = get_evaluator(args.evaluator, **_cli.evaluator_options(args, data=data, uses_data=True))
     result = run_pipeline(

@@ -194,7 +194,7 @@ def write_report(
     lines += [
         "## 3. Final network" + (" against MobileNetV3" if len(entries) > 1 else ""),
         "",
-        f"Trained from scratch: {recipe.epochs:g} epochs on {recipe.data} at {recipe.resolution} px, SGD +"
+        f"Trained {recipe.start}: {recipe.epochs:g} epochs on {recipe.data} at {recipe.resolution} px, SGD +"
         f" Nesterov, cosine, label smoothing; top-1 on the {recipe.dataset.describe('test')}, which nothing"
         " selected on, mean ± standard error over seeds. The references"
         " are trained the same way (unless `--no-train-references`); latencies are at the searched resolution"
@@ -236,7 +236,12 @@ def write_report(
         "versions": versions(),
         "space_hash": search.space.hash,
         "table": table_record(table),
-        "recipe": {"data": recipe.data, "resolution": recipe.resolution, "epochs": recipe.epochs},
+        "recipe": {
+            "data": recipe.data,
+            "resolution": recipe.resolution,
+            "epochs": recipe.epochs,
+            "start": recipe.start,
+        },
         "netadapt_iterations": len(history),
         "final": table_rows[0],
         "references": table_rows[1:],

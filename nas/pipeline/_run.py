@@ -1,5 +1,6 @@
-"""run_pipeline: search -> NetAdapt -> training from scratch -> export -> report, composed from the
-stages' own calls and results (the CLI parses flags and calls it)."""
+"""run_pipeline: search -> NetAdapt -> training -> export -> report, composed from the stages' own calls
+and results (the CLI parses flags and calls it). On a supernet the route is search on inherited scores ->
+extract the pick's weights -> NetAdapt from them -> fine-tune -> export."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from nas._errors import ArgumentError, NasError, check_seed
+from nas._errors import ArgumentError, NasError, OutsideSpaceError, check_seed
 from nas._paths import reference_configs, result_folder
 from nas.config import ArchConfig
-from nas.evaluate import Evaluator, get_evaluator, options_for
+from nas.evaluate import Evaluator, SupernetEvaluator, get_evaluator, options_for
 from nas.latency import LatencyModel, LatencyTable, UnpricedOpError, load_latency, measures_here
-from nas.model import Network
+from nas.model import Network, save_weights
 from nas.netadapt import NetAdaptResult, check_options, run_netadapt
 from nas.pipeline._deploy import write_deployable
 from nas.pipeline._report import Entry, evaluator_caveat, write_report
@@ -35,7 +36,7 @@ class PipelineResult:
 
     search: SearchResult
     netadapt: NetAdaptResult
-    config: ArchConfig  # the final network as searched and priced (the space's classes)
+    config: ArchConfig  # the final network as searched and priced (the space's classes; a supernet's own)
     model: Network  # trained from scratch with the first seed, the data's classes (config.yaml, weights.pt, model.onnx)
     final: dict[str, Any]  # its report row: predicted/measured ms, MACs, params, accuracies
     references: list[dict[str, Any]]  # MobileNetV3-Large/-Small rows (accuracies only when trained)
@@ -54,8 +55,8 @@ def run_pipeline(
     evaluator: Evaluator | str = "flops",
     trials: int = 1000,
     slack: float = 0.1,
-    data: str = "digits",
-    resolution: int = 32,
+    data: str | None = None,
+    resolution: int | None = None,
     short_steps: int = 20,
     init_cut: float = 0.05,
     netadapt_epochs: float = 2,
@@ -70,7 +71,13 @@ def run_pipeline(
     """From a latency budget to a deployable model: search at ``budget_ms`` x (1 + ``slack``) and pick the
     best, NetAdapt it to ``budget_ms``, train it from scratch per seed (and MobileNetV3-Large/-Small the
     same way with ``train_references``), export ONNX, time it here when the table is this machine's, and
-    write ``out``/report.md. Calling again with the same arguments resumes every stage.
+    write ``out``/report.md. Calling again with the same arguments resumes every stage. ``data`` and
+    ``resolution`` default to digits at 32 px.
+
+    With the supernet evaluator the route is the supernet's: NetAdapt starts from the pick's inherited
+    weights (no initial training), every network of stage 3 starts from weights inherited from the
+    supernet (the final one from NetAdapt's result) with the same recipe, the classes, data and
+    resolution are the supernet's, and a reference outside its space is left out of the comparison.
 
     Three seeds and trained references by default: with fewer, the verdict against MobileNetV3 flips
     with the seed (bench/RESULTS.md); they cost (1 + 2 references) x seeds trainings in stage 3."""
@@ -86,6 +93,8 @@ def run_pipeline(
         raise ArgumentError("trials", str(trials), "use 1 or more")
     for value in {seed, *seeds}:
         check_seed(value)
+    supernet = evaluator if isinstance(evaluator, SupernetEvaluator) else None
+    data, resolution = _training_data(supernet, data, resolution)
     try:  # every stage's settings before the first stage runs
         check_options(
             short_steps=short_steps, resolution=resolution, init_cut=init_cut, long_epochs=netadapt_epochs,
@@ -96,7 +105,9 @@ def run_pipeline(
                             exc.problem) from None  # fmt: skip
     latency = load_latency(latency)
     folder = result_folder(out, f"pipeline-{Path(latency.target).stem}-{budget:g}ms")
-    recipe = Recipe(data=data, resolution=resolution, epochs=epochs)
+    recipe = Recipe(
+        data=data, resolution=resolution, epochs=epochs, supernet=None if supernet is None else str(supernet.path)
+    )
     if isinstance(evaluator, str):
         evaluator = get_evaluator(evaluator, **options_for(evaluator, data=recipe.dataset, seed=seed))
     search_budget = budget * (1 + slack)
@@ -122,12 +133,19 @@ def run_pipeline(
         raise ArgumentError("budget_ms", f"{budget:g} ms", f"searched at x{1 + slack:g}: {exc.problem}") from None
     if search.best is None:
         raise NasError(f"the search found no config within {search_budget:g} ms; raise the trials or the slack")
-    picked = search.best.config
+    picked, inherited = search.best.config, None
+    if supernet is not None:  # the network that is run has the supernet's classes
+        inherited = save_weights(supernet.supernet.extract(picked), folder / "inherited" / "picked.pt")
+        picked = replace(picked, num_classes=supernet.supernet.num_classes)
     _forget_other_pick(folder, picked)
 
-    _stage(2, f"NetAdapt {search.best.name} to {budget:g} ms")
+    _stage(
+        2,
+        f"NetAdapt {search.best.name} to {budget:g} ms" + ("" if supernet is None else ", from its inherited weights"),
+    )
     netadapt = run_netadapt(
         config=picked,
+        weights=inherited,
         latency=latency,
         budget_ms=budget,
         data=recipe.dataset,
@@ -146,21 +164,33 @@ def run_pipeline(
     runs = len(seeds) * (1 + len(REFERENCES) * train_references)
     _stage(
         3,
-        f"training from scratch, {epochs:g} epochs on {data}: {runs} runs (the final network"
+        f"training {recipe.start}, {epochs:g} epochs on {data}: {runs} runs (the final network"
         + (" and the references" if train_references else "")
         + f" x seeds {seeds}); each shows its ETA",
     )
-    entries = [Entry(final, [train_seed(final, recipe, s, folder / "final") for s in seeds])]
+    if supernet is not None and netadapt.model is not None:
+        inherited = save_weights(netadapt.model, folder / "inherited" / "final.pt")
+    entries = [Entry(final, [train_seed(final, recipe, s, folder / "final", init=inherited) for s in seeds])]
     for name in REFERENCES:
         if name in reference_configs():
-            reference = replace(ArchConfig.load(reference_configs()[name]), num_classes=final.num_classes)
+            searched = ArchConfig.load(reference_configs()[name])
+            reference = replace(searched, num_classes=final.num_classes)
             try:
                 netadapt.latency.predict(reference)
             except UnpricedOpError:
                 logger.info("reference %s: %s cannot price it; left out of the comparison", name, latency.target)
                 continue
+            start = None
+            if supernet is not None and train_references:
+                try:
+                    start = save_weights(supernet.supernet.extract(searched), folder / "inherited" / f"{name}.pt")
+                except OutsideSpaceError:
+                    logger.info(
+                        "reference %s is not a config of the supernet's space; left out of the comparison", name
+                    )
+                    continue
             trained = (
-                [train_seed(reference, recipe, s, folder / "references" / name) for s in seeds]
+                [train_seed(reference, recipe, s, folder / "references" / name, init=start) for s in seeds]
                 if train_references
                 else []
             )
@@ -181,6 +211,7 @@ def run_pipeline(
         "seeds": seeds,
         "data": data,
         "resolution": resolution,
+        "supernet": recipe.supernet,
         "short_steps": short_steps,
         "init_cut": init_cut,
         "netadapt_epochs": netadapt_epochs,
@@ -201,6 +232,23 @@ def run_pipeline(
         references=table_rows[1:],
         out=folder,
     )
+
+
+def _training_data(supernet: SupernetEvaluator | None, data: str | None, resolution: int | None) -> tuple[str, int]:
+    """The data and resolution of NetAdapt and stage 3: given, or digits at 32 px; a supernet's own
+    (its classifier and BN statistics are for them), where another one given is refused."""
+    if supernet is None:
+        return data or "digits", 32 if resolution is None else resolution
+    own = {"data": supernet.data_name, "resolution": supernet.supernet.resolution}
+    for parameter, given in (("data", data), ("resolution", resolution)):
+        if given is not None and given != own[parameter]:
+            raise ArgumentError(
+                parameter,
+                str(given),
+                f"supernet {supernet.path} was trained on {own['data']} at {own['resolution']} px; leave it out"
+                " or train a supernet for it",
+            )
+    return supernet.data_name, supernet.supernet.resolution
 
 
 def _forget_other_pick(out: Path, picked: ArchConfig) -> None:

@@ -1,6 +1,6 @@
-"""The pipeline's last training: a config trained from scratch with one fixed recipe per seed, so the
-found network and the references it is compared with are trained identically. Checkpointed in chunks;
-a rerun resumes the chunk it was in and reuses finished seeds."""
+"""The pipeline's last training: a config trained with one fixed recipe per seed, from scratch or (on a
+supernet) from inherited weights, so the found network and the references it is compared with are trained
+identically. Checkpointed in chunks; a rerun resumes the chunk it was in and reuses finished seeds."""
 
 from __future__ import annotations
 
@@ -31,6 +31,12 @@ class Recipe:
     data: str = "digits"
     resolution: int = 32
     epochs: float = 10
+    supernet: str | None = None  # every network starts from weights inherited from this supernet file
+
+    @property
+    def start(self) -> str:
+        """Where training starts, as the report says it."""
+        return "from scratch" if self.supernet is None else f"from weights inherited from supernet {self.supernet}"
 
     @cached_property
     def dataset(self) -> Dataset:
@@ -42,12 +48,17 @@ class Recipe:
         return TrainEvaluator(data=self.dataset, resolution=self.resolution, steps=steps, seed=seed)
 
 
-def train_seed(config: ArchConfig, recipe: Recipe, seed: int, folder: Path) -> float:
-    """Test top-1 of ``config`` trained with ``recipe`` and ``seed`` (only reported: nothing selects on it);
-    results and checkpoints in ``folder``."""
+def train_seed(config: ArchConfig, recipe: Recipe, seed: int, folder: Path, *, init: Path | None = None) -> float:
+    """Test top-1 of ``config`` trained with ``recipe`` and ``seed`` (only reported: nothing selects on it),
+    starting from the weights file ``init`` when given; results and checkpoints in ``folder``."""
     result, checkpoint = folder / f"seed{seed}.json", folder / f"seed{seed}.pt"
     trainer = recipe.trainer(seed)
-    what = {"config": json.loads(json.dumps(config.to_dict())), "recipe": trainer.describe(), "split": "test"}
+    what = {
+        "config": json.loads(json.dumps(config.to_dict())),
+        "recipe": trainer.describe(),
+        "start": recipe.start,
+        "split": "test",
+    }
     if result.exists():
         record = json.loads(result.read_text())
         if {key: record.get(key) for key in what} == what:
@@ -57,7 +68,7 @@ def train_seed(config: ArchConfig, recipe: Recipe, seed: int, folder: Path) -> f
     folder.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     for until in range(CHUNK, trainer.steps + CHUNK, CHUNK):
-        model = trainer.train(config, until=until, checkpoint=checkpoint)
+        model = trainer.train(config, until=until, checkpoint=checkpoint, init=init)
         done = min(until, trainer.steps)
         rate = (time.perf_counter() - began) / done
         logger.info(

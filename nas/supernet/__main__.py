@@ -27,6 +27,8 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=int, default=32, help="training resolution (default: %(default)s)")
     p.add_argument("--random-subnets", type=int, default=2, help="random configs per step besides the largest"
                    " and smallest (default: %(default)s)")  # fmt: skip
+    p.add_argument("--sort-every", type=int, default=250, help="steps between reorderings of each block's channels"
+                   " by importance, 0 for never (default: %(default)s)")  # fmt: skip
     p.add_argument("--chunk", type=int, default=50, help="steps between checkpoints (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, batches, subnets (default: %(default)s)")
     return p
@@ -57,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lr=args.lr,
             random_subnets=args.random_subnets,
             seed=args.seed,
+            sort_every=args.sort_every,
             chunk=args.chunk,
             progress=sys.stderr.isatty(),
         )

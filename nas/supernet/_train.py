@@ -37,6 +37,7 @@ from nas.config import ArchConfig
 from nas.data import Dataset
 from nas.evaluate import TrainEvaluator
 from nas.model import SUPERNET_FORMAT, Supernet, largest_config, load_supernet, read_supernet, save_weights
+from nas.model._supernet import Move
 from nas.space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -58,9 +59,13 @@ class SupernetRecipe:
     label_smoothing: float
     random_subnets: int
     seed: int
+    sort_every: int
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+LEGACY = {"sort_every": 0}  # what a supernet written before a recipe field existed did
 
 
 def smallest_config(space: SearchSpace) -> ArchConfig:
@@ -83,17 +88,21 @@ def train_supernet(
     label_smoothing: float = 0.1,
     random_subnets: int = 2,
     seed: int = 0,
+    sort_every: int = 250,
     chunk: int = 50,
     device: str | None = None,
     progress: bool = False,
 ) -> Path:
     """Train one supernet of ``space`` on ``data``; writes ``out/supernet.pt`` and returns its path.
-    Rerunning the same call resumes from ``out/checkpoint.pt`` (or returns at once when finished)."""
+    Every ``sort_every`` steps (0: never) each block's channels are reordered by importance
+    (``Supernet.sort_channels``), the optimizer's momentum following them. Rerunning the same call resumes
+    from ``out/checkpoint.pt`` (or returns at once when finished)."""
     for name, value in (("steps", steps), ("batch_size", batch_size), ("chunk", chunk), ("resolution", resolution)):
         if value < 1:
             raise ArgumentError(name, str(value), "use 1 or more")
-    if random_subnets < 0:
-        raise ArgumentError("random_subnets", str(random_subnets), "use 0 or more")
+    for name, value in (("random_subnets", random_subnets), ("sort_every", sort_every)):
+        if value < 0:
+            raise ArgumentError(name, str(value), "use 0 or more")
     for name, number in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
         if not (math.isfinite(number) and number >= 0):
             raise ArgumentError(name, f"{number}", "use a finite number >= 0")
@@ -117,6 +126,7 @@ def train_supernet(
         label_smoothing,
         random_subnets,
         seed,
+        sort_every,
     )
     final = folder / SUPERNET
     if final.exists():
@@ -158,6 +168,8 @@ def train_supernet(
 
         model = DistributedDataParallel(supernet, find_unused_parameters=True)
     for step in range(start, steps):
+        if sort_every and step and step % sort_every == 0:  # before the step: a checkpoint at it is unsorted
+            _follow(optimizer, supernet, supernet.sort_channels())
         for group in optimizer.param_groups:
             group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * step / steps))
         x, y = trainer.step_batch(step)
@@ -195,6 +207,15 @@ def train_supernet(
         dist.barrier()  # the first process hosts the rendezvous: none may leave while another still talks
         dist.destroy_process_group()
     return final
+
+
+def _follow(optimizer: torch.optim.Optimizer, supernet: Supernet, moves: list[Move]) -> None:
+    """Reorder the optimizer's per-parameter state (SGD's momentum) as ``sort_channels`` reordered them."""
+    for slot, dim, order in moves:
+        tensor = supernet.shared(slot)
+        for value in optimizer.state.get(tensor, {}).values():  # BN statistics have no state
+            if isinstance(value, torch.Tensor) and value.shape == tensor.shape:
+                value.copy_(value.index_select(dim, order.to(value.device)))
 
 
 def _distributed() -> tuple[int, int]:
@@ -252,6 +273,7 @@ def _same_setup(path: Path, record: dict[str, Any], space: SearchSpace, recipe: 
     if record.get("space_hash") != space.hash:
         raise NasError(f"{path}: trained on another space (hash {record.get('space_hash')}); use another --out")
     stored = record.get("recipe", {})
+    stored = {**LEGACY, **stored}
     differ = [f"{k} {stored.get(k)!r} (now {v!r})" for k, v in recipe.as_dict().items() if stored.get(k) != v]
     if differ:
         raise NasError(f"{path}: trained with {', '.join(differ)}; use another --out or the same settings")
