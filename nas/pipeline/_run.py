@@ -37,7 +37,7 @@ class PipelineResult:
     search: SearchResult
     netadapt: NetAdaptResult
     config: ArchConfig  # the final network as searched and priced (the space's classes; a supernet's own)
-    model: Network  # trained from scratch with the first seed, the data's classes (config.yaml, weights.pt, model.onnx)
+    model: Network  # trained with the first seed, the data's classes (config.yaml, weights.pt, model.onnx)
     final: dict[str, Any]  # its report row: predicted/measured ms, MACs, params, accuracies
     references: list[dict[str, Any]]  # MobileNetV3-Large/-Small rows (accuracies only when trained)
     out: Path
@@ -69,7 +69,7 @@ def run_pipeline(
     show_progress_bar: bool = False,
 ) -> PipelineResult:
     """From a latency budget to a deployable model: search at ``budget_ms`` x (1 + ``slack``) and pick the
-    best, NetAdapt it to ``budget_ms``, train it from scratch per seed (and MobileNetV3-Large/-Small the
+    best, NetAdapt it to ``budget_ms``, train it per seed (and MobileNetV3-Large/-Small the
     same way with ``train_references``), export ONNX, time it here when the table is this machine's, and
     write ``out``/report.md. Calling again with the same arguments resumes every stage. ``data`` and
     ``resolution`` default to digits at 32 px.
