@@ -110,8 +110,6 @@ class TrainEvaluator(Evaluator):
         starting from the weights file ``init`` when given (e.g. inherited from a supernet)."""
         until = self.steps if until is None else min(until, self.steps)
         model = self.build(config)
-        if init is not None:
-            load_weights(model, init)
         optimizer = torch.optim.SGD(
             _param_groups(model, self.weight_decay), lr=self.lr, momentum=self.momentum, nesterov=True
         )
@@ -127,6 +125,8 @@ class TrainEvaluator(Evaluator):
                     f"{checkpoint}: not a training checkpoint of this config ({type(exc).__name__});"
                     " delete it to train this trial from the start"
                 ) from None
+        elif init is not None:  # a resumed run has these weights, trained on, in its checkpoint
+            load_weights(model, init)
         self._run(model, optimizer, step, until, self.steps, self.lr, config.name or "config")
         if checkpoint is not None:
             buffer = io.BytesIO()

@@ -15,7 +15,7 @@ from pathlib import Path
 from nas._paths import reference_configs
 from nas.config import ArchConfig, Op, ops
 from nas.latency._build import space_info
-from nas.latency._estimate import Transfer, absent_features, borrowing_model, fit_transfer
+from nas.latency._estimate import FEATURES, Transfer, borrowing_model, fit_transfer
 from nas.latency._ofa import import_ofa, read_proxyless_file
 from nas.latency._table import EstimatedTable, Overhead
 from nas.space import SearchSpace
@@ -85,7 +85,7 @@ def estimate_arm64(ofa_dir: Path, pixel1: Path, space: SearchSpace, *, target: s
     note10_fit = fit_transfer(note10_ops, [note10.entries[op.key][0] for op in note10_ops])
     pixel1_fit = fit_transfer(list(pixel1_ms), list(pixel1_ms.values()))
     model = borrowing_model(list(pixel1_ms), pixel1_fit, note10_fit, donor_group="note10")
-    borrowed = sorted(absent_features(list(pixel1_ms)))  # Pixel 1's ops have no SE and no h-swish
+    borrowed = sorted(n for n, g in zip(FEATURES, model.groups, strict=True) if g == "note10")  # no SE, h-swish
     fitted, held_out = anchors()
     published = [(ops(a.config), a.published_ms) for a in fitted]
     model = model.calibrated(published)

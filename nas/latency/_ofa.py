@@ -25,14 +25,12 @@ from nas.blocks.fc import LinearClassifier
 from nas.config import Op
 from nas.latency._table import MeasuredTable, Overhead
 
-_BLOCK = re.compile(
-    r"expanded_conv-input:(\d+)x(\d+)x(\d+)-output:(\d+)x(\d+)x(\d+)-expand:(\d+)-kernel:(\d+)-stride:(\d+)"
-    r"-idskip:([01])-se:([01])-hs:([01])"
-)
-_PROXYLESS_BLOCK = re.compile(
+_BLOCK_HEAD = (  # ProxylessNAS's block keys end here; OFA's add -se and -hs
     r"expanded_conv-input:(\d+)x(\d+)x(\d+)-output:(\d+)x(\d+)x(\d+)-expand:(\d+)-kernel:(\d+)-stride:(\d+)"
     r"-idskip:([01])"
 )
+_BLOCK = re.compile(_BLOCK_HEAD + r"-se:([01])-hs:([01])")
+_PROXYLESS_BLOCK = re.compile(_BLOCK_HEAD)
 _OTHER = re.compile(r"(Conv|Conv_1|AvgPool2D|Conv_2|Logits)-input:(\d+)x(\d+)x(\d+)-output:(?:(\d+)x(\d+)x)?(\d+)")
 HEAD_PARTS = ("AvgPool2D", "Conv_2", "Logits")
 
