@@ -94,6 +94,36 @@ def test_sorting_channels_keeps_the_largest_config_and_puts_important_channels_f
     assert not any(block.startswith("s0.") for block in blocks) if space_file == DEFAULT_SPACE else blocks
 
 
+def test_a_new_supernet_starts_with_deeper_configs_computing_what_shallower_ones_do() -> None:
+    """BigNAS's initialisation: every block with a skip starts as the identity (its last BN scale at zero),
+    so the layers only deep configs run begin as corrections to what the shallow ones compute."""
+    space = SearchSpace.load(DEFAULT_SPACE)
+    supernet = Supernet(space, num_classes=10, resolution=32).eval()
+
+    def shallowest(name: str, options: tuple) -> object:  # the largest config, every stage one layer deep or more
+        if name.endswith(".depth"):
+            return min(d for d in options if d >= 1)
+        if not all(isinstance(o, (int, float)) for o in options):
+            return options[0]
+        return min(options) if name.endswith(".stride") else max(options)
+
+    deep, shallow = largest_config(space), space.build(shallowest)
+    assert len(deep.layers) > len(shallow.layers)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(supernet(x, deep), supernet(x, shallow))
+
+
+def test_only_the_largest_config_needs_dropout_in_training(tiny: Path) -> None:
+    space = SearchSpace.load(tiny)
+    supernet = Supernet(space, num_classes=10, resolution=32).train()
+    x, config = torch.randn(4, 3, 32, 32), largest_config(space)
+    with torch.no_grad():
+        assert torch.equal(supernet(x, config, dropout=False), supernet(x, config, dropout=False))
+        torch.manual_seed(0)
+        assert not torch.equal(supernet(x, config), supernet(x, config))
+
+
 def test_the_momentum_follows_the_channels_it_belongs_to(tiny: Path) -> None:
     from nas.supernet._train import _follow
 

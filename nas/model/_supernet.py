@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from torch.func import functional_call
 
 from nas._errors import NasError, OutsideSpaceError
 from nas.config import ArchConfig
+from nas.model._layers import InvertedResidual
 from nas.model._network import Network, build_model
 from nas.space import SearchSpace
 
@@ -49,13 +51,15 @@ _SQUEEZE = (("se.fc1.weight", 0), ("se.fc1.bias", 0), ("se.fc2.weight", 1))
 Move = tuple[str, int, Tensor]  # (slot, dimension, new order of its indices)
 
 
-def largest_config(space: SearchSpace) -> ArchConfig:
-    """Every choice at its largest (the deepest, widest, largest kernels, SE on): the config whose
-    tensors bound every other config's, for the spaces nas ships."""
+def largest_config(space: SearchSpace, *, pick: Callable[[Sequence[Any]], Any] | None = None) -> ArchConfig:
+    """Every choice at its largest (the deepest, widest, largest kernels, SE on, strides at their least:
+    the most computation): the config whose tensors bound every other config's, for the spaces nas ships.
+    Choices that are not numbers (activations) take ``pick(options)``, by default the first."""
 
-    def choose(name: str, options: Any) -> Any:
-        numbers = all(isinstance(o, (int, float)) for o in options)
-        return max(options) if numbers else options[0]
+    def choose(name: str, options: Sequence[Any]) -> Any:
+        if not all(isinstance(o, (int, float)) for o in options):
+            return pick(options) if pick is not None else options[0]
+        return min(options) if name.endswith(".stride") else max(options)
 
     return space.build(choose)
 
@@ -79,7 +83,8 @@ class Supernet(nn.Module):
         generator = torch.Generator().manual_seed(seed)
         shapes: dict[str, torch.Size] = {}
         kinds: dict[str, bool] = {}  # slot -> is a parameter
-        for config in (largest_config(space), *(space.random_config(seed * 1000 + k) for k in range(8))):
+        top = largest_config(space)
+        for config in (top, *(space.random_config(seed * 1000 + k) for k in range(8))):
             network, slots = self._structure(config)
             parameters = dict(network.named_parameters())
             for key, slot, shape in slots:
@@ -90,8 +95,9 @@ class Supernet(nn.Module):
         self._slot_set = frozenset(self.slots)
         self.weights = nn.ParameterDict()
         self.stats = nn.Module()  # BN statistics: buffers, by slot
+        residual_ends = self._residual_ends(top)
         for slot in self.slots:
-            tensor = _initial(slot, shapes[slot], generator)
+            tensor = torch.zeros(shapes[slot]) if slot in residual_ends else _initial(slot, shapes[slot], generator)
             if kinds[slot]:
                 self.weights[_name(slot)] = nn.Parameter(tensor)
             else:
@@ -137,6 +143,18 @@ class Supernet(nn.Module):
             self._networks.popitem(last=False)
         return found
 
+    def _residual_ends(self, config: ArchConfig) -> set[str]:
+        """Slots of the last BN scale of every block with a skip in ``config``, which start at zero (BigNAS):
+        each such block then starts as the identity, so a deeper subnet first computes what a shallower one
+        does and the layers that only deep subnets run learn a correction to it."""
+        network, slots = self._structure(config)
+        slot_of = {key: slot for key, slot, _ in slots}
+        return {
+            slot_of[f"{path}.block.{len(module.block) - 1}.1.weight"]
+            for path, module in network.named_modules()
+            if isinstance(module, InvertedResidual) and module.use_res_connect
+        }
+
     def subnet_tensors(self, config: ArchConfig) -> dict[str, Tensor]:
         """The config's state dict as views of the shared tensors (gradients and BN updates reach them)."""
         _, slots = self._structure(config)
@@ -147,9 +165,15 @@ class Supernet(nn.Module):
             tensors[key] = _crop(self.shared(slot), shape, slot)
         return tensors
 
-    def forward(self, x: Tensor, config: ArchConfig) -> Tensor:
+    def forward(self, x: Tensor, config: ArchConfig, *, dropout: bool = True) -> Tensor:
+        """``config``'s output; ``dropout=False`` runs its dropout layers as in evaluation (BigNAS regularises
+        only the largest config: the others learn from its output, not from the labels)."""
         network, _ = self._structure(config)
         network.train(self.training)
+        if not dropout:
+            for module in network.modules():
+                if isinstance(module, nn.Dropout):
+                    module.eval()
         return functional_call(network, self.subnet_tensors(config), (x,), strict=True)
 
     # ---- channel order ------------------------------------------------------------------------------

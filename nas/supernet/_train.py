@@ -2,10 +2,14 @@
 
 Every step trains, on one batch, the largest config of the space (on the labels), the smallest (fewest
 MACs) and ``random_subnets`` random ones (each on the largest's softened output, detached: in-place
-distillation), and takes one SGD step on the sum of their gradients. Every random choice of step ``s``
-(batch, augmentation, subnets, dropout) is derived from (seed, s), and a checkpoint of the shared
-tensors, the optimizer and the step is written every ``chunk`` steps, so a run killed at any moment
-loses at most one chunk and, rerun, ends exactly where an uninterrupted run does.
+distillation), and takes one SGD step on the sum of their gradients. As in BigNAS, every block with a
+skip starts as the identity (``Supernet``) and only the largest config runs dropout. The largest takes
+every stride at its least (``largest_config``: a teacher that always downsampled left the configs that
+keep the resolution, the most accurate ones, untaught) and its activations are drawn per step, so every
+option is some step's teacher. Every random choice of step ``s`` (batch, augmentation, subnets, dropout,
+the teacher's activations) is derived from (seed, s), and a checkpoint of the shared tensors, the
+optimizer and the step is written every ``chunk`` steps, so a run killed at any moment loses at most one
+chunk and, rerun, ends exactly where an uninterrupted run does.
 
 Under ``torchrun`` the supernet is wrapped in DistributedDataParallel (gloo on CPU, NCCL on CUDA): each
 process takes its share of every batch, and each config's backward pass averages the gradients across
@@ -60,12 +64,14 @@ class SupernetRecipe:
     random_subnets: int
     seed: int
     sort_every: int
+    method: int = 2  # 2: skip blocks start as the identity; the largest alone runs dropout, takes the least
+    # strides and draws its activations per step
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-LEGACY = {"sort_every": 0}  # what a supernet written before a recipe field existed did
+LEGACY = {"sort_every": 0, "method": 1}  # what a supernet written before a recipe field existed did
 
 
 def smallest_config(space: SearchSpace) -> ArchConfig:
@@ -154,7 +160,7 @@ def train_supernet(
                 f"{checkpoint}: a damaged checkpoint ({type(exc).__name__}); delete it to train from the start"
             ) from None
         logger.info("resuming supernet training at step %d of %d", start, steps)
-    largest, smallest = largest_config(space), smallest_config(space)
+    smallest = smallest_config(space)
     began = time.perf_counter()
     bar = None
     if progress and rank == 0:
@@ -175,6 +181,7 @@ def train_supernet(
         x, y = trainer.step_batch(step)
         x, y = x[rank::world].to(trainer.device), y[rank::world].to(trainer.device)
         picks = random.Random(f"{seed}:{step}")
+        largest = largest_config(space, pick=picks.choice)  # activations vary: each is some step's teacher
         others = [smallest] + [space.random_config(picks.randrange(2**32)) for _ in range(random_subnets)]
         torch.manual_seed(seed * 7_919 + step)  # dropout of this step
         optimizer.zero_grad(set_to_none=True)
@@ -185,7 +192,7 @@ def train_supernet(
         soft = teacher.detach().float().softmax(dim=1)
         for config in others:
             with torch.autocast(trainer.device.type, enabled=use_amp):
-                student = model(x, config)
+                student = model(x, config, dropout=False)
             loss = F.kl_div(student.float().log_softmax(dim=1), soft, reduction="batchmean")
             scaler.scale(loss).backward()
         scaler.step(optimizer)  # unscales the averaged gradients: every process sees the same ones
