@@ -170,5 +170,6 @@ class DeviceModel:
             raise keys["weights"].error(f"expected {len(FEATURES)} weights, one per feature; rebuild the table")
         named = keys["groups"].mapping(list(FEATURES))
         groups = tuple(named[name].text() for name in FEATURES)
-        factors = keys["factors"].mapping(list(dict.fromkeys(groups)))
-        return cls(tuple(weights), groups, tuple(factors[g].number(minimum=0) for g in dict.fromkeys(groups)))
+        names = list(dict.fromkeys(groups))
+        factors = keys["factors"].mapping(names)
+        return cls(tuple(weights), groups, tuple(factors[g].number(minimum=0) for g in names))

@@ -279,8 +279,7 @@ def _save(path: Path, supernet: Supernet, space: SearchSpace, recipe: SupernetRe
 def _same_setup(path: Path, record: dict[str, Any], space: SearchSpace, recipe: SupernetRecipe) -> None:
     if record.get("space_hash") != space.hash:
         raise NasError(f"{path}: trained on another space (hash {record.get('space_hash')}); use another --out")
-    stored = record.get("recipe", {})
-    stored = {**LEGACY, **stored}
+    stored = {**LEGACY, **record.get("recipe", {})}
     differ = [f"{k} {stored.get(k)!r} (now {v!r})" for k, v in recipe.as_dict().items() if stored.get(k) != v]
     if differ:
         raise NasError(f"{path}: trained with {', '.join(differ)}; use another --out or the same settings")
