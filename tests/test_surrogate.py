@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pytest
 
@@ -15,6 +16,7 @@ from nas import SearchSpace
 from nas.latency import LatencyTable
 from nas.search import SurrogateSampler, run_search
 from nas.search._study import result
+from nas.search._surrogate import _Ensemble
 from tests.conftest import TINY_SPACE
 from tests.test_latency import synthetic_table
 
@@ -95,24 +97,52 @@ def test_the_cli_name_makes_one(tiny: tuple[SearchSpace, LatencyTable], tmp_path
     assert isinstance(outcome.study.sampler, SurrogateSampler)
 
 
-def test_neighbours_are_one_asked_choice_away_new_and_within_the_target(
+def _changed(centre: dict[str, Any], params: dict[str, Any]) -> list[str]:
+    # (a depth change also drops or adds the choices of layers it cuts: those are not counted)
+    return [name for name in centre if name in params and params[name] != centre[name]]
+
+
+def test_neighbours_are_one_or_two_asked_choices_away_new_and_within_the_target(
     tiny: tuple[SearchSpace, LatencyTable],
 ) -> None:
     space, table = tiny
-    sampler = SurrogateSampler(space=space, latency=table, budget_ms=BUDGET_MS, seed=0)
-    trial = RecordingTrial(3)
-    space.sample(trial)
-    centre = trial.params
+    centre = RecordingTrial(3)
+    space.sample(centre)
     target = table.predict(space.sample(RecordingTrial(3))) * 1.2
-    seen = set()
-    first = sampler._neighbours(centre, target, seen)
-    assert first
-    for genome, _ in first:
+    for pairs in (0, 50):
+        sampler = SurrogateSampler(space=space, latency=table, budget_ms=BUDGET_MS, seed=0, pairs=pairs)
+        first = sampler._neighbours(centre.params, target, set())
+        assert first
+        changed = []
+        for genome, _ in first:
+            config, params = sampler._decode(genome)
+            assert table.predict(config) <= target
+            changed.append(len(_changed(centre.params, params)))
+        assert set(changed) == ({1} if pairs == 0 else {1, 2})
+        keys = {tuple(sorted(sampler._decode(genome)[1].items())) for genome, _ in first}
+        assert len(keys) == len(first)
+        if pairs == 0:  # every one-choice step seen: nothing new is left
+            assert sampler._neighbours(centre.params, target, keys) == []
+
+
+def test_climbs_end_within_the_target_and_up_the_surrogate(tiny: tuple[SearchSpace, LatencyTable]) -> None:
+    space, table = tiny
+    sampler = SurrogateSampler(space=space, latency=table, budget_ms=BUDGET_MS, seed=0, climbs=4)
+    drawn = [sampler._decode(sampler._random_genome()) for _ in range(64)]
+    x = np.stack([sampler._features(params) for _, params in drawn])
+    sampler._surrogate = _Ensemble(inputs=x.shape[1], seed=0)
+    sampler._surrogate.fit(x, np.array([table.predict(config) for config, _ in drawn]))  # "slower is better"
+    latencies = [table.predict(config) for config, _ in drawn]
+    centre = drawn[int(np.argmin(latencies))][1]  # the fastest: far below the target, the climbs must go up
+    target = float(np.median(latencies))
+    climbed = sampler._climbs(centre, target)
+    assert 1 <= len(climbed) <= 4
+    for genome, features in climbed:
         config, params = sampler._decode(genome)
         assert table.predict(config) <= target
-        changed = [name for name in centre if name in params and params[name] != centre[name]]
-        assert len(changed) == 1, changed  # (a depth change also drops or adds the choices of layers it cuts)
-    keys = {tuple(sorted(sampler._decode(genome)[1].items())) for genome, _ in first}
-    assert len(keys) == len(first)
-    again = sampler._neighbours(centre, target, keys)  # every one of them seen: nothing new is left
-    assert again == []
+        np.testing.assert_array_equal(features, sampler._features(params))
+    # each end is up the surrogate's slope: rated above three in four configs within the target
+    within = [rated[2][1] for rated in sampler._rate([sampler._genome(params) for _, params in drawn], target)
+              if rated[2][0]]  # fmt: skip
+    for rated in sampler._rate([genome for genome, _ in climbed], target):
+        assert rated[2][1] > np.percentile(within, 75)

@@ -6,9 +6,15 @@ models. This one prices every candidate from the table before proposing it and s
 of the evaluator (a small ensemble of MLPs on the choices one-hot, refitted on the study's results): per
 batch it picks latency targets spread over the budget and, for each, evolves the best evaluated configs
 within that target *on the surrogate* (free), then proposes the candidate with the highest upper
-confidence bound. For half the targets (``local``) the candidates are instead the configs one choice
-away from the best evaluated one within the target (a trust region): near the top of the front the
-surrogate's errors exceed the differences left to find, and a step around the incumbent still pays.
+confidence bound. For half the targets (``local``) the candidates are instead the configs one or two
+choices away from one of the best evaluated ones within the target (a trust region): near the top of the
+front the surrogate's errors exceed the differences left to find, and a step around the incumbent still
+pays. Two-choice steps matter under a hard target: an incumbent near its target can take no single
+upgrade, but it can trade one choice up for another down. The centre is the best config within the
+target most of the time and one of the next best otherwise (rank r with probability e^-r (1 - e^-1)),
+so the steps do not all stall in the best config's basin. Three longer jumps join those candidates:
+climbs on the surrogate back within the target, two from the centre kicked by three random choices, one
+from a random config.
 Every trial is a new config within budget.
 """
 
@@ -29,6 +35,8 @@ from nas.latency import LatencyModel
 from nas.search._study import claim, result, trial_seed
 from nas.space import SearchSpace
 
+KICK, CLIMB_STEPS, CLIMB_MOVES = 3, 30, 40  # a climb on the surrogate (see SurrogateSampler._climbs)
+
 Genome = dict[str, Any]  # every choice of the space (see SearchSpace.choices), used or not
 Params = dict[str, Any]  # the choices a config actually asks: what a trial records
 
@@ -36,7 +44,8 @@ Params = dict[str, Any]  # the choices a config actually asks: what a trial reco
 class SurrogateSampler(optuna.samplers.BaseSampler):
     """Proposes configs within ``budget_ms`` by ``latency``: ``initial`` random ones, then batches of
     ``batch`` chosen by a surrogate fitted on every scored trial of the study, a share ``local`` of them
-    among the neighbours of the best config within their target (see the module)."""
+    among the neighbours (one choice away, and ``pairs`` drawn two choices away) of one of the best configs
+    within their target (see the module)."""
 
     def __init__(
         self,
@@ -50,10 +59,12 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         generations: int = 5,
         kappa: float = 1.0,
         local: float = 0.5,
+        pairs: int = 300,
+        climbs: int = 3,
     ) -> None:
         self.space, self.latency, self.budget_ms = space, latency, budget_ms
         self.initial, self.batch, self.generations, self.kappa = initial, batch, generations, kappa
-        self.local = local
+        self.local, self.pairs, self.climbs = local, pairs, climbs
         self.genes = space.choices()
         self._index = {
             (name, i): k
@@ -145,13 +156,17 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
     def _best_within(
         self, target_ms: float, scored: list[tuple[Params, float, float]], seen: set[tuple[Any, ...]]
     ) -> Params | None:
-        """The best unseen candidate by the surrogate: a neighbour of the best scored config within ``target_ms``
-        (a share ``local`` of the calls), else the result of evolving the best scored configs on the surrogate."""
+        """The best unseen candidate by the surrogate: a neighbour of one of the best scored configs within
+        ``target_ms`` (a share ``local`` of the calls), else the result of evolving the best scored configs on
+        the surrogate."""
         assert self._surrogate is not None
         parents = sorted((s for s in scored if s[1] <= target_ms), key=lambda s: -s[2])[: self.batch + 9]
         if not parents:
             return None
-        if self._random.random() < self.local and (near := self._neighbours(parents[0][0], target_ms, seen)):
+        centre = parents[min(int(self._random.expovariate(1.0)), len(parents) - 1)][0]
+        if self._random.random() < self.local and (
+            near := self._neighbours(centre, target_ms, seen) + self._climbs(centre, target_ms)
+        ):
             population = near
         else:
             population = self._evolve([(self._genome(params), self._features(params)) for params, _, _ in parents],
@@ -186,16 +201,57 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         return population
 
     def _neighbours(self, params: Params, target_ms: float, seen: set[tuple[Any, ...]]) -> list[tuple[Genome, Any]]:
-        """The new configs within ``target_ms`` that differ from ``params`` in one choice it asked."""
-        genome, found = self._genome(params), []
-        keys = {_key(params)} | seen
-        for name in params:
-            for option in self.genes[name]:
-                config, child = self._decode({**genome, name: option})
-                if _key(child) not in keys and self.latency.predict(config) <= target_ms:
-                    keys.add(_key(child))
-                    found.append(({**genome, name: option}, self._features(child)))
+        """The new configs within ``target_ms`` that differ from ``params`` in one choice it asked, and up to
+        ``pairs`` drawn among those that differ in two."""
+        genome, names = self._genome(params), list(params)
+        steps = [{name: option} for name in names for option in self.genes[name]]
+        if len(names) > 1:
+            for _ in range(self.pairs):
+                one, two = self._random.sample(names, 2)
+                steps.append({one: self._random.choice(self.genes[one]), two: self._random.choice(self.genes[two])})
+        found, keys = [], {_key(params)} | seen
+        for step in steps:
+            config, child = self._decode({**genome, **step})
+            if _key(child) not in keys and self.latency.predict(config) <= target_ms:
+                keys.add(_key(child))
+                found.append(({**genome, **step}, self._features(child)))
         return found
+
+    def _climbs(self, params: Params, target_ms: float) -> list[tuple[Genome, Any]]:
+        """Up to ``climbs`` configs within ``target_ms`` reached on the surrogate: each starts from ``params``
+        kicked by ``KICK`` random choices, the last from a random genome (at any latency), then takes up to
+        ``CLIMB_STEPS`` times the best of ``CLIMB_MOVES`` drawn one-choice steps while it gains, any config over
+        the target ranking below all within it. These jump farther than the neighbours: a basin that no one-
+        or two-choice step leaves (a higher resolution paid for by shallower stages) is reached this way."""
+        found = []
+        for k in range(self.climbs):
+            genome = self._genome(params) if k < self.climbs - 1 else self._random_genome()
+            for name in self._random.sample(list(params), min(KICK, len(params))):
+                genome[name] = self._random.choice(self.genes[name])
+            here = self._rate([genome], target_ms)[0]
+            for _ in range(CLIMB_STEPS):
+                moves = [{**here[0], name: self._random.choice(self.genes[name])}
+                         for name in self._random.choices(list(here[1]), k=CLIMB_MOVES)]  # fmt: skip
+                step = max(self._rate(moves, target_ms), key=lambda rated: rated[2])
+                if step[2] > here[2]:
+                    here = step
+                elif here[2][0]:  # within the target and no step gains: a summit
+                    break
+            if here[2][0]:
+                found.append((here[0], self._features(here[1])))
+        return found
+
+    def _rate(self, genomes: list[Genome], target_ms: float) -> list[tuple[Genome, Params, tuple[bool, float]]]:
+        """Each genome with its params and a rank: within the target, then the surrogate's mean if it is,
+        else how little it is over."""
+        assert self._surrogate is not None
+        decoded = [self._decode(genome) for genome in genomes]
+        means = self._surrogate.upper(np.stack([self._features(params) for _, params in decoded]), 0.0)
+        rated = []
+        for genome, (config, params), mean in zip(genomes, decoded, means, strict=True):
+            over = self.latency.predict(config) - target_ms
+            rated.append((genome, params, (over <= 0, float(mean) if over <= 0 else -over)))
+        return rated
 
     def _random_batch(self, seen: set[tuple[Any, ...]], size: int) -> list[Params]:
         """Uniform draws within budget (a bounded number of tries: a tight budget falls back to any)."""
