@@ -130,9 +130,9 @@ def test_climbs_end_within_the_target_and_up_the_surrogate(tiny: tuple[SearchSpa
     sampler = SurrogateSampler(space=space, latency=table, budget_ms=BUDGET_MS, seed=0, climbs=4)
     drawn = [sampler._decode(sampler._random_genome()) for _ in range(64)]
     x = np.stack([sampler._features(params) for _, params in drawn])
-    sampler._surrogate = _Ensemble(inputs=x.shape[1], seed=0)
-    sampler._surrogate.fit(x, np.array([table.predict(config) for config, _ in drawn]))  # "slower is better"
     latencies = [table.predict(config) for config, _ in drawn]
+    sampler._surrogate = _Ensemble(inputs=x.shape[1], seed=0)
+    sampler._surrogate.fit(x, np.array(latencies))  # "slower is better"
     centre = drawn[int(np.argmin(latencies))][1]  # the fastest: far below the target, the climbs must go up
     target = float(np.median(latencies))
     climbed = sampler._climbs(centre, target)
