@@ -71,9 +71,10 @@ def _study(out: Path) -> optuna.Study:
 
 def _complete_count(db: Path, state: str = "COMPLETE") -> int:
     """Trials in ``state``, read without creating anything: a reader that opened the file through Optuna
-    while the search was still creating its tables would race it."""
+    while the search was still creating its tables would race it. Read-write, not read-only: a read-only
+    reader of a WAL database cannot set up the shared-memory index itself and may fail where one that can waits."""
     try:
-        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as connection:
+        with closing(sqlite3.connect(f"file:{db}?mode=rw", uri=True, timeout=1)) as connection:
             return connection.execute("SELECT COUNT(*) FROM trials WHERE state = ?", (state,)).fetchone()[0]
     except sqlite3.Error:  # no file or no table yet
         return 0

@@ -283,12 +283,15 @@ def run_search(
         _Progress(None if trials is None else max(0, trials - done_before), done_before) if show_progress_bar else None
     )
     try:
-        work.run(study, None if bar is None else bar.update)
-    finally:
-        for child in children:
-            child.wait()
-        if bar is not None:
+        try:
+            work.run(study, None if bar is None else bar.update)
+        finally:
+            for child in children:
+                child.wait()
+        if bar is not None:  # every worker's trials, from the storage (not after ctrl-C: a long study reads slowly)
             bar.update(study)
+    finally:
+        if bar is not None:
             bar.close()
     failed = [(index, child.returncode) for index, child in enumerate(children, 1) if child.returncode != 0]
     if failed:
