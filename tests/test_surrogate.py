@@ -4,7 +4,7 @@ steered by what the study has scored; and the space's list of choices it works f
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ import numpy as np
 import optuna
 import pytest
 
-from nas import SearchSpace
+from nas import ArchConfig, SearchSpace
 from nas.latency import LatencyTable
 from nas.search import SurrogateSampler, run_search
 from nas.search._study import result
@@ -125,24 +125,43 @@ def test_neighbours_are_one_or_two_asked_choices_away_new_and_within_the_target(
             assert sampler._neighbours(centre.params, target, keys) == []
 
 
-def test_climbs_end_within_the_target_and_up_the_surrogate(tiny: tuple[SearchSpace, LatencyTable]) -> None:
+def _climber(
+    tiny: tuple[SearchSpace, LatencyTable], score: Callable[[ArchConfig, dict[str, Any]], float]
+) -> tuple[SurrogateSampler, list[tuple[ArchConfig, dict[str, Any]]], list[float]]:
+    """A sampler whose surrogate is fitted to ``score`` on 64 random configs, with those configs and their
+    latencies."""
     space, table = tiny
     sampler = SurrogateSampler(space=space, latency=table, budget_ms=BUDGET_MS, seed=0, climbs=4)
     drawn = [sampler._decode(sampler._random_genome()) for _ in range(64)]
     x = np.stack([sampler._features(params) for _, params in drawn])
-    latencies = [table.predict(config) for config, _ in drawn]
     sampler._surrogate = _Ensemble(inputs=x.shape[1], seed=0)
-    sampler._surrogate.fit(x, np.array(latencies))  # "slower is better"
+    sampler._surrogate.fit(x, np.array([score(config, params) for config, params in drawn]))
+    return sampler, drawn, [table.predict(config) for config, _ in drawn]
+
+
+def test_climbs_end_within_the_target_and_up_the_surrogate(tiny: tuple[SearchSpace, LatencyTable]) -> None:
+    sampler, drawn, latencies = _climber(tiny, lambda config, _: tiny[1].predict(config))  # "slower is better"
     centre = drawn[int(np.argmin(latencies))][1]  # the fastest: far below the target, the climbs must go up
     target = float(np.median(latencies))
     climbed = sampler._climbs(centre, target)
     assert 1 <= len(climbed) <= 4
     for genome, features in climbed:
         config, params = sampler._decode(genome)
-        assert table.predict(config) <= target
+        assert tiny[1].predict(config) <= target
         np.testing.assert_array_equal(features, sampler._features(params))
     # each end is up the surrogate's slope: rated above three in four configs within the target
     within = [rated[2][1] for rated in sampler._rate([sampler._genome(params) for _, params in drawn], target)
               if rated[2][0]]  # fmt: skip
     for rated in sampler._rate([genome for genome, _ in climbed], target):
         assert rated[2][1] > np.percentile(within, 75)
+
+
+def test_climbs_hold_another_resolution(tiny: tuple[SearchSpace, LatencyTable]) -> None:
+    """A climb jumps to another resolution's basin and stays there, even where the surrogate prefers the
+    centre's: a climb free to move the resolution would undo the jump first."""
+    centre = tiny[0].choices()["resolution"][0]
+    sampler, drawn, _ = _climber(tiny, lambda config, _: float(config.resolution == centre))
+    start = next(params for config, params in drawn if config.resolution == centre)
+    climbed = sampler._climbs(start, BUDGET_MS)
+    assert climbed
+    assert all(sampler._decode(genome)[0].resolution != centre for genome, _ in climbed)
