@@ -126,21 +126,22 @@ def test_neighbours_are_one_or_two_asked_choices_away_new_and_within_the_target(
 
 
 def _climber(
-    tiny: tuple[SearchSpace, LatencyTable], score: Callable[[ArchConfig, dict[str, Any]], float]
+    tiny: tuple[SearchSpace, LatencyTable], score: Callable[[ArchConfig, float], float]
 ) -> tuple[SurrogateSampler, list[tuple[ArchConfig, dict[str, Any]]], list[float]]:
-    """A sampler whose surrogate is fitted to ``score`` on 64 random configs, with those configs and their
-    latencies."""
+    """A sampler whose surrogate is fitted to ``score(config, latency)`` on 64 random configs, with those
+    configs and their latencies (priced once)."""
     space, table = tiny
     sampler = SurrogateSampler(space=space, latency=table, budget_ms=BUDGET_MS, seed=0, climbs=4)
     drawn = [sampler._decode(sampler._random_genome()) for _ in range(64)]
     x = np.stack([sampler._features(params) for _, params in drawn])
+    latencies = [table.predict(config) for config, _ in drawn]
     sampler._surrogate = _Ensemble(inputs=x.shape[1], seed=0)
-    sampler._surrogate.fit(x, np.array([score(config, params) for config, params in drawn]))
-    return sampler, drawn, [table.predict(config) for config, _ in drawn]
+    sampler._surrogate.fit(x, np.array([score(config, ms) for (config, _), ms in zip(drawn, latencies, strict=True)]))
+    return sampler, drawn, latencies
 
 
 def test_climbs_end_within_the_target_and_up_the_surrogate(tiny: tuple[SearchSpace, LatencyTable]) -> None:
-    sampler, drawn, latencies = _climber(tiny, lambda config, _: tiny[1].predict(config))  # "slower is better"
+    sampler, drawn, latencies = _climber(tiny, lambda _, ms: ms)  # "slower is better"
     centre = drawn[int(np.argmin(latencies))][1]  # the fastest: far below the target, the climbs must go up
     target = float(np.median(latencies))
     climbed = sampler._climbs(centre, target)
@@ -159,7 +160,7 @@ def test_climbs_end_within_the_target_and_up_the_surrogate(tiny: tuple[SearchSpa
 def test_climbs_hold_another_resolution(tiny: tuple[SearchSpace, LatencyTable]) -> None:
     """A climb jumps to another resolution's basin and stays there, even where the surrogate prefers the
     centre's: a climb free to move the resolution would undo the jump first."""
-    centre = tiny[0].choices()["resolution"][0]
+    centre = tiny[0].choices()[SearchSpace.RESOLUTION][0]
     sampler, drawn, _ = _climber(tiny, lambda config, _: float(config.resolution == centre))
     start = next(params for config, params in drawn if config.resolution == centre)
     climbed = sampler._climbs(start, BUDGET_MS)

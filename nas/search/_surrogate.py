@@ -36,7 +36,6 @@ from nas.search._study import claim, result, trial_seed
 from nas.space import SearchSpace
 
 KICK, CLIMB_STEPS, CLIMB_MOVES = 3, 30, 40  # a climb on the surrogate (see SurrogateSampler._climbs)
-RESOLUTION = "resolution"  # the space's choice of input resolution (see SearchSpace.build)
 
 Genome = dict[str, Any]  # every choice of the space (see SearchSpace.choices), used or not
 Params = dict[str, Any]  # the choices a config actually asks: what a trial records
@@ -228,13 +227,13 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         from one such basin to another within the target (on OFA's space at 40 ms, runs stayed at 192 px
         with every stage 4 deep while 208 and 224 px with a shallower stage score higher). A climb free to
         move the resolution would first undo the jump: it is the largest cut in latency."""
-        held = [RESOLUTION] if len(self.genes.get(RESOLUTION, ())) > 1 else []
+        held = [SearchSpace.RESOLUTION] if len(self.genes.get(SearchSpace.RESOLUTION, ())) > 1 else []
         found = []
         for k in range(self.climbs):
             genome = self._genome(params) if k < self.climbs - 1 else self._random_genome()
             if held:
-                others = [r for r in self.genes[RESOLUTION] if r != params.get(RESOLUTION)]
-                genome[RESOLUTION] = self._random.choice(others)
+                others = [r for r in self.genes[SearchSpace.RESOLUTION] if r != params.get(SearchSpace.RESOLUTION)]
+                genome[SearchSpace.RESOLUTION] = self._random.choice(others)
             free = [name for name in params if name not in held]
             for name in self._random.sample(free, min(KICK - len(held), len(free))):
                 genome[name] = self._random.choice(self.genes[name])

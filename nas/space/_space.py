@@ -47,6 +47,8 @@ class SearchSpace:
     """A factorized hierarchical space of networks: per stage a depth, a width and a block type with its
     choices (see ``search_spaces/*.yaml``)."""
 
+    RESOLUTION = "resolution"  # the name of the input resolution's choice (samplers treat it apart)
+
     def __init__(self, *, spec: SpaceSpec, source: str = "") -> None:
         self.spec = spec
         self.source = source
@@ -133,7 +135,7 @@ class SearchSpace:
                 layers.append(layer)
                 channels = self._automaton.width_after(layer, channels)
         return ArchConfig(
-            resolution=choose("resolution", spec.resolution),
+            resolution=choose(self.RESOLUTION, spec.resolution),
             num_classes=spec.num_classes,
             stem=stem,
             layers=tuple(layers),
