@@ -7,7 +7,8 @@ On one dataset (Fashion-MNIST by default) and the default space:
 2. one supernet trained with ``train_supernet`` for ``--supernet-steps`` steps (same batch size,
    resolution and data), and every config scored by ``--evaluator supernet`` on the same images;
 3. Kendall tau between the inherited scores and the mean stand-alone score, next to the seed-to-seed
-   tau of stand-alone training (the ceiling a cheap score can hope for), and the costs.
+   tau of stand-alone training (the ceiling a cheap score can hope for), MACs' tau (the free yardstick),
+   and the costs.
 
 Every result is kept in ``--work`` as it comes (JSON lines; the supernet resumes from its checkpoint),
 so rerunning the same command after an interruption continues.
@@ -112,6 +113,11 @@ def main() -> None:
     print(f"stand-alone: {args.standalone_steps} steps x {args.seeds} seeds; supernet: {args.supernet_steps} steps")
     print(f"Kendall tau, inherited vs stand-alone mean: {tau:.3f}")
     print(f"Kendall tau, stand-alone seed vs seed (ceiling): {ceiling:.3f}; ratio {tau / ceiling:.2f}")
+    macs = np.array([configs[n].macs() for n in names])  # the free yardstick a cheap score must beat
+    print(
+        f"Kendall tau, MACs vs stand-alone mean: {stats.kendalltau(macs, alone.mean(axis=1)).statistic:.3f};"
+        f" MACs vs inherited: {stats.kendalltau(macs, inherited).statistic:.3f}"
+    )
     for n in ("mobilenetv3_large", "mobilenetv3_small"):
         print(f"{n}: stand-alone {alone[names.index(n)].mean():.4f}, inherited {inherited[names.index(n)]:.4f}")
     print(
