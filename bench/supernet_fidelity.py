@@ -3,7 +3,8 @@
 On one dataset (Fashion-MNIST by default) and the default space:
 1. ``--subnets`` random configs of the space (seeded) plus MobileNetV3-Large and -Small, each trained
    alone from scratch with ``TrainEvaluator``'s recipe for ``--standalone-steps`` steps per seed
-   (``--seeds`` seeds), scored on the first ``--images`` validation images after BN recalibration;
+   (``--seeds`` seeds), scored on the validation split (all of it, or its first ``--images``) after BN
+   recalibration;
 2. one supernet trained with ``train_supernet`` for ``--supernet-steps`` steps (same batch size,
    resolution and data), and every config scored by ``--evaluator supernet`` on the same images;
 3. Kendall tau between the inherited scores and the mean stand-alone score, next to the seed-to-seed
@@ -11,16 +12,19 @@ On one dataset (Fashion-MNIST by default) and the default space:
    and the costs.
 
 Every result is kept in ``--work`` as it comes (JSON lines; the supernet resumes from its checkpoint),
-so rerunning the same command after an interruption continues.
+so rerunning the same command after an interruption continues. Each stand-alone network's checkpoint is
+kept too, so a rerun with another ``--images`` or ``--supernet-steps`` (a supernet per length) reuses
+them; a work folder refuses other stand-alone settings (it would mix two benchmarks).
 
     python bench/supernet_fidelity.py [--subnets 30] [--seeds 2] [--standalone-steps 600]
-        [--supernet-steps 1500] [--images 2000] [--work DIR]
+        [--supernet-steps 1500] [--images N] [--work DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -29,9 +33,13 @@ import torch
 from scipy import stats
 
 from nas import ArchConfig, SearchSpace
+from nas._files import write_text_atomic
 from nas._paths import DEFAULT_SPACE, reference_configs
+from nas.data import load_dataset
 from nas.evaluate import SupernetEvaluator, TrainEvaluator
 from nas.supernet import train_supernet
+
+TRAINING_SETTINGS = ("data", "standalone_steps", "batch_size", "resolution")  # the stand-alone side's
 
 
 def _kept(path: Path) -> dict[str, dict]:
@@ -45,6 +53,17 @@ def _keep(path: Path, row: dict) -> None:
         handle.write(json.dumps(row) + "\n")
 
 
+def _check_settings(args: argparse.Namespace) -> None:
+    """The work folder's training settings, written on first use and refused if they differ later."""
+    settings = {name: getattr(args, name) for name in TRAINING_SETTINGS}
+    path = args.work / "settings.json"
+    if path.exists() and (kept := json.loads(path.read_text())) != settings:
+        changed = ", ".join(f"{k} {kept.get(k)} -> {v}" for k, v in settings.items() if kept.get(k) != v)
+        print(f"{args.work}: trained with other settings ({changed}); use another --work", file=sys.stderr)
+        raise SystemExit(2)
+    write_text_atomic(path, json.dumps(settings))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="fashion-mnist")
@@ -54,10 +73,11 @@ def main() -> None:
     parser.add_argument("--supernet-steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--resolution", type=int, default=32)
-    parser.add_argument("--images", type=int, default=2000, help="validation images every score is taken on")
+    parser.add_argument("--images", type=int, help="score on the first N validation images (default: all)")
     parser.add_argument("--work", type=Path, default=Path("runs/supernet-fidelity"))
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    _check_settings(args)
     space = SearchSpace.load(DEFAULT_SPACE)
     configs = {f"random_{k:02d}": space.random_config(10_000 + k) for k in range(args.subnets)}
     for name in ("mobilenetv3_large", "mobilenetv3_small"):
@@ -66,6 +86,8 @@ def main() -> None:
         configs[name] = reference
     record = args.work / "scores.jsonl"
     kept = _kept(record)
+    validation = len(load_dataset(args.data).indices("validation"))
+    images = validation if args.images is None else min(args.images, validation)
 
     for seed in range(args.seeds):
         trainer = TrainEvaluator(
@@ -74,31 +96,34 @@ def main() -> None:
         )  # fmt: skip
         for name, config in configs.items():
             key = f"alone/{name}/{seed}"
-            if key in kept:
+            if f"{key}/{images}" in kept:
                 continue
             start = time.perf_counter()
-            value = trainer.accuracy(trainer.train(config), images=args.images)
-            kept[key] = {"key": key, "value": value, "seconds": time.perf_counter() - start}
-            _keep(record, kept[key])
-            print(f"{key}: {value:.4f} ({kept[key]['seconds']:.0f} s)", flush=True)
+            model = trainer.train(config, checkpoint=args.work / "alone" / f"{name}_{seed}.pt")  # loads if trained
+            if key not in kept:
+                kept[key] = {"key": key, "seconds": time.perf_counter() - start}
+                _keep(record, kept[key])
+            kept[f"{key}/{images}"] = {"key": f"{key}/{images}", "value": trainer.accuracy(model, images=images)}
+            _keep(record, kept[f"{key}/{images}"])
+            print(f"{key}: {kept[f'{key}/{images}']['value']:.4f} ({kept[key]['seconds']:.0f} s)", flush=True)
 
     start = time.perf_counter()
     path = train_supernet(
-        space=space, out=args.work / "supernet", data=args.data, resolution=args.resolution,
+        space=space, out=args.work / f"supernet-{args.supernet_steps}", data=args.data, resolution=args.resolution,
         steps=args.supernet_steps, batch_size=args.batch_size, progress=True,
     )  # fmt: skip
     print(f"supernet: {path} ({time.perf_counter() - start:.0f} s this run)", flush=True)
-    evaluator = SupernetEvaluator(supernet=path, images=args.images)
+    evaluator = SupernetEvaluator(supernet=path, images=images)
     for name, config in configs.items():
-        key = f"supernet/{name}"
+        key = f"supernet-{args.supernet_steps}/{name}/{images}"
         if key not in kept:
             score = evaluator.score(config)
             kept[key] = {"key": key, "value": score.value, "seconds": score.seconds}
             _keep(record, kept[key])
 
     names = list(configs)
-    alone = np.array([[kept[f"alone/{n}/{s}"]["value"] for s in range(args.seeds)] for n in names])
-    inherited = np.array([kept[f"supernet/{n}"]["value"] for n in names])
+    alone = np.array([[kept[f"alone/{n}/{s}/{images}"]["value"] for s in range(args.seeds)] for n in names])
+    inherited = np.array([kept[f"supernet-{args.supernet_steps}/{n}/{images}"]["value"] for n in names])
     tau = stats.kendalltau(inherited, alone.mean(axis=1)).statistic
     ceilings = [
         stats.kendalltau(alone[:, a], alone[:, b]).statistic
@@ -108,8 +133,9 @@ def main() -> None:
     ceiling = float(np.mean(ceilings)) if ceilings else float("nan")
     supernet_seconds = float(torch.load(path, weights_only=True).get("seconds", float("nan")))
     alone_seconds = sum(kept[f"alone/{n}/{s}"]["seconds"] for n in names for s in range(args.seeds))
-    score_seconds = float(np.mean([kept[f"supernet/{n}"]["seconds"] for n in names]))
-    print(f"{len(names)} configs ({args.subnets} random + MobileNetV3-Large/-Small), {args.data}, {args.resolution}px")
+    score_seconds = float(np.mean([kept[f"supernet-{args.supernet_steps}/{n}/{images}"]["seconds"] for n in names]))
+    print(f"{len(names)} configs ({args.subnets} random + MobileNetV3-Large/-Small), {args.data}, {args.resolution}px,"
+          f" every score on {images} validation images")  # fmt: skip
     print(f"stand-alone: {args.standalone_steps} steps x {args.seeds} seeds; supernet: {args.supernet_steps} steps")
     print(f"Kendall tau, inherited vs stand-alone mean: {tau:.3f}")
     print(f"Kendall tau, stand-alone seed vs seed (ceiling): {ceiling:.3f}; ratio {tau / ceiling:.2f}")
