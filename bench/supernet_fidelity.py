@@ -107,15 +107,16 @@ def main() -> None:
             _keep(record, kept[f"{key}/{images}"])
             print(f"{key}: {kept[f'{key}/{images}']['value']:.4f} ({kept[key]['seconds']:.0f} s)", flush=True)
 
+    supernet = f"supernet-{args.supernet_steps}"  # its folder in --work, and its scores' key
     start = time.perf_counter()
     path = train_supernet(
-        space=space, out=args.work / f"supernet-{args.supernet_steps}", data=args.data, resolution=args.resolution,
+        space=space, out=args.work / supernet, data=args.data, resolution=args.resolution,
         steps=args.supernet_steps, batch_size=args.batch_size, progress=True,
     )  # fmt: skip
     print(f"supernet: {path} ({time.perf_counter() - start:.0f} s this run)", flush=True)
     evaluator = SupernetEvaluator(supernet=path, images=images)
     for name, config in configs.items():
-        key = f"supernet-{args.supernet_steps}/{name}/{images}"
+        key = f"{supernet}/{name}/{images}"
         if key not in kept:
             score = evaluator.score(config)
             kept[key] = {"key": key, "value": score.value, "seconds": score.seconds}
@@ -123,7 +124,7 @@ def main() -> None:
 
     names = list(configs)
     alone = np.array([[kept[f"alone/{n}/{s}/{images}"]["value"] for s in range(args.seeds)] for n in names])
-    inherited = np.array([kept[f"supernet-{args.supernet_steps}/{n}/{images}"]["value"] for n in names])
+    inherited = np.array([kept[f"{supernet}/{n}/{images}"]["value"] for n in names])
     tau = stats.kendalltau(inherited, alone.mean(axis=1)).statistic
     ceilings = [
         stats.kendalltau(alone[:, a], alone[:, b]).statistic
@@ -133,7 +134,7 @@ def main() -> None:
     ceiling = float(np.mean(ceilings)) if ceilings else float("nan")
     supernet_seconds = float(torch.load(path, weights_only=True).get("seconds", float("nan")))
     alone_seconds = sum(kept[f"alone/{n}/{s}"]["seconds"] for n in names for s in range(args.seeds))
-    score_seconds = float(np.mean([kept[f"supernet-{args.supernet_steps}/{n}/{images}"]["seconds"] for n in names]))
+    score_seconds = float(np.mean([kept[f"{supernet}/{n}/{images}"]["seconds"] for n in names]))
     print(f"{len(names)} configs ({args.subnets} random + MobileNetV3-Large/-Small), {args.data}, {args.resolution}px,"
           f" every score on {images} validation images")  # fmt: skip
     print(f"stand-alone: {args.standalone_steps} steps x {args.seeds} seeds; supernet: {args.supernet_steps} steps")
