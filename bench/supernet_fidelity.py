@@ -86,35 +86,37 @@ def main() -> None:
         configs[name] = reference
     record = args.work / "scores.jsonl"
     kept = _kept(record)
-    validation = len(load_dataset(args.data).indices("validation"))
+    dataset = load_dataset(args.data)  # once, for every training and the supernet's
+    validation = len(dataset.indices("validation"))
     images = validation if args.images is None else min(args.images, validation)
 
     for seed in range(args.seeds):
         trainer = TrainEvaluator(
-            data=args.data, resolution=args.resolution, steps=args.standalone_steps, batch_size=args.batch_size,
+            data=dataset, resolution=args.resolution, steps=args.standalone_steps, batch_size=args.batch_size,
             seed=seed,
         )  # fmt: skip
         for name, config in configs.items():
-            key = f"alone/{name}/{seed}"
-            if f"{key}/{images}" in kept:
+            key = f"alone/{name}/{seed}"  # its training time; its score on these images under scored
+            scored = f"{key}/{images}"
+            if scored in kept:
                 continue
             start = time.perf_counter()
             model = trainer.train(config, checkpoint=args.work / "alone" / f"{name}_{seed}.pt")  # loads if trained
             if key not in kept:
                 kept[key] = {"key": key, "seconds": time.perf_counter() - start}
                 _keep(record, kept[key])
-            kept[f"{key}/{images}"] = {"key": f"{key}/{images}", "value": trainer.accuracy(model, images=images)}
-            _keep(record, kept[f"{key}/{images}"])
-            print(f"{key}: {kept[f'{key}/{images}']['value']:.4f} ({kept[key]['seconds']:.0f} s)", flush=True)
+            kept[scored] = {"key": scored, "value": trainer.accuracy(model, images=images)}
+            _keep(record, kept[scored])
+            print(f"{key}: {kept[scored]['value']:.4f} ({kept[key]['seconds']:.0f} s)", flush=True)
 
     supernet = f"supernet-{args.supernet_steps}"  # its folder in --work, and its scores' key
     start = time.perf_counter()
     path = train_supernet(
-        space=space, out=args.work / supernet, data=args.data, resolution=args.resolution,
+        space=space, out=args.work / supernet, data=dataset, resolution=args.resolution,
         steps=args.supernet_steps, batch_size=args.batch_size, progress=True,
     )  # fmt: skip
     print(f"supernet: {path} ({time.perf_counter() - start:.0f} s this run)", flush=True)
-    evaluator = SupernetEvaluator(supernet=path, images=images)
+    evaluator = SupernetEvaluator(supernet=path, data=dataset, images=images)
     for name, config in configs.items():
         key = f"{supernet}/{name}/{images}"
         if key not in kept:
