@@ -77,6 +77,17 @@ def test_op_without_neighbours_is_priced_by_the_op_model_and_flagged(tiny_space:
     assert table.explain(config).modelled == 1
 
 
+def test_an_op_added_to_the_table_replaces_its_remembered_price(tiny_space: SearchSpace) -> None:
+    config, op = _missing_op_config(tiny_space)
+    table = synthetic_table(tiny_space, drop={op.key})
+    modelled = table.predict(config)
+    assert table.explain(config).modelled == 1  # priced twice: the second from what the table remembers
+    table.add({op.key: (table.op_ms(op).ms + 1.0, 0.0, 0.0, 30)})
+    assert table.explain(config).modelled == 0
+    fresh = MeasuredTable(metadata=table.metadata, entries=dict(table.entries), overhead=table.overhead)
+    assert table.predict(config) == fresh.predict(config) > modelled
+
+
 def test_op_model_recovers_a_cost_the_features_explain() -> None:
     """Latencies that are a non-negative combination of the features: a narrower width no entry or pair of
     neighbours covers is priced within a fraction of a percent, and so is each measured op left out."""

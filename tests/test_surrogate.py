@@ -97,6 +97,11 @@ def test_the_cli_name_makes_one(tiny: tuple[SearchSpace, LatencyTable], tmp_path
     assert isinstance(outcome.study.sampler, SurrogateSampler)
 
 
+def _config(space: SearchSpace, params: dict[str, Any]) -> ArchConfig:
+    """The config a trial's params make, decoded apart from the sampler (whose latencies are remembered)."""
+    return space.build(lambda name, options: params.get(name, options[0]))
+
+
 def _changed(centre: dict[str, Any], params: dict[str, Any]) -> list[str]:
     # (a depth change also drops or adds the choices of layers it cuts: those are not counted)
     return [name for name in centre if name in params and params[name] != centre[name]]
@@ -115,11 +120,11 @@ def test_neighbours_are_one_or_two_asked_choices_away_new_and_within_the_target(
         assert first
         changed = []
         for genome, _ in first:
-            config, params = sampler._decode(genome)
-            assert table.predict(config) <= target
+            params, ms = sampler._decode(genome)
+            assert ms == table.predict(_config(space, params)) <= target
             changed.append(len(_changed(centre.params, params)))
         assert set(changed) == ({1} if pairs == 0 else {1, 2})
-        keys = {tuple(sorted(sampler._decode(genome)[1].items())) for genome, _ in first}
+        keys = {tuple(sorted(sampler._decode(genome)[0].items())) for genome, _ in first}
         assert len(keys) == len(first)
         if pairs == 0:  # every one-choice step seen: nothing new is left
             assert sampler._neighbours(centre.params, target, keys) == []
@@ -129,12 +134,13 @@ def _climber(
     tiny: tuple[SearchSpace, LatencyTable], score: Callable[[ArchConfig, float], float]
 ) -> tuple[SurrogateSampler, list[tuple[ArchConfig, dict[str, Any]]], list[float]]:
     """A sampler whose surrogate is fitted to ``score(config, latency)`` on 64 random configs, with those
-    configs and their latencies (priced once)."""
+    configs and their latencies."""
     space, table = tiny
     sampler = SurrogateSampler(space=space, latency=table, budget_ms=BUDGET_MS, seed=0, climbs=4)
-    drawn = [sampler._decode(sampler._random_genome()) for _ in range(64)]
+    decoded = [sampler._decode(sampler._random_genome()) for _ in range(64)]
+    drawn = [(_config(space, params), params) for params, _ in decoded]
     x = np.stack([sampler._features(params) for _, params in drawn])
-    latencies = [table.predict(config) for config, _ in drawn]
+    latencies = [ms for _, ms in decoded]
     sampler._surrogate = _Ensemble(inputs=x.shape[1], seed=0)
     sampler._surrogate.fit(x, np.array([score(config, ms) for (config, _), ms in zip(drawn, latencies, strict=True)]))
     return sampler, drawn, latencies
@@ -147,8 +153,8 @@ def test_climbs_end_within_the_target_and_up_the_surrogate(tiny: tuple[SearchSpa
     climbed = sampler._climbs(centre, target)
     assert 1 <= len(climbed) <= 4
     for genome, features in climbed:
-        config, params = sampler._decode(genome)
-        assert tiny[1].predict(config) <= target
+        params, ms = sampler._decode(genome)
+        assert ms == tiny[1].predict(_config(tiny[0], params)) <= target
         np.testing.assert_array_equal(features, sampler._features(params))
     # each end is up the surrogate's slope: rated above three in four configs within the target
     within = [rated[2][1] for rated in sampler._rate([sampler._genome(params) for _, params in drawn], target)
@@ -165,4 +171,4 @@ def test_climbs_hold_another_resolution(tiny: tuple[SearchSpace, LatencyTable]) 
     start = next(params for config, params in drawn if config.resolution == centre)
     climbed = sampler._climbs(start, BUDGET_MS)
     assert climbed
-    assert all(sampler._decode(genome)[0].resolution != centre for genome, _ in climbed)
+    assert all(sampler._decode(genome)[0][SearchSpace.RESOLUTION] != centre for genome, _ in climbed)

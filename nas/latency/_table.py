@@ -189,6 +189,7 @@ class LatencyTable(abc.ABC):
     entries: dict[str, tuple[float, float, float, int]]  # key -> (latency_ms, p50_ms, p90_ms, runs)
     overhead: Overhead = field(default_factory=Overhead)
     source: str = ""
+    _priced: dict[Op, OpLatency] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # ---- files ---------------------------------------------------------------------------------
     @staticmethod
@@ -299,6 +300,7 @@ class LatencyTable(abc.ABC):
 
     def add(self, entries: dict[str, tuple[float, float, float, int]]) -> None:
         self.entries.update(entries)
+        self._priced.clear()
 
     # ---- prediction ----------------------------------------------------------------------------
     @abc.abstractmethod
@@ -306,12 +308,18 @@ class LatencyTable(abc.ABC):
         """One op's latency; raises UnpricedOpError when the table cannot price it."""
 
     def explain(self, config: ArchConfig) -> Explanation:
+        """Each op's price (remembered per op: a search prices thousands of configs made of the same few
+        hundred ops) and the whole model's."""
         rows, missing = [], []
         for op in ops(config):
-            try:
-                rows.append(self.op_ms(op))
-            except UnpricedOpError:
-                missing.append(op)
+            row = self._priced.get(op)
+            if row is None:
+                try:
+                    row = self._priced[op] = self.op_ms(op)
+                except UnpricedOpError:
+                    missing.append(op)
+                    continue
+            rows.append(row)
         if missing:
             raise self.missing_error(missing)
         op_sum = sum(row.ms for row in rows)

@@ -30,12 +30,12 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
-from nas.config import ArchConfig
 from nas.latency import LatencyModel
 from nas.search._study import claim, result, trial_seed
 from nas.space import SearchSpace
 
 KICK, CLIMB_STEPS, CLIMB_MOVES = 3, 30, 40  # a climb on the surrogate (see SurrogateSampler._climbs)
+DECODED = 50_000  # genomes remembered with their params and latency (a few KB each)
 
 Genome = dict[str, Any]  # every choice of the space (see SearchSpace.choices), used or not
 Params = dict[str, Any]  # the choices a config actually asks: what a trial records
@@ -75,6 +75,7 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         self._queue: list[Params] = []
         self._proposed: dict[int, Params] = {}  # trial id -> the params it is being given
         self._surrogate: _Ensemble | None = None
+        self._decoded: dict[tuple[Any, ...], tuple[Params, float]] = {}
 
     # ---- Optuna's sampler interface ------------------------------------------------------------
     def reseed_rng(self) -> None:
@@ -143,15 +144,19 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         if self._surrogate is None:
             self._surrogate = _Ensemble(inputs=x.shape[1], seed=self._random.randrange(2**31))
         self._surrogate.fit(x, y)
-        lowest = min(ms for _, ms, _ in scored)
         chosen: list[Params] = []
-        for k in range(self.batch):  # stratified targets: every latency level gets its turn
-            target = lowest + (self.budget_ms - lowest) * (k + self._random.random()) / self.batch
+        for target in self._targets(min(ms for _, ms, _ in scored)):
             best = self._best_within(target, scored, seen)
             if best is not None:
                 chosen.append(best)
                 seen.add(_key(best))
         return chosen or self._random_batch(seen, self.batch)
+
+    def _targets(self, lowest_ms: float) -> Iterator[float]:
+        """One latency target per proposal of a batch, stratified from the fastest scored config to the
+        budget: every latency level gets its turn."""
+        for k in range(self.batch):
+            yield lowest_ms + (self.budget_ms - lowest_ms) * (k + self._random.random()) / self.batch
 
     def _best_within(
         self, target_ms: float, scored: list[tuple[Params, float, float]], seen: set[tuple[Any, ...]]
@@ -173,7 +178,7 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
                                       target_ms)  # fmt: skip
         gain = self._surrogate.upper(np.stack([f for _, f in population]), self.kappa)
         for i in np.argsort(-gain):
-            params = self._decode(population[i][0])[1]
+            params = self._decode(population[i][0])[0]
             if _key(params) not in seen:
                 return params
         return None
@@ -190,8 +195,8 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
                     if self._random.random() < 0.5
                     else self._crossover(one, self._random.choice(population)[0])
                 )
-                config, params = self._decode(child)
-                if self.latency.predict(config) <= target_ms:
+                params, ms = self._decode(child)
+                if ms <= target_ms:
                     children.append((child, self._features(params)))
                 if len(children) == 4 * len(population):
                     break
@@ -211,8 +216,8 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
                 steps.append({one: self._random.choice(self.genes[one]), two: self._random.choice(self.genes[two])})
         found, keys = [], {_key(params)} | seen
         for step in steps:
-            config, child = self._decode({**genome, **step})
-            if _key(child) not in keys and self.latency.predict(config) <= target_ms:
+            child, ms = self._decode({**genome, **step})
+            if _key(child) not in keys and ms <= target_ms:
                 keys.add(_key(child))
                 found.append(({**genome, **step}, self._features(child)))
         return found
@@ -258,10 +263,10 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         else how little it is over."""
         assert self._surrogate is not None
         decoded = [self._decode(genome) for genome in genomes]
-        means = self._surrogate.upper(np.stack([self._features(params) for _, params in decoded]), 0.0)
+        means = self._surrogate.upper(np.stack([self._features(params) for params, _ in decoded]), 0.0)
         rated = []
-        for genome, (config, params), mean in zip(genomes, decoded, means, strict=True):
-            over = self.latency.predict(config) - target_ms
+        for genome, (params, ms), mean in zip(genomes, decoded, means, strict=True):
+            over = ms - target_ms
             rated.append((genome, params, (over <= 0, float(mean) if over <= 0 else -over)))
         return rated
 
@@ -269,13 +274,13 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         """Uniform draws within budget (a bounded number of tries: a tight budget falls back to any)."""
         batch: list[Params] = []
         for _ in range(1000 * size):
-            config, params = self._decode(self._random_genome())
-            if _key(params) not in seen and self.latency.predict(config) <= self.budget_ms:
+            params, ms = self._decode(self._random_genome())
+            if _key(params) not in seen and ms <= self.budget_ms:
                 batch.append(params)
                 seen.add(_key(params))
                 if len(batch) == size:
                     break
-        return batch or [self._decode(self._random_genome())[1]]
+        return batch or [self._decode(self._random_genome())[0]]
 
     # ---- genomes -------------------------------------------------------------------------------
     def _random_genome(self) -> Genome:
@@ -296,8 +301,13 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
     def _crossover(self, one: Genome, two: Genome) -> Genome:
         return {name: one[name] if self._random.random() < 0.5 else two[name] for name in one}
 
-    def _decode(self, genome: Genome) -> tuple[ArchConfig, Params]:
-        """The config a genome makes and the choices it asked (its trial params)."""
+    def _decode(self, genome: Genome) -> tuple[Params, float]:
+        """The choices a genome's config asks (its trial params) and the config's latency by the table. Both
+        are remembered (up to ``DECODED`` genomes): climbs and neighbourhoods meet the same genomes again,
+        a third of the calls, and decoding and pricing are most of a proposal's cost."""
+        key = tuple(genome[name] for name in self.genes)
+        if (known := self._decoded.get(key)) is not None:
+            return known
         params: Params = {}
 
         def choose(name: str, options: Sequence[Any]) -> Any:
@@ -306,7 +316,10 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
             params[name] = genome[name] if genome.get(name) in options else options[0]
             return params[name]
 
-        return self.space.build(choose), params
+        if len(self._decoded) >= DECODED:
+            self._decoded.clear()
+        decoded = self._decoded[key] = (params, self.latency.predict(self.space.build(choose)))
+        return decoded
 
     def _features(self, params: Params) -> np.ndarray:
         """One-hot of the choices asked; choices not asked (layers past a depth) stay zero, as in OFA's

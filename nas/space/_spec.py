@@ -7,6 +7,7 @@ Each part type declares its own choices (``Part.CHOICES``). A stage lists its ty
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,12 +32,16 @@ class TypeSpec:
     def cls(self) -> type[Part]:
         return part_types(self.role)[self.type]
 
-    @property
-    def names(self) -> tuple[str, ...]:
+    @functools.cached_property
+    def names(self) -> tuple[str, ...]:  # cached, as below: decoding a config asks them per layer
         return tuple(name for name, _ in self.options)
 
+    @functools.cached_property
+    def _by_name(self) -> dict[str, tuple[Any, ...]]:
+        return dict(self.options)
+
     def layer_options(self, name: str) -> tuple[Any, ...]:
-        return dict(self.options)[name]
+        return self._by_name[name]
 
     def to_dict(self) -> dict[str, Any]:
         return {name: list(values) for name, values in self.options}
