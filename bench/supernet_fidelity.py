@@ -135,7 +135,7 @@ def main() -> None:
     ]
     ceiling = float(np.mean(ceilings)) if ceilings else float("nan")
     supernet_seconds = float(torch.load(path, weights_only=True).get("seconds", float("nan")))
-    alone_seconds = sum(kept[f"alone/{n}/{s}"]["seconds"] for n in names for s in range(args.seeds))
+    alone_seconds = np.array([kept[f"alone/{n}/{s}"]["seconds"] for n in names for s in range(args.seeds)])
     score_seconds = float(np.mean([kept[f"{supernet}/{n}/{images}"]["seconds"] for n in names]))
     print(f"{len(names)} configs ({args.subnets} random + MobileNetV3-Large/-Small), {args.data}, {args.resolution}px,"
           f" every score on {images} validation images")  # fmt: skip
@@ -150,9 +150,11 @@ def main() -> None:
     for n in ("mobilenetv3_large", "mobilenetv3_small"):
         print(f"{n}: stand-alone {alone[names.index(n)].mean():.4f}, inherited {inherited[names.index(n)]:.4f}")
     print(
-        f"cost: supernet {supernet_seconds:.0f} s ({args.supernet_steps} steps); stand-alone {alone_seconds:.0f} s"
-        f" ({len(names) * args.seeds} trainings, {alone_seconds / (len(names) * args.seeds):.0f} s each);"
-        f" inherited score {score_seconds:.1f} s per config"
+        f"cost: supernet {supernet_seconds:.0f} s ({args.supernet_steps} steps); stand-alone"
+        f" {len(alone_seconds)} trainings x median {np.median(alone_seconds):.0f} s ="
+        f" {len(alone_seconds) * np.median(alone_seconds):.0f} s (the median: a training that shared the machine"
+        f" or was paused took longer; as timed, {alone_seconds.sum():.0f} s); inherited score {score_seconds:.1f} s"
+        " per config"
     )
 
 
