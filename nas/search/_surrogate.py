@@ -303,8 +303,9 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
 
     def _decode(self, genome: Genome) -> tuple[Params, float]:
         """The choices a genome's config asks (its trial params) and the config's latency by the table. Both
-        are remembered (up to ``DECODED`` genomes): climbs and neighbourhoods meet the same genomes again,
-        a third of the calls, and decoding and pricing are most of a proposal's cost."""
+        are remembered (up to ``DECODED`` genomes; the params dict is shared, so nothing may change it):
+        climbs and neighbourhoods meet the same genomes again, a third of the calls, and decoding and
+        pricing are most of a proposal's cost."""
         key = tuple(genome[name] for name in self.genes)
         if (known := self._decoded.get(key)) is not None:
             return known
