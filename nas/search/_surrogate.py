@@ -35,7 +35,7 @@ from nas.search._study import claim, result, trial_seed
 from nas.space import SearchSpace
 
 KICK, CLIMB_STEPS, CLIMB_MOVES = 3, 30, 40  # a climb on the surrogate (see SurrogateSampler._climbs)
-DECODED = 50_000  # genomes remembered with their params and latency (a few KB each)
+DECODED = 50_000  # genomes remembered with their params and latency (on OFA's space ~4 KB each: up to 200 MB)
 
 Genome = dict[str, Any]  # every choice of the space (see SearchSpace.choices), used or not
 Params = dict[str, Any]  # the choices a config actually asks: what a trial records
