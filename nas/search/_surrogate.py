@@ -216,10 +216,11 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
                 steps.append({one: self._random.choice(self.genes[one]), two: self._random.choice(self.genes[two])})
         found, keys = [], {_key(params)} | seen
         for step in steps:
-            child, ms = self._decode({**genome, **step})
+            moved = {**genome, **step}
+            child, ms = self._decode(moved)
             if _key(child) not in keys and ms <= target_ms:
                 keys.add(_key(child))
-                found.append(({**genome, **step}, self._features(child)))
+                found.append((moved, self._features(child)))
         return found
 
     def _climbs(self, params: Params, target_ms: float) -> list[tuple[Genome, Any]]:
