@@ -25,10 +25,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from nas import ArchConfig
+from nas import ArchConfig, NasError
 from nas._paths import REFERENCE_DIR, runs_dir
 from nas.config import agreement
 from nas.latency import LatencyTable, measure_here
+from nas.model import read_supernet
 from nas.pipeline import Recipe, train_seed
 
 REFERENCES = {"mobilenetv3_large": "Large", "mobilenetv3_small": "Small"}
@@ -59,6 +60,16 @@ def main() -> None:
         parser.error("--evaluators supernet needs --supernet FILE (python -m nas.supernet train writes one)")
     seeds = [int(s) for s in args.seeds.split(",")]
     recipe = Recipe(data=args.data, epochs=args.epochs)
+    if args.supernet is not None:  # the pipeline refuses other data only after the references trained
+        try:
+            own = read_supernet(args.supernet)["recipe"]
+        except NasError as exc:
+            parser.error(str(exc))
+        if (own["data"], own["resolution"]) != (recipe.data, recipe.resolution):
+            parser.error(
+                f"--supernet {args.supernet} was trained on {own['data']} at {own['resolution']} px;"
+                f" give --data {own['data']} (this bench trains at {recipe.resolution} px)"
+            )
     root = args.out
     started = time.perf_counter()
 
