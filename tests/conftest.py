@@ -3,12 +3,14 @@ to run a command: in a subprocess (the CLI as a user starts it) or in-process (i
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import importlib
 import io
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,8 +24,9 @@ from nas import ArchConfig, SearchSpace
 from nas._paths import REFERENCE_DIR, SPACES_DIR
 from nas.evaluate._baselines import FlopsEvaluator
 
-# Tables and bundles built by tests go to a throwaway user folder, for subprocesses too.
+# Tables and bundles built by tests go to a throwaway user folder, for subprocesses too, removed at exit.
 os.environ["NAS_HOME"] = tempfile.mkdtemp(prefix="nas-home-")
+atexit.register(shutil.rmtree, os.environ["NAS_HOME"], ignore_errors=True)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPACE = SPACES_DIR / "mobilenetv3.yaml"
