@@ -13,8 +13,8 @@ On one dataset (Fashion-MNIST by default) and the default space:
 
 Every result is kept in ``--work`` as it comes (JSON lines; the supernet resumes from its checkpoint),
 so rerunning the same command after an interruption continues. Each stand-alone network's checkpoint is
-kept too, so a rerun with another ``--images`` or ``--supernet-steps`` (a supernet per length) reuses
-them; a work folder refuses other stand-alone settings (it would mix two benchmarks).
+kept too, so a rerun with another ``--images`` or ``--supernet-steps`` (a supernet per length and
+training method) reuses them; a work folder refuses other stand-alone settings (it would mix two benchmarks).
 
     python bench/supernet_fidelity.py [--subnets 30] [--seeds 2] [--standalone-steps 600]
         [--supernet-steps 1500] [--images N] [--work DIR]
@@ -37,7 +37,7 @@ from nas._files import write_text_atomic
 from nas._paths import DEFAULT_SPACE, reference_configs
 from nas.data import load_dataset
 from nas.evaluate import SupernetEvaluator, TrainEvaluator
-from nas.supernet import train_supernet
+from nas.supernet import SupernetRecipe, train_supernet
 
 TRAINING_SETTINGS = ("data", "standalone_steps", "batch_size", "resolution")  # the stand-alone side's
 
@@ -109,7 +109,7 @@ def main() -> None:
             _keep(record, kept[scored])
             print(f"{key}: {kept[scored]['value']:.4f} ({kept[key]['seconds']:.0f} s)", flush=True)
 
-    supernet = f"supernet-{args.supernet_steps}"  # its folder in --work, and its scores' key
+    supernet = f"supernet-{args.supernet_steps}-m{SupernetRecipe.method}"  # its folder in --work, its scores' key
     start = time.perf_counter()
     path = train_supernet(
         space=space, out=args.work / supernet, data=dataset, resolution=args.resolution,

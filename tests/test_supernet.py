@@ -78,13 +78,14 @@ def test_sorting_channels_keeps_the_largest_config_and_puts_important_channels_f
     supernet.eval()
     x = torch.randn(2, 3, 32, 32)
     largest, small = largest_config(space), smallest_config(space)
+    skipping = [largest_config(space, skip=[3])] if space_file == DEFAULT_SPACE else []  # stage 4 reads stage 2
     with torch.no_grad():
-        before = supernet(x, largest), supernet(x, small)
+        before = supernet(x, largest), supernet(x, small), *(supernet(x, c) for c in skipping)
         moves = supernet.sort_channels()
-        after = supernet(x, largest), supernet(x, small)
+        after = supernet(x, largest), supernet(x, small), *(supernet(x, c) for c in skipping)
     assert moves
-    scale = before[0].abs().max()
-    assert (after[0] - before[0]).abs().max() <= 1e-5 * scale  # the same function, summed in another order
+    for k in (0, *range(2, len(before))):  # every expansion at its largest: the same function, in another order
+        assert (after[k] - before[k]).abs().max() <= 1e-5 * before[k].abs().max()
     assert (after[1] - before[1]).abs().max() > 0.01 * before[1].abs().max()  # the narrow one has other channels
     for block in supernet._sortable_blocks():
         project = supernet.weights[f"{block}.project.0.weight".replace(".", ":")]
@@ -159,6 +160,40 @@ def test_weights_are_shared_by_part_not_by_position(tiny: Path) -> None:
     assert {"se"} <= set(with_se.layers[0].state_names(with_se.stem.channels).values())
     assert projection(with_se).data_ptr() == projection(without).data_ptr()
     assert torch.equal(projection(with_se), projection(without))
+
+
+def test_a_layer_reading_another_stage_than_the_one_before_has_weights_of_its_own() -> None:
+    """Leaving stage 3 out feeds stage 2's features to stage 4's first layer: that layer has tensors of its
+    own (the channels it reads mean other things), the rest of stage 4 stays shared."""
+    space = SearchSpace.load(DEFAULT_SPACE)
+    full, skipping = largest_config(space), largest_config(space, skip=[3])
+    supernet = Supernet(space, num_classes=10, resolution=32).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        before = supernet(x, full), supernet(x, skipping)
+        own = [tensor for name, tensor in supernet.weights.items() if name.startswith("s4:l0@s2:")]
+        for tensor in own:
+            tensor.mul_(2)
+        assert torch.equal(supernet(x, full), before[0])
+        assert not torch.equal(supernet(x, skipping), before[1])
+    assert own
+    assert not any(name.startswith("s4:l1@") for name in supernet.weights)  # later layers: one slot, any source
+    assert not any("@" in slot for slot in Supernet(space, num_classes=10, resolution=32, by_source=False).slots)
+
+
+def test_a_supernet_trained_before_layers_had_sources_still_loads(trained: Path, tmp_path: Path) -> None:
+    """Method 2 shared a stage's first layer whatever it read; its files load into that layout."""
+    record = torch.load(trained, weights_only=True)
+    space = load_supernet(trained)[0].space
+    old = Supernet(space, num_classes=10, resolution=32, seed=1, by_source=False).eval()
+    assert set(old.state_dict()) != set(record["state"])  # the tiny space can leave stage 0 out
+    record.update(recipe={**record["recipe"], "method": 2}, state=old.state_dict())
+    path = tmp_path / "method2.pt"
+    torch.save(record, path)
+    loaded = load_supernet(path)[0].eval()
+    x, config = torch.randn(2, 3, 32, 32), largest_config(space, skip=[0])
+    with torch.no_grad():
+        assert torch.equal(loaded(x, config), old(x, config))
 
 
 def test_training_killed_and_resumed_equals_an_uninterrupted_run(tiny: Path, trained: Path, tmp_path: Path) -> None:

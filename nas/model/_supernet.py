@@ -6,7 +6,11 @@ stage ``s``, the head) and its name inside the unit by what it is (``expand``, `
 ``project``: see ``state_names``), never by position. The supernet keeps, per slot, one tensor of the
 largest shape any config needs; a config's tensor is its leading slice in every channel dimension and
 the centre of the kernel (elastic width, expansion and kernel), a stage's first ``d`` layers are its
-layers (elastic depth), and SE and the activation are per-config structure. A config runs through its
+layers (elastic depth), and SE and the activation are per-config structure. A stage's first layer whose
+input comes from another place than the stage before it (a config that leaves that stage out: depth 0)
+has tensors of its own (slot ``s{stage}.l0@s{source}``): the channels it reads mean other features, and
+sharing one tensor between the two left the configs that skip a stage ranked far below their stand-alone
+accuracy (bench/RESULTS.md, supernet ranking fidelity). A config runs through its
 own network, as ``build_model`` makes it, with these slices in place of its parameters (``functional_call``),
 so a subnet extracted from the supernet (``subnet_state``) computes exactly what the supernet computes
 for it, and gradients reach the shared tensors.
@@ -35,6 +39,7 @@ from nas.model._layers import InvertedResidual
 from nas.model._network import Network, build_model
 from nas.space import SearchSpace
 
+BY_SOURCE = 3  # the first training method (``SupernetRecipe.method``) whose supernets key inputs by source
 SUPERNET_FORMAT = "nas-supernet-1"  # what a supernet file (python -m nas.supernet train) says it is
 _CACHED = 64  # networks (structure only, on the meta device) kept for the configs last run
 # An inverted residual's tensors along its expanded channels and its SE's squeeze channels (slot suffix,
@@ -51,12 +56,18 @@ _SQUEEZE = (("se.fc1.weight", 0), ("se.fc1.bias", 0), ("se.fc2.weight", 1))
 Move = tuple[str, int, Tensor]  # (slot, dimension, new order of its indices)
 
 
-def largest_config(space: SearchSpace, *, pick: Callable[[Sequence[Any]], Any] | None = None) -> ArchConfig:
+def largest_config(
+    space: SearchSpace, *, pick: Callable[[Sequence[Any]], Any] | None = None, skip: Sequence[int] = ()
+) -> ArchConfig:
     """Every choice at its largest (the deepest, widest, largest kernels, SE on, strides at their least:
     the most computation): the config whose tensors bound every other config's, for the spaces nas ships.
-    Choices that are not numbers (activations) take ``pick(options)``, by default the first."""
+    Choices that are not numbers (activations) take ``pick(options)``, by default the first. The stages in
+    ``skip`` (each must allow depth 0) are left out."""
+    skipped = {f"s{k}.depth" for k in skip}
 
     def choose(name: str, options: Sequence[Any]) -> Any:
+        if name in skipped:
+            return 0
         if not all(isinstance(o, (int, float)) for o in options):
             return pick(options) if pick is not None else options[0]
         return min(options) if name.endswith(".stride") else max(options)
@@ -64,11 +75,26 @@ def largest_config(space: SearchSpace, *, pick: Callable[[Sequence[Any]], Any] |
     return space.build(choose)
 
 
+def _skipping_configs(space: SearchSpace) -> list[ArchConfig]:
+    """The largest config with each run of consecutive stages that allow depth 0 left out: between them
+    they read every stage's input from every place it can come from (see ``Supernet``)."""
+    stages = space.spec.stages
+    runs = []
+    for first in range(len(stages)):
+        last = first
+        while last < len(stages) and 0 in stages[last].depth:
+            runs.append(range(first, last + 1))
+            last += 1
+    return [largest_config(space, skip=run) for run in runs]
+
+
 class Supernet(nn.Module):
     """Shared weights for every config of ``space``, for networks adapted to ``num_classes`` and
     ``resolution`` (the data it is trained on). ``forward(x, config)`` runs one config of the space."""
 
-    def __init__(self, space: SearchSpace, *, num_classes: int, resolution: int, seed: int = 0) -> None:
+    def __init__(
+        self, space: SearchSpace, *, num_classes: int, resolution: int, seed: int = 0, by_source: bool = True
+    ) -> None:
         super().__init__()
         others = [
             f"stage {k}: {t.type}" for k, stage in enumerate(space.spec.stages) for t in stage.types if t.type != "mbv3"
@@ -79,12 +105,13 @@ class Supernet(nn.Module):
                 " search it with another evaluator"
             )
         self.space, self.num_classes, self.resolution = space, num_classes, resolution
+        self.by_source = by_source
         self._networks: OrderedDict[ArchConfig, tuple[Network, list[tuple[str, str, torch.Size]]]] = OrderedDict()
         generator = torch.Generator().manual_seed(seed)
         shapes: dict[str, torch.Size] = {}
         kinds: dict[str, bool] = {}  # slot -> is a parameter
         top = largest_config(space)
-        for config in (top, *(space.random_config(seed * 1000 + k) for k in range(8))):
+        for config in (top, *_skipping_configs(space), *(space.random_config(seed * 1000 + k) for k in range(8))):
             network, slots = self._structure(config)
             parameters = dict(network.named_parameters())
             for key, slot, shape in slots:
@@ -95,7 +122,7 @@ class Supernet(nn.Module):
         self._slot_set = frozenset(self.slots)
         self.weights = nn.ParameterDict()
         self.stats = nn.Module()  # BN statistics: buffers, by slot
-        residual_ends = self._residual_ends(top)
+        residual_ends = self._residual_ends(top).union(*map(self._residual_ends, _skipping_configs(space)))
         for slot in self.slots:
             tensor = torch.zeros(shapes[slot]) if slot in residual_ends else _initial(slot, shapes[slot], generator)
             if kinds[slot]:
@@ -126,7 +153,10 @@ class Supernet(nn.Module):
             if unit.kind == "block":
                 stage, place = positions[unit.index]
                 ordinal = seen_in_block[unit.index] = seen_in_block.get(unit.index, -1) + 1
+                source = positions[unit.index - 1][0] if unit.index else -1  # the stage it reads; -1: the stem
                 base = f"s{stage}.l{place}" + (f".u{ordinal}" if ordinal else "")
+                if self.by_source and place == 0 and source != stage - 1:
+                    base += f"@s{source}" if source >= 0 else "@stem"
                 names = adapted.layers[unit.index].state_names(unit.in_channels)
             else:
                 base, names = f"{unit.kind}{unit.index}", {}
@@ -259,6 +289,7 @@ def load_supernet(path: str | os.PathLike[str]) -> tuple[Supernet, dict[str, Any
             num_classes=int(record["num_classes"]),
             resolution=int(recipe["resolution"]),
             seed=int(recipe["seed"]),
+            by_source=int(recipe.get("method", 1)) >= BY_SOURCE,
         )
         supernet.load_state_dict(record["state"])
     except NasError:

@@ -64,8 +64,8 @@ class SupernetRecipe:
     random_subnets: int
     seed: int
     sort_every: int
-    method: int = 2  # 2: skip blocks start as the identity; the largest alone runs dropout, takes the least
-    # strides and draws its activations per step
+    method: int = 3  # 2: skip blocks start as the identity; the largest alone runs dropout, takes the least
+    # strides and draws its activations per step; 3: and a stage's first layer is keyed by its input's source
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
