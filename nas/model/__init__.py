@@ -4,7 +4,14 @@ from nas.model._export import export_onnx
 from nas.model._layers import ConvBNAct, GlobalPool, InvertedResidual, SqueezeExcite
 from nas.model._network import Network, build_model
 from nas.model._op_module import context_module, op_input_shape, op_module, shape_module
-from nas.model._supernet import SUPERNET_FORMAT, Supernet, largest_config, load_supernet, read_supernet
+from nas.model._supernet import (
+    SUPERNET_FORMAT,
+    Supernet,
+    largest_config,
+    load_supernet,
+    read_supernet,
+    skippable_stages,
+)
 from nas.model._weights import load_weights, save_weights
 
 __all__ = [
@@ -26,4 +33,5 @@ __all__ = [
     "read_supernet",
     "save_weights",
     "shape_module",
+    "skippable_stages",
 ]

@@ -75,14 +75,19 @@ def largest_config(
     return space.build(choose)
 
 
+def skippable_stages(space: SearchSpace) -> list[int]:
+    """The stages a config may leave out (depth 0 is one of their options)."""
+    return [k for k, stage in enumerate(space.spec.stages) if 0 in stage.depth]
+
+
 def _skipping_configs(space: SearchSpace) -> list[ArchConfig]:
     """The largest config with each run of consecutive stages that allow depth 0 left out: between them
     they read every stage's input from every place it can come from (see ``Supernet``)."""
-    stages = space.spec.stages
+    skippable = set(skippable_stages(space))
     runs = []
-    for first in range(len(stages)):
+    for first in sorted(skippable):
         last = first
-        while last < len(stages) and 0 in stages[last].depth:
+        while last in skippable:
             runs.append(range(first, last + 1))
             last += 1
     return [largest_config(space, skip=run) for run in runs]

@@ -5,11 +5,14 @@ MACs) and ``random_subnets`` random ones (each on the largest's softened output,
 distillation), and takes one SGD step on the sum of their gradients. As in BigNAS, every block with a
 skip starts as the identity (``Supernet``) and only the largest config runs dropout. The largest takes
 every stride at its least (``largest_config``: a teacher that always downsampled left the configs that
-keep the resolution, the most accurate ones, untaught) and its activations are drawn per step, so every
-option is some step's teacher. Every random choice of step ``s`` (batch, augmentation, subnets, dropout,
-the teacher's activations) is derived from (seed, s), and a checkpoint of the shared tensors, the
-optimizer and the step is written every ``chunk`` steps, so a run killed at any moment loses at most one
-chunk and, rerun, ends exactly where an uninterrupted run does.
+keep the resolution, the most accurate ones, untaught); its activations, and whether it leaves out each
+stage that allows depth 0, are drawn per step, so every option is some step's teacher (leaving a
+stride-2 stage out keeps the resolution: in the default space that network has 1.8x the MACs of the one
+with every layer, and a teacher that never did left those configs ranked last while they train best
+alone). Every random choice of step ``s`` (batch, augmentation, subnets, dropout, the teacher's choices)
+is derived from (seed, s), and a checkpoint of the shared tensors, the optimizer and the step is written
+every ``chunk`` steps, so a run killed at any moment loses at most one chunk and, rerun, ends exactly
+where an uninterrupted run does.
 
 Under ``torchrun`` the supernet is wrapped in DistributedDataParallel (gloo on CPU, NCCL on CUDA): each
 process takes its share of every batch, and each config's backward pass averages the gradients across
@@ -40,7 +43,15 @@ from nas._provenance import versions
 from nas.config import ArchConfig
 from nas.data import Dataset
 from nas.evaluate import TrainEvaluator
-from nas.model import SUPERNET_FORMAT, Supernet, largest_config, load_supernet, read_supernet, save_weights
+from nas.model import (
+    SUPERNET_FORMAT,
+    Supernet,
+    largest_config,
+    load_supernet,
+    read_supernet,
+    save_weights,
+    skippable_stages,
+)
 from nas.model._supernet import Move
 from nas.space import SearchSpace
 
@@ -64,8 +75,9 @@ class SupernetRecipe:
     random_subnets: int
     seed: int
     sort_every: int
-    method: int = 3  # 2: skip blocks start as the identity; the largest alone runs dropout, takes the least
-    # strides and draws its activations per step; 3: and a stage's first layer is keyed by its input's source
+    method: int = 4  # 2: skip blocks start as the identity; the largest alone runs dropout, takes the least
+    # strides and draws its activations per step; 3: and a stage's first layer is keyed by its input's source;
+    # 4: and the largest leaves each stage that allows depth 0 out in half the steps
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -160,7 +172,7 @@ def train_supernet(
                 f"{checkpoint}: a damaged checkpoint ({type(exc).__name__}); delete it to train from the start"
             ) from None
         logger.info("resuming supernet training at step %d of %d", start, steps)
-    smallest = smallest_config(space)
+    smallest, skippable = smallest_config(space), skippable_stages(space)
     began = time.perf_counter()
     bar = None
     if progress and rank == 0:
@@ -181,7 +193,8 @@ def train_supernet(
         x, y = trainer.step_batch(step)
         x, y = x[rank::world].to(trainer.device), y[rank::world].to(trainer.device)
         picks = random.Random(f"{seed}:{step}")
-        largest = largest_config(space, pick=picks.choice)  # activations vary: each is some step's teacher
+        left_out = [k for k in skippable if picks.random() < 0.5]  # leaving a stage out can be the larger network
+        largest = largest_config(space, pick=picks.choice, skip=left_out)  # each is some step's teacher
         others = [smallest] + [space.random_config(picks.randrange(2**32)) for _ in range(random_subnets)]
         torch.manual_seed(seed * 7_919 + step)  # dropout of this step
         optimizer.zero_grad(set_to_none=True)
