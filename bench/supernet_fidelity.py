@@ -147,6 +147,15 @@ def main() -> None:
         f"Kendall tau, MACs vs stand-alone mean: {stats.kendalltau(macs, alone.mean(axis=1)).statistic:.3f};"
         f" MACs vs inherited: {stats.kendalltau(macs, inherited).statistic:.3f}"
     )
+    for stride in sorted({configs[n].layers[0].stride for n in names}):  # where the order is kept or lost
+        group = [k for k, n in enumerate(names) if configs[n].layers[0].stride == stride]
+        mean = alone[group].mean(axis=1)
+        seeds = stats.kendalltau(alone[group, 0], alone[group, 1]).statistic if args.seeds > 1 else float("nan")
+        print(
+            f"  first layer at stride {stride} ({len(group)} configs): Kendall tau inherited"
+            f" {stats.kendalltau(inherited[group], mean).statistic:.3f},"
+            f" MACs {stats.kendalltau(macs[group], mean).statistic:.3f}, seed 0 vs 1 {seeds:.3f}"
+        )
     for n in ("mobilenetv3_large", "mobilenetv3_small"):
         print(f"{n}: stand-alone {alone[names.index(n)].mean():.4f}, inherited {inherited[names.index(n)]:.4f}")
     print(
