@@ -8,9 +8,9 @@ largest shape any config needs; a config's tensor is its leading slice in every 
 the centre of the kernel (elastic width, expansion and kernel), a stage's first ``d`` layers are its
 layers (elastic depth), and SE and the activation are per-config structure. A stage's first layer whose
 input comes from another place than the stage before it (a config that leaves that stage out: depth 0)
-has tensors of its own (slot ``s{stage}.l0@s{source}``): the channels it reads mean other features, and
-sharing one tensor between the two left the configs that skip a stage ranked far below their stand-alone
-accuracy (bench/RESULTS.md, supernet ranking fidelity). A config runs through its
+has tensors of its own (slot ``s{stage}.l0@s{source}``): the channels it reads mean other features.
+(Measured, bench/RESULTS.md: on its own this did not lift the configs that leave a stage out; a teacher
+that leaves stages out too did.) A config runs through its
 own network, as ``build_model`` makes it, with these slices in place of its parameters (``functional_call``),
 so a subnet extracted from the supernet (``subnet_state``) computes exactly what the supernet computes
 for it, and gradients reach the shared tensors.
