@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 from scipy import stats
+from supernet_fidelity import fidelity_configs, kept_scores  # this folder's: run as python bench/...
 
-from nas import ArchConfig, SearchSpace
-from nas._paths import DEFAULT_SPACE, reference_configs
+from nas import SearchSpace
+from nas._paths import DEFAULT_SPACE
 from nas.data import load_dataset
 from nas.evaluate import SupernetEvaluator
 from nas.supernet import SupernetRecipe
@@ -32,11 +33,8 @@ def main() -> None:
     parser.add_argument("--supernet-steps", type=int, default=1500)
     parser.add_argument("--subnets", type=int, default=30)
     args = parser.parse_args()
-    space = SearchSpace.load(DEFAULT_SPACE)
-    configs = {f"random_{k:02d}": space.random_config(10_000 + k) for k in range(args.subnets)}
-    for name in ("mobilenetv3_large", "mobilenetv3_small"):
-        configs[name] = ArchConfig.load(reference_configs()[name])
-    kept = {row["key"]: row for row in map(json.loads, (args.work / "scores.jsonl").read_text().splitlines())}
+    configs = fidelity_configs(SearchSpace.load(DEFAULT_SPACE), args.subnets)
+    kept = kept_scores(args.work / "scores.jsonl")
     settings = json.loads((args.work / "settings.json").read_text())
     data = load_dataset(settings["data"])
     images = len(data.indices("validation"))

@@ -42,7 +42,17 @@ from nas.supernet import SupernetRecipe, train_supernet
 TRAINING_SETTINGS = ("data", "standalone_steps", "batch_size", "resolution")  # the stand-alone side's
 
 
-def _kept(path: Path) -> dict[str, dict]:
+def fidelity_configs(space: SearchSpace, subnets: int) -> dict[str, ArchConfig]:
+    """The benchmark's configs by name: ``subnets`` seeded random ones, then MobileNetV3-Large and -Small."""
+    configs = {f"random_{k:02d}": space.random_config(10_000 + k) for k in range(subnets)}
+    for name in ("mobilenetv3_large", "mobilenetv3_small"):
+        reference = ArchConfig.load(reference_configs()[name])
+        assert space.contains(reference), f"{name} is not a point of the default space"
+        configs[name] = reference
+    return configs
+
+
+def kept_scores(path: Path) -> dict[str, dict]:
     if not path.exists():
         return {}
     return {row["key"]: row for row in map(json.loads, path.read_text().splitlines()) if row}
@@ -79,13 +89,9 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     _check_settings(args)
     space = SearchSpace.load(DEFAULT_SPACE)
-    configs = {f"random_{k:02d}": space.random_config(10_000 + k) for k in range(args.subnets)}
-    for name in ("mobilenetv3_large", "mobilenetv3_small"):
-        reference = ArchConfig.load(reference_configs()[name])
-        assert space.contains(reference), f"{name} is not a point of the default space"
-        configs[name] = reference
+    configs = fidelity_configs(space, args.subnets)
     record = args.work / "scores.jsonl"
-    kept = _kept(record)
+    kept = kept_scores(record)
     dataset = load_dataset(args.data)  # once, for every training and the supernet's
     validation = len(dataset.indices("validation"))
     images = validation if args.images is None else min(args.images, validation)

@@ -115,8 +115,8 @@ class Supernet(nn.Module):
         generator = torch.Generator().manual_seed(seed)
         shapes: dict[str, torch.Size] = {}
         kinds: dict[str, bool] = {}  # slot -> is a parameter
-        top = largest_config(space)
-        for config in (top, *_skipping_configs(space), *(space.random_config(seed * 1000 + k) for k in range(8))):
+        top, skipping = largest_config(space), _skipping_configs(space)
+        for config in (top, *skipping, *(space.random_config(seed * 1000 + k) for k in range(8))):
             network, slots = self._structure(config)
             parameters = dict(network.named_parameters())
             for key, slot, shape in slots:
@@ -127,7 +127,7 @@ class Supernet(nn.Module):
         self._slot_set = frozenset(self.slots)
         self.weights = nn.ParameterDict()
         self.stats = nn.Module()  # BN statistics: buffers, by slot
-        residual_ends = self._residual_ends(top).union(*map(self._residual_ends, _skipping_configs(space)))
+        residual_ends = self._residual_ends(top).union(*map(self._residual_ends, skipping))
         for slot in self.slots:
             tensor = torch.zeros(shapes[slot]) if slot in residual_ends else _initial(slot, shapes[slot], generator)
             if kinds[slot]:
