@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from nas._errors import NasError, OutsideSpaceError
 from nas._files import write_bytes_atomic
@@ -182,6 +181,8 @@ def fit_predictor(
         unit, {},
     )  # fmt: skip
     predicted = fitted.predict([configs[i] for i in test])
+    from scipy import stats  # here, not at the top: it adds most of a second to every command's start
+
     metrics = {
         "kendall_tau": float(stats.kendalltau(predicted, y[test]).statistic),
         "spearman": float(stats.spearmanr(predicted, y[test]).statistic),

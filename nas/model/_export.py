@@ -8,7 +8,6 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
-import onnx
 import torch
 from torch import nn
 
@@ -83,6 +82,8 @@ def _config_of(model: nn.Module) -> dict[str, str]:
 
 def _describe(path: str, metadata: Mapping[str, str]) -> None:
     """Add ``metadata`` to the ONNX file's metadata_props (ops timed for tables are left bare: speed)."""
+    import onnx  # here, not at the top: it adds most of a second to every command's start
+
     proto = onnx.load(path)
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
