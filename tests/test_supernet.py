@@ -17,6 +17,7 @@ import torch
 import yaml
 
 from nas import ArchConfig, SearchSpace
+from nas._errors import ArgumentError
 from nas._paths import DEFAULT_SPACE
 from nas.evaluate import get_evaluator
 from nas.model import Supernet, build_model, largest_config, load_supernet, load_weights
@@ -256,6 +257,23 @@ def test_inherited_scores_are_deterministic_and_tell_configs_apart(tiny: Path, t
     assert evaluator.score(configs[2]).value == scores[2].value
     assert "inherited from supernet" in scores[0].fidelity
     assert "validation" in scores[0].fidelity
+
+
+def test_fine_tuned_scores_are_deterministic_and_leave_the_supernet_as_it_was(tiny: Path, trained: Path) -> None:
+    config = SearchSpace.load(tiny).random_config(3)
+    plain = get_evaluator("supernet", supernet=str(trained), images=300)
+    before = {k: v.clone() for k, v in plain.supernet.state_dict().items()}
+    tuned = get_evaluator("supernet", supernet=str(trained), images=300, finetune_steps=3)
+    first = tuned.score(config)
+    assert tuned.score(config).value == first.value
+    assert "fine-tuned 3 steps" in first.fidelity
+    assert first.details["finetune_steps"] == 3
+    assert all(torch.equal(v, before[k]) for k, v in tuned.supernet.state_dict().items())
+    inherited, network = plain.supernet.extract(config), tuned.supernet.extract(config)
+    tuned.trainer.finetune(network, 3)
+    assert not torch.equal(network.state_dict()["classifier.3.weight"], inherited.state_dict()["classifier.3.weight"])
+    with pytest.raises(ArgumentError, match="finetune_steps"):
+        get_evaluator("supernet", supernet=str(trained), finetune_steps=-1)
 
 
 def test_extracted_weights_load_into_the_config_network(tiny: Path, trained: Path, tmp_path: Path) -> None:
