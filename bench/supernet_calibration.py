@@ -1,10 +1,12 @@
-"""How much of a supernet's ranking is BN-calibration noise? Rescores the fidelity bench's configs.
+"""How much of a supernet's ranking is scoring noise, and what a few fine-tuning steps per subnet buy.
 
 Each inherited score recalibrates BN on a few training batches, drawn by the evaluator's seed. This
 rescores the 32 configs of ``bench/supernet_fidelity.py`` (its ``--work`` folder must hold their
-stand-alone and inherited scores on all validation images) with calibration seed 1 at 8 batches and seed
-0 at 32 batches, and prints each one's Kendall tau against the stand-alone mean and against the recorded
-seed-0, 8-batch scores.
+stand-alone and inherited scores on all validation images) under each ``--setting`` SEED:BATCHES:FINETUNE
+(calibration seed, calibration batches, fine-tuning steps before calibration) and prints each one's
+Kendall tau against the stand-alone mean, overall and within each first-layer-stride group, and against
+the recorded seed-0, 8-batch scores; ``--images N`` scores on the first N validation images only (the
+stand-alone side stays on all). Scores are kept in the work folder's scores.jsonl: a rerun resumes.
 
     python bench/supernet_calibration.py --work runs/fid-2400-all --supernet-steps 2400
 """
@@ -13,12 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
-from supernet_fidelity import fidelity_configs, kept_scores  # this folder's: run as python bench/...
+from supernet_fidelity import (  # this folder's: run as python bench/...
+    fidelity_configs,
+    inherited_key,
+    keep_score,
+    kept_scores,
+    stride_groups,
+)
 
 from nas import SearchSpace
 from nas._paths import DEFAULT_SPACE
@@ -32,29 +39,50 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/supernet-fidelity"))
     parser.add_argument("--supernet-steps", type=int, default=1500)
     parser.add_argument("--subnets", type=int, default=30)
+    parser.add_argument("--images", type=int, help="score on the first N validation images (default: all)")
+    parser.add_argument(
+        "--setting", action="append", metavar="SEED:BATCHES:FINETUNE",
+        help="calibration seed, calibration batches, fine-tuning steps (repeatable; default 1:8:0 and 0:32:0)",
+    )  # fmt: skip
     args = parser.parse_args()
     configs = fidelity_configs(SearchSpace.load(DEFAULT_SPACE), args.subnets)
-    kept = kept_scores(args.work / "scores.jsonl")
+    record = args.work / "scores.jsonl"
+    kept = kept_scores(record)
     settings = json.loads((args.work / "settings.json").read_text())
     data = load_dataset(settings["data"])
-    images = len(data.indices("validation"))
+    validation = len(data.indices("validation"))  # what the stand-alone and recorded scores were taken on
+    images = validation if args.images is None else min(args.images, validation)
     supernet = f"supernet-{args.supernet_steps}-m{SupernetRecipe.method}"
     names = list(configs)
-    alone = np.array([np.mean([kept[f"alone/{n}/{s}/{images}"]["value"] for s in (0, 1)]) for n in names])
-    recorded = np.array([kept[f"{supernet}/{n}/{images}"]["value"] for n in names])
-    tau = stats.kendalltau(recorded, alone).statistic
-    print(f"{supernet}, recorded (seed 0, 8 batches): tau vs stand-alone {tau:.3f}")
-    for seed, batches in ((1, 8), (0, 32)):
+    alone = np.array([np.mean([kept[f"alone/{n}/{s}/{validation}"]["value"] for s in (0, 1)]) for n in names])
+    recorded = np.array([kept[inherited_key(supernet, n, validation, batches=8)]["value"] for n in names])
+    groups = stride_groups(configs)
+
+    def taus(scores: np.ndarray) -> str:
+        within = ", ".join(
+            f"stride {stride} {stats.kendalltau(scores[group], alone[group]).statistic:.3f}"
+            for stride, group in groups.items()
+        )
+        return f"tau vs stand-alone {stats.kendalltau(scores, alone).statistic:.3f} ({within})"
+
+    print(f"{supernet}, recorded (seed 0, 8 batches, no fine-tuning): {taus(recorded)}")
+    for setting in args.setting or ["1:8:0", "0:32:0"]:
+        seed, batches, finetune = (int(part) for part in setting.split(":"))
         evaluator = SupernetEvaluator(
             supernet=args.work / supernet / "supernet.pt", data=data, images=images, seed=seed,
-            calibration_batches=batches,
+            calibration_batches=batches, finetune_steps=finetune,
         )  # fmt: skip
-        start = time.perf_counter()
-        scores = np.array([evaluator.score(configs[n]).value for n in names])
+        keys = [inherited_key(supernet, name, images, seed, batches, finetune) for name in names]
+        for name, key in zip(names, keys, strict=True):
+            if key not in kept:
+                score = evaluator.score(configs[name])
+                kept[key] = {"key": key, "value": score.value, "seconds": score.seconds}
+                keep_score(record, kept[key])
+        scores = np.array([kept[key]["value"] for key in keys])
+        seconds = np.mean([kept[key]["seconds"] for key in keys])
         print(
-            f"seed {seed}, {batches} batches: tau vs stand-alone {stats.kendalltau(scores, alone).statistic:.3f},"
-            f" vs recorded {stats.kendalltau(scores, recorded).statistic:.3f}"
-            f" ({(time.perf_counter() - start) / len(names):.1f} s per score)",
+            f"seed {seed}, {batches} batches, {finetune} fine-tuning steps, {images} images: {taus(scores)},"
+            f" vs recorded {stats.kendalltau(scores, recorded).statistic:.3f} ({seconds:.1f} s per score)",
             flush=True,
         )
 

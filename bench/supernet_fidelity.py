@@ -6,7 +6,8 @@ On one dataset (Fashion-MNIST by default) and the default space:
    (``--seeds`` seeds), scored on the validation split (all of it, or its first ``--images``) after BN
    recalibration;
 2. one supernet trained with ``train_supernet`` for ``--supernet-steps`` steps (same batch size,
-   resolution and data), and every config scored by ``--evaluator supernet`` on the same images;
+   resolution and data), and every config scored by ``--evaluator supernet`` on the same images after
+   BN recalibration on ``--calibration-batches`` training batches;
 3. Kendall tau between the inherited scores and the mean stand-alone score, next to the seed-to-seed
    tau of stand-alone training (the ceiling a cheap score can hope for), MACs' tau (the free yardstick),
    and the costs.
@@ -17,7 +18,7 @@ kept too, so a rerun with another ``--images`` or ``--supernet-steps`` (a supern
 training method) reuses them; a work folder refuses other stand-alone settings (it would mix two benchmarks).
 
     python bench/supernet_fidelity.py [--subnets 30] [--seeds 2] [--standalone-steps 600]
-        [--supernet-steps 1500] [--images N] [--work DIR]
+        [--supernet-steps 1500] [--calibration-batches 32] [--images N] [--work DIR]
 """
 
 from __future__ import annotations
@@ -58,9 +59,22 @@ def kept_scores(path: Path) -> dict[str, dict]:
     return {row["key"]: row for row in map(json.loads, path.read_text().splitlines()) if row}
 
 
-def _keep(path: Path, row: dict) -> None:
+def inherited_key(supernet: str, name: str, images: int, seed: int = 0, batches: int = 32, finetune: int = 0) -> str:
+    """Where an inherited score is kept: by supernet, config, images scored, calibration seed and
+    batches, and fine-tuning steps."""
+    return f"{supernet}/{name}/{images}/{seed}:{batches}:{finetune}"
+
+
+def keep_score(path: Path, row: dict) -> None:
     with path.open("a") as handle:
         handle.write(json.dumps(row) + "\n")
+
+
+def stride_groups(configs: dict[str, ArchConfig]) -> dict[int, list[int]]:
+    """Positions of the configs (in order) by their first layer's stride: the supernet keeps the order
+    between these groups better than within them."""
+    strides = [config.layers[0].stride for config in configs.values()]
+    return {stride: [k for k, s in enumerate(strides) if s == stride] for stride in sorted(set(strides))}
 
 
 def _check_settings(args: argparse.Namespace) -> None:
@@ -83,6 +97,7 @@ def main() -> None:
     parser.add_argument("--supernet-steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--resolution", type=int, default=32)
+    parser.add_argument("--calibration-batches", type=int, default=32, help="BN recalibration batches per score")
     parser.add_argument("--images", type=int, help="score on the first N validation images (default: all)")
     parser.add_argument("--work", type=Path, default=Path("runs/supernet-fidelity"))
     args = parser.parse_args()
@@ -110,9 +125,9 @@ def main() -> None:
             model = trainer.train(config, checkpoint=args.work / "alone" / f"{name}_{seed}.pt")  # loads if trained
             if key not in kept:
                 kept[key] = {"key": key, "seconds": time.perf_counter() - start}
-                _keep(record, kept[key])
+                keep_score(record, kept[key])
             kept[scored] = {"key": scored, "value": trainer.accuracy(model, images=images)}
-            _keep(record, kept[scored])
+            keep_score(record, kept[scored])
             print(f"{key}: {kept[scored]['value']:.4f} ({kept[key]['seconds']:.0f} s)", flush=True)
 
     supernet = f"supernet-{args.supernet_steps}-m{SupernetRecipe.method}"  # its folder in --work, its scores' key
@@ -122,17 +137,18 @@ def main() -> None:
         steps=args.supernet_steps, batch_size=args.batch_size, progress=True,
     )  # fmt: skip
     print(f"supernet: {path} ({time.perf_counter() - start:.0f} s this run)", flush=True)
-    evaluator = SupernetEvaluator(supernet=path, data=dataset, images=images)
-    for name, config in configs.items():
-        key = f"{supernet}/{name}/{images}"
+    batches = args.calibration_batches
+    evaluator = SupernetEvaluator(supernet=path, data=dataset, images=images, calibration_batches=batches)
+    keys = [inherited_key(supernet, name, images, batches=batches) for name in configs]
+    for config, key in zip(configs.values(), keys, strict=True):
         if key not in kept:
             score = evaluator.score(config)
             kept[key] = {"key": key, "value": score.value, "seconds": score.seconds}
-            _keep(record, kept[key])
+            keep_score(record, kept[key])
 
     names = list(configs)
     alone = np.array([[kept[f"alone/{n}/{s}/{images}"]["value"] for s in range(args.seeds)] for n in names])
-    inherited = np.array([kept[f"{supernet}/{n}/{images}"]["value"] for n in names])
+    inherited = np.array([kept[key]["value"] for key in keys])
     tau = stats.kendalltau(inherited, alone.mean(axis=1)).statistic
     ceilings = [
         stats.kendalltau(alone[:, a], alone[:, b]).statistic
@@ -142,10 +158,13 @@ def main() -> None:
     ceiling = float(np.mean(ceilings)) if ceilings else float("nan")
     supernet_seconds = float(torch.load(path, weights_only=True).get("seconds", float("nan")))
     alone_seconds = np.array([kept[f"alone/{n}/{s}"]["seconds"] for n in names for s in range(args.seeds)])
-    score_seconds = float(np.mean([kept[f"{supernet}/{n}/{images}"]["seconds"] for n in names]))
+    score_seconds = float(np.mean([kept[key]["seconds"] for key in keys]))
     print(f"{len(names)} configs ({args.subnets} random + MobileNetV3-Large/-Small), {args.data}, {args.resolution}px,"
           f" every score on {images} validation images")  # fmt: skip
-    print(f"stand-alone: {args.standalone_steps} steps x {args.seeds} seeds; supernet: {args.supernet_steps} steps")
+    print(
+        f"stand-alone: {args.standalone_steps} steps x {args.seeds} seeds; supernet: {args.supernet_steps} steps,"
+        f" BN recalibrated on {batches} batches per score"
+    )
     print(f"Kendall tau, inherited vs stand-alone mean: {tau:.3f}")
     print(f"Kendall tau, stand-alone seed vs seed (ceiling): {ceiling:.3f}; ratio {tau / ceiling:.2f}")
     macs = np.array([configs[n].macs() for n in names])  # the free yardstick a cheap score must beat
@@ -153,8 +172,7 @@ def main() -> None:
         f"Kendall tau, MACs vs stand-alone mean: {stats.kendalltau(macs, alone.mean(axis=1)).statistic:.3f};"
         f" MACs vs inherited: {stats.kendalltau(macs, inherited).statistic:.3f}"
     )
-    for stride in sorted({configs[n].layers[0].stride for n in names}):  # where the order is kept or lost
-        group = [k for k, n in enumerate(names) if configs[n].layers[0].stride == stride]
+    for stride, group in stride_groups(configs).items():  # where the order is kept or lost
         mean = alone[group].mean(axis=1)
         seeds = stats.kendalltau(alone[group, 0], alone[group, 1]).statistic if args.seeds > 1 else float("nan")
         print(
