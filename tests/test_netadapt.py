@@ -171,8 +171,10 @@ def test_latency_falls_every_iteration_and_ends_within_budget(tmp_path: Path, ca
 
 def test_resume_after_kill_continues_at_the_next_iteration(tiny_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    command = [sys.executable, "-m", *_netadapt_args(tiny_file, out, _budget(0.7), "--short-steps", "8")]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = _netadapt_args(tiny_file, out, _budget(0.8), "--short-steps", "8")  # three iterations
+    process = subprocess.Popen(
+        [sys.executable, "-m", *command], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 300
     history: list = []
     while time.monotonic() < deadline and not history:
@@ -183,7 +185,7 @@ def test_resume_after_kill_continues_at_the_next_iteration(tiny_file: Path, tmp_
     process.send_signal(signal.SIGKILL)
     process.wait()
     done = json.loads((out / "state.json").read_text())["history"]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    result = run_main(*command)  # the rerun: in-process
     assert result.returncode == 0, result.stderr
     assert f"resuming {out}: {len(done)} iterations done" in result.stderr
     final = json.loads((out / "state.json").read_text())["history"]

@@ -181,7 +181,7 @@ def test_ctrl_c_is_one_line_and_the_rerun_resumes(setup: dict[str, Path], tmp_pa
     assert "failed with parameters" not in stderr
     assert stderr.strip().splitlines()[-1] == "interrupted: rerun the same command to resume (finished work is kept)"
     done = _complete_count(out / "study.db")
-    result = run_cli(*_args(setup, out, "--trials", str(done + 2), evaluator="synflow"))
+    result = run_main(*_args(setup, out, "--trials", str(done + 2), evaluator="synflow"))  # the rerun: in-process
     assert result.returncode == 0, result.stderr
     assert f"{done} trials already complete" in result.stderr
     assert len(_complete(_study(out))) == done + 2
@@ -202,10 +202,11 @@ def test_a_run_killed_and_resumed_ends_where_an_uninterrupted_one_does(
     out = tmp_path / "run"
 
     def command(total: int) -> list[str]:
-        flags = ("--trials", str(total), "--sampler", sampler)
-        return [sys.executable, "-m", *_args(setup, out, *flags, evaluator="synflow")]
+        return _args(setup, out, "--trials", str(total), "--sampler", sampler, evaluator="synflow")
 
-    process = subprocess.Popen(command(100_000), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", *command(100_000)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     finished = 0
     while time.monotonic() < deadline and finished < 10:  # wait for ten trials recorded in the study
@@ -218,7 +219,7 @@ def test_a_run_killed_and_resumed_ends_where_an_uninterrupted_one_does(
     assert len(before) >= 10
     total = max(trials, len(before) + 10)
 
-    result = subprocess.run(command(total), cwd=ROOT, capture_output=True, text=True)
+    result = run_main(*command(total))  # the rerun: in-process
     assert result.returncode == 0, result.stderr
     assert f"resuming study 'run': {len(before)} trials already complete" in result.stderr
     study = _study(out)
@@ -400,8 +401,10 @@ def test_successive_halving_killed_leaves_no_trial_running(setup: dict[str, Path
     rerun fails (their processes are gone) before it goes on to the requested count."""
     out = tmp_path / "run"
     flags = ("--trials", "9", "--steps", "9", "--eta", "3", "--rungs", "2")
-    command = [sys.executable, "-m", *_args(setup, out, *flags, budget="4ms", evaluator="train")]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = _args(setup, out, *flags, budget="4ms", evaluator="train")
+    process = subprocess.Popen(
+        [sys.executable, "-m", *command], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     db = out / "study.db"
     while time.monotonic() < deadline and not (_complete_count(db) >= 3 and _complete_count(db, "RUNNING")):
@@ -412,7 +415,7 @@ def test_successive_halving_killed_leaves_no_trial_running(setup: dict[str, Path
     running = _study(out).get_trials(states=(optuna.trial.TrialState.RUNNING,))
     done_before = len(_complete(_study(out)))  # over-budget configs are told at once, so it varies
 
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    result = run_main(*command)  # the rerun: in-process
     assert result.returncode == 0, result.stderr
     assert running
     assert f"failed {len(running)} trials a killed run left running" in result.stderr

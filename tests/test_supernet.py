@@ -22,7 +22,7 @@ from nas._paths import DEFAULT_SPACE
 from nas.evaluate import get_evaluator
 from nas.model import Supernet, build_model, largest_config, load_supernet, load_weights
 from nas.supernet import smallest_config, train_supernet
-from tests.conftest import ROOT, TINY_SPACE, run_cli, run_main
+from tests.conftest import ROOT, TINY_SPACE, run_main
 
 OFA_SPACE = ROOT / "search_spaces" / "ofa_mbv3_w1.2.yaml"
 
@@ -209,7 +209,7 @@ def test_training_killed_and_resumed_equals_an_uninterrupted_run(tiny: Path, tra
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert not (out / "supernet.pt").exists()
-    result = run_cli(*_train_args(tiny, out))
+    result = run_main(*_train_args(tiny, out))  # the rerun: in-process
     assert result.returncode == 0, result.stderr
     assert "resuming supernet training at step" in result.stderr
     resumed = torch.load(out / "supernet.pt", weights_only=True)["state"]
