@@ -272,8 +272,9 @@ def test_fine_tuned_scores_are_deterministic_and_leave_the_supernet_as_it_was(ti
     inherited, network = plain.supernet.extract(config), tuned.supernet.extract(config)
     tuned.trainer.finetune(network, 3)
     assert not torch.equal(network.state_dict()["classifier.3.weight"], inherited.state_dict()["classifier.3.weight"])
-    with pytest.raises(ArgumentError, match="finetune_steps"):
-        get_evaluator("supernet", supernet=str(trained), finetune_steps=-1)
+    for option in ({"finetune_steps": -1}, {"calibration_batches": 0}):
+        with pytest.raises(ArgumentError, match=next(iter(option))):
+            get_evaluator("supernet", supernet=str(trained), **option)
 
 
 def test_extracted_weights_load_into_the_config_network(tiny: Path, trained: Path, tmp_path: Path) -> None:

@@ -1,9 +1,8 @@
 """Scores inherited from a trained supernet (``python -m nas.supernet train``): a config takes its weights
 from the supernet, optionally trains a few steps on its own (``finetune_steps``), has its BN statistics
 recalibrated on training batches (the supernet's running averages mix every subnet's), and is scored on
-the validation split. Seconds per config instead of
-the minutes of training it from scratch; how well these scores rank networks is measured in
-bench/RESULTS.md (supernet section)."""
+the validation split. Seconds per config instead of the minutes of training it from scratch; how well
+these scores rank networks is measured in bench/RESULTS.md (supernet sections)."""
 
 from __future__ import annotations
 
@@ -41,6 +40,8 @@ class SupernetEvaluator(Evaluator):
         self.supernet, self.record = load_supernet(self.path)
         recipe = self.record["recipe"]
         self.data_name = recipe["data"]
+        if calibration_batches < 1:
+            raise ArgumentError("calibration_batches", str(calibration_batches), "use 1 or more")
         if finetune_steps < 0:
             raise ArgumentError("finetune_steps", str(finetune_steps), "use 0 (none) or more")
         self.seed, self.calibration_batches, self.images = seed, calibration_batches, images
