@@ -20,7 +20,7 @@ import yaml
 
 from nas import ArchConfig, NasError, SearchSpace
 from nas._errors import ArgumentError
-from nas.evaluate import Score, TrainEvaluator
+from nas.evaluate import Score, TrainEvaluator, get_evaluator
 from nas.evaluate._baselines import FlopsEvaluator
 from nas.latency import LatencyTable, space_bounds
 from nas.search import SearchResult, parse_budget, run_search
@@ -317,6 +317,19 @@ def test_bad_input_is_one_line_and_exit_2(
     assert fragment in result.stderr
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert not (tmp_path / "run" / "best.yaml").exists()
+
+
+def test_a_study_of_other_evaluator_settings_is_not_mixed(setup: dict[str, Path], tmp_path: Path) -> None:
+    """Another seed (or steps, or supernet file) scores the same config otherwise: the rerun is refused."""
+    out = tmp_path / "run"
+    _run(setup, out, trials=5, evaluator="synflow")
+    _run(setup, out, trials=6, evaluator="synflow")  # the same settings resume
+    with pytest.raises(NasError, match=r"already holds a search with evaluator_settings \{.*'seed': 0.*\(now"):
+        _run(setup, out, trials=7, evaluator=get_evaluator("synflow", seed=1))
+    older = {k: v for k, v in _study(out).user_attrs["setup"].items() if k != "evaluator_settings"}
+    with sqlite3.connect(out / "study.db") as db:  # a study recorded before evaluator settings were: resumed
+        db.execute("UPDATE study_user_attributes SET value_json = ? WHERE key = 'setup'", (json.dumps(older),))
+    assert len(_complete(_run(setup, out, trials=7, evaluator=get_evaluator("synflow", seed=1)).study)) == 7
 
 
 def test_a_study_of_another_space_is_not_mixed(setup: dict[str, Path], tmp_path: Path) -> None:

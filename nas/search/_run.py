@@ -256,7 +256,7 @@ def run_search(
         w=w,
         storage=storage,
         study_name=study_name or folder.name,
-        setup=Setup(space.hash, latency.target, budget, objective, evaluator.name),
+        setup=Setup(space.hash, latency.target, budget, objective, evaluator.name, evaluator.describe()),
         sampler=sampler,
         seed=seed,
         trials=trials,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import bisect
 import inspect
+import json
 import math
 import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,10 @@ class Setup:
     budget_ms: float
     objective: str
     evaluator: str
+    evaluator_settings: dict[str, Any] = field(default_factory=dict)  # its describe(): other steps score otherwise
 
     def as_attrs(self) -> dict[str, Any]:
-        return asdict(self)
+        return json.loads(json.dumps(asdict(self), default=str))  # as the storage gives it back (JSON)
 
 
 def make_storage(url: str) -> optuna.storages.BaseStorage:
@@ -222,14 +224,17 @@ def open_study(
     study = optuna.create_study(
         pruner=pruner, storage=storage, study_name=name, directions=directions, sampler=sampler, load_if_exists=True
     )
-    existing = study.user_attrs.get("setup")
+    existing, now = study.user_attrs.get("setup"), setup.as_attrs()
     if existing is None:
-        study.set_user_attr("setup", setup.as_attrs())
-    elif existing != setup.as_attrs():
+        study.set_user_attr("setup", now)
+    else:  # a field the study was made without (an older nas) is taken as now: that part was never recorded
         differ = ", ".join(
-            f"{k} {existing.get(k)!r} (now {v!r})" for k, v in setup.as_attrs().items() if existing.get(k) != v
+            f"{k} {existing[k]!r} (now {v!r})"
+            for k, v in now.items()
+            if k in existing and json.dumps(existing[k], sort_keys=True) != json.dumps(v, sort_keys=True)
         )
-        raise NasError(f"study {name!r} already holds a search with {differ}; use another study name or folder")
+        if differ:
+            raise NasError(f"study {name!r} already holds a search with {differ}; use another study name or folder")
     return study
 
 
