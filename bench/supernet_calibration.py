@@ -5,8 +5,9 @@ rescores the 32 configs of ``bench/supernet_fidelity.py`` (its ``--work`` folder
 stand-alone and inherited scores on all validation images) under each ``--setting`` SEED:BATCHES:FINETUNE
 (calibration seed, calibration batches, fine-tuning steps before calibration) and prints each one's
 Kendall tau against the stand-alone mean, overall and within each first-layer-stride group, and against
-the recorded seed-0, 8-batch scores; ``--images N`` scores on the first N validation images only (the
-stand-alone side stays on all). Scores are kept in the work folder's scores.jsonl: a rerun resumes.
+the scores the fidelity bench recorded (seed 0, 32 batches; 8 for supernets scored before that default).
+``--images N`` scores on the first N validation images only (the stand-alone side stays on all). Scores
+are kept in the work folder's scores.jsonl: a rerun resumes.
 
     python bench/supernet_calibration.py --work runs/fid-2400-all --supernet-steps 2400
 """
@@ -22,8 +23,8 @@ from scipy import stats
 from supernet_fidelity import (  # this folder's: run as python bench/...
     fidelity_configs,
     inherited_key,
-    keep_score,
     kept_scores,
+    score_kept,
     stride_groups,
 )
 
@@ -34,6 +35,14 @@ from nas.evaluate import SupernetEvaluator
 from nas.supernet import SupernetRecipe
 
 
+def _setting(text: str) -> tuple[int, int, int]:
+    try:
+        seed, batches, finetune = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write SEED:BATCHES:FINETUNE, e.g. 0:32:0") from None
+    return seed, batches, finetune
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("runs/supernet-fidelity"))
@@ -41,7 +50,7 @@ def main() -> None:
     parser.add_argument("--subnets", type=int, default=30)
     parser.add_argument("--images", type=int, help="score on the first N validation images (default: all)")
     parser.add_argument(
-        "--setting", action="append", metavar="SEED:BATCHES:FINETUNE",
+        "--setting", action="append", type=_setting, metavar="SEED:BATCHES:FINETUNE",
         help="calibration seed, calibration batches, fine-tuning steps (repeatable; default 1:8:0 and 0:32:0)",
     )  # fmt: skip
     args = parser.parse_args()
@@ -55,7 +64,9 @@ def main() -> None:
     supernet = f"supernet-{args.supernet_steps}-m{SupernetRecipe.method}"
     names = list(configs)
     alone = np.array([np.mean([kept[f"alone/{n}/{s}/{validation}"]["value"] for s in (0, 1)]) for n in names])
-    recorded = np.array([kept[inherited_key(supernet, n, validation, batches=8)]["value"] for n in names])
+    # what the fidelity bench recorded: 32 calibration batches, or 8 for a supernet scored before that default
+    base = 32 if all(inherited_key(supernet, n, validation) in kept for n in names) else 8
+    recorded = np.array([kept[inherited_key(supernet, n, validation, batches=base)]["value"] for n in names])
     groups = stride_groups(configs)
 
     def taus(scores: np.ndarray) -> str:
@@ -65,19 +76,14 @@ def main() -> None:
         )
         return f"tau vs stand-alone {stats.kendalltau(scores, alone).statistic:.3f} ({within})"
 
-    print(f"{supernet}, recorded (seed 0, 8 batches, no fine-tuning): {taus(recorded)}")
-    for setting in args.setting or ["1:8:0", "0:32:0"]:
-        seed, batches, finetune = (int(part) for part in setting.split(":"))
+    print(f"{supernet}, recorded (seed 0, {base} batches, no fine-tuning): {taus(recorded)}")
+    for seed, batches, finetune in args.setting or [(1, 8, 0), (0, 32, 0)]:
         evaluator = SupernetEvaluator(
             supernet=args.work / supernet / "supernet.pt", data=data, images=images, seed=seed,
             calibration_batches=batches, finetune_steps=finetune,
         )  # fmt: skip
         keys = [inherited_key(supernet, name, images, seed, batches, finetune) for name in names]
-        for name, key in zip(names, keys, strict=True):
-            if key not in kept:
-                score = evaluator.score(configs[name])
-                kept[key] = {"key": key, "value": score.value, "seconds": score.seconds}
-                keep_score(record, kept[key])
+        score_kept(evaluator, configs, keys, kept, record)
         scores = np.array([kept[key]["value"] for key in keys])
         seconds = np.mean([kept[key]["seconds"] for key in keys])
         print(

@@ -77,6 +77,17 @@ def stride_groups(configs: dict[str, ArchConfig]) -> dict[int, list[int]]:
     return {stride: [k for k, s in enumerate(strides) if s == stride] for stride in sorted(set(strides))}
 
 
+def score_kept(
+    evaluator: SupernetEvaluator, configs: dict[str, ArchConfig], keys: list[str], kept: dict[str, dict], record: Path
+) -> None:
+    """Score each config whose key ``kept`` lacks, keeping each score as it comes (a rerun resumes)."""
+    for config, key in zip(configs.values(), keys, strict=True):
+        if key not in kept:
+            score = evaluator.score(config)
+            kept[key] = {"key": key, "value": score.value, "seconds": score.seconds}
+            keep_score(record, kept[key])
+
+
 def _check_settings(args: argparse.Namespace) -> None:
     """The work folder's training settings, written on first use and refused if they differ later."""
     settings = {name: getattr(args, name) for name in TRAINING_SETTINGS}
@@ -140,11 +151,7 @@ def main() -> None:
     batches = args.calibration_batches
     evaluator = SupernetEvaluator(supernet=path, data=dataset, images=images, calibration_batches=batches)
     keys = [inherited_key(supernet, name, images, batches=batches) for name in configs]
-    for config, key in zip(configs.values(), keys, strict=True):
-        if key not in kept:
-            score = evaluator.score(config)
-            kept[key] = {"key": key, "value": score.value, "seconds": score.seconds}
-            keep_score(record, kept[key])
+    score_kept(evaluator, configs, keys, kept, record)
 
     names = list(configs)
     alone = np.array([[kept[f"alone/{n}/{s}/{images}"]["value"] for s in range(args.seeds)] for n in names])
