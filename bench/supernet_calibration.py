@@ -78,12 +78,14 @@ def main() -> None:
 
     print(f"{supernet}, recorded (seed 0, {base} batches, no fine-tuning): {taus(recorded)}")
     for seed, batches, finetune in args.setting or [(1, 8, 0), (0, 32, 0)]:
-        evaluator = SupernetEvaluator(
-            supernet=args.work / supernet / "supernet.pt", data=data, images=images, seed=seed,
-            calibration_batches=batches, finetune_steps=finetune,
-        )  # fmt: skip
         keys = [inherited_key(supernet, name, images, seed, batches, finetune) for name in names]
-        score_kept(evaluator, configs, keys, kept, record)
+        score_kept(
+            lambda seed=seed, batches=batches, finetune=finetune: SupernetEvaluator(
+                supernet=args.work / supernet / "supernet.pt", data=data, images=images, seed=seed,
+                calibration_batches=batches, finetune_steps=finetune,
+            ),
+            configs, keys, kept, record,
+        )  # fmt: skip
         scores = np.array([kept[key]["value"] for key in keys])
         seconds = np.mean([kept[key]["seconds"] for key in keys])
         print(

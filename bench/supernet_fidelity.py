@@ -27,6 +27,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -78,14 +79,22 @@ def stride_groups(configs: dict[str, ArchConfig]) -> dict[int, list[int]]:
 
 
 def score_kept(
-    evaluator: SupernetEvaluator, configs: dict[str, ArchConfig], keys: list[str], kept: dict[str, dict], record: Path
+    evaluator: Callable[[], SupernetEvaluator],
+    configs: dict[str, ArchConfig],
+    keys: list[str],
+    kept: dict[str, dict],
+    record: Path,
 ) -> None:
-    """Score each config whose key ``kept`` lacks, keeping each score as it comes (a rerun resumes)."""
-    for config, key in zip(configs.values(), keys, strict=True):
-        if key not in kept:
-            score = evaluator.score(config)
-            kept[key] = {"key": key, "value": score.value, "seconds": score.seconds}
-            keep_score(record, kept[key])
+    """Score each config whose key ``kept`` lacks, keeping each score as it comes (a rerun resumes). The
+    evaluator is made only when something is left to score: making one reads the whole supernet file."""
+    todo = [(config, key) for config, key in zip(configs.values(), keys, strict=True) if key not in kept]
+    if not todo:
+        return
+    scorer = evaluator()
+    for config, key in todo:
+        score = scorer.score(config)
+        kept[key] = {"key": key, "value": score.value, "seconds": score.seconds}
+        keep_score(record, kept[key])
 
 
 def _check_settings(args: argparse.Namespace) -> None:
@@ -149,9 +158,11 @@ def main() -> None:
     )  # fmt: skip
     print(f"supernet: {path} ({time.perf_counter() - start:.0f} s this run)", flush=True)
     batches = args.calibration_batches
-    evaluator = SupernetEvaluator(supernet=path, data=dataset, images=images, calibration_batches=batches)
     keys = [inherited_key(supernet, name, images, batches=batches) for name in configs]
-    score_kept(evaluator, configs, keys, kept, record)
+    score_kept(
+        lambda: SupernetEvaluator(supernet=path, data=dataset, images=images, calibration_batches=batches),
+        configs, keys, kept, record,
+    )  # fmt: skip
 
     names = list(configs)
     alone = np.array([[kept[f"alone/{n}/{s}/{images}"]["value"] for s in range(args.seeds)] for n in names])

@@ -85,6 +85,13 @@ def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
+def start_cli(*args: str) -> subprocess.Popen[bytes]:
+    """Start ``python -m <args>`` in the background, output discarded: a run for a test to kill."""
+    return subprocess.Popen(
+        [sys.executable, "-m", *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
 def run_main(module: str, *args: str) -> subprocess.CompletedProcess[str]:
     """A command's ``main`` in this process, through the same error handling as its console script:
     its exit code, stdout and stderr, without a new interpreter's imports."""

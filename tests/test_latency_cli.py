@@ -19,13 +19,13 @@ from nas._paths import TABLES_DIR, user_tables_dir
 from nas.latency import LatencyTable
 from nas.latency._bundle import read_manifest
 from nas.latency.measure import CANARY, CANARY_EVERY, Timing, _Record, in_context
-from tests.conftest import ROOT, TINY_SPACE, run_main
+from tests.conftest import ROOT, TINY_SPACE, run_cli, run_main, start_cli
 
 
 @pytest.fixture(scope="module")
 def space_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("space") / "tiny.yaml"
-    path.write_text(yaml.safe_dump({**TINY_SPACE, "resolution": 32}))  # half the ops to time of two resolutions
+    path.write_text(yaml.safe_dump({**TINY_SPACE, "resolution": 32}))  # one resolution: half the ops to time
     return path
 
 
@@ -69,8 +69,8 @@ def test_killed_measurement_resumes_without_remeasuring(bundle: Path, tmp_path: 
     total = len(manifest.shapes) + len(manifest.ops) + len(manifest.models)
     out = tmp_path / "tiny.yaml"
     partial = tmp_path / "tiny.yaml.partial.jsonl"
-    command = [sys.executable, "-m", "nas.latency", "measure", str(bundle), "--out", str(out)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = ["nas.latency", "measure", str(bundle), "--out", str(out)]
+    process = start_cli(*command)
     wanted = len(manifest.shapes) + 20  # every shape baseline (timed first) and some ops
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -85,7 +85,7 @@ def test_killed_measurement_resumes_without_remeasuring(bundle: Path, tmp_path: 
     before = {r["name"]: Timing(*r["t"]) for r in records if not r["name"].startswith(CANARY)}
     assert len(before) >= wanted - len(records) // CANARY_EVERY
 
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    result = run_cli(*command)
     assert result.returncode == 0, result.stderr
     assert f"resuming: {len(before)} of {total} already measured" in result.stderr
     assert not partial.exists()
@@ -100,7 +100,7 @@ def test_killed_measurement_resumes_without_remeasuring(bundle: Path, tmp_path: 
     assert table.overhead.models == 2
 
     written = out.read_bytes()
-    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)  # a finished run is not redone
+    again = run_cli(*command)  # a finished run is not redone
     assert again.returncode == 0, again.stderr
     assert f"already measured: {out} (72 ops," in again.stderr
     assert again.stdout.startswith(f"kept {out}: 72 ops")

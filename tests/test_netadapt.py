@@ -92,8 +92,6 @@ import csv  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -103,7 +101,7 @@ from nas.latency import LatencyTable  # noqa: E402
 from nas.model import load_weights  # noqa: E402
 from nas.netadapt import NetAdaptResult, run_netadapt  # noqa: E402
 from nas.netadapt._algorithm import State  # noqa: E402
-from tests.conftest import ROOT, run_main  # noqa: E402
+from tests.conftest import run_main, start_cli  # noqa: E402
 from tests.test_evaluate import TINY  # noqa: E402
 
 
@@ -172,9 +170,7 @@ def test_latency_falls_every_iteration_and_ends_within_budget(tmp_path: Path, ca
 def test_resume_after_kill_continues_at_the_next_iteration(tiny_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     command = _netadapt_args(tiny_file, out, _budget(0.8), "--short-steps", "8")  # three iterations
-    process = subprocess.Popen(
-        [sys.executable, "-m", *command], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    process = start_cli(*command)
     deadline = time.monotonic() + 300
     history: list = []
     while time.monotonic() < deadline and not history:

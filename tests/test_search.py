@@ -25,7 +25,7 @@ from nas.evaluate._baselines import FlopsEvaluator
 from nas.latency import LatencyTable, space_bounds
 from nas.search import SearchResult, parse_budget, run_search
 from nas.search._halving import requeue_abandoned
-from tests.conftest import ROOT, TINY_SPACE, BreaksInWorkers, run_cli, run_main
+from tests.conftest import ROOT, TINY_SPACE, BreaksInWorkers, run_cli, run_main, start_cli
 from tests.test_latency import synthetic_table
 
 
@@ -204,9 +204,7 @@ def test_a_run_killed_and_resumed_ends_where_an_uninterrupted_one_does(
     def command(total: int) -> list[str]:
         return _args(setup, out, "--trials", str(total), "--sampler", sampler, evaluator="synflow")
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", *command(100_000)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    process = start_cli(*command(100_000))
     deadline = time.monotonic() + 120
     finished = 0
     while time.monotonic() < deadline and finished < 10:  # wait for ten trials recorded in the study
@@ -415,9 +413,7 @@ def test_successive_halving_killed_leaves_no_trial_running(setup: dict[str, Path
     out = tmp_path / "run"
     flags = ("--trials", "9", "--steps", "9", "--eta", "3", "--rungs", "2")
     command = _args(setup, out, *flags, budget="4ms", evaluator="train")
-    process = subprocess.Popen(
-        [sys.executable, "-m", *command], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    process = start_cli(*command)
     deadline = time.monotonic() + 120
     db = out / "study.db"
     while time.monotonic() < deadline and not (_complete_count(db) >= 3 and _complete_count(db, "RUNNING")):

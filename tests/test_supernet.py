@@ -22,7 +22,7 @@ from nas._paths import DEFAULT_SPACE
 from nas.evaluate import get_evaluator
 from nas.model import Supernet, build_model, largest_config, load_supernet, load_weights
 from nas.supernet import smallest_config, train_supernet
-from tests.conftest import ROOT, TINY_SPACE, run_main
+from tests.conftest import ROOT, TINY_SPACE, run_main, start_cli
 
 OFA_SPACE = ROOT / "search_spaces" / "ofa_mbv3_w1.2.yaml"
 
@@ -199,9 +199,7 @@ def test_a_supernet_trained_before_layers_had_sources_still_loads(trained: Path,
 
 def test_training_killed_and_resumed_equals_an_uninterrupted_run(tiny: Path, trained: Path, tmp_path: Path) -> None:
     out = tmp_path / "killed"
-    process = subprocess.Popen(
-        [sys.executable, "-m", *_train_args(tiny, out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    process = start_cli(*_train_args(tiny, out))
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not (out / "checkpoint.pt").exists() and process.poll() is None:
         time.sleep(0.05)

@@ -36,14 +36,14 @@ class SupernetEvaluator(Evaluator):
         images: int = 2000,
         device: str | None = None,
     ) -> None:
+        if calibration_batches < 1:  # checked before the supernet file is read
+            raise ArgumentError("calibration_batches", str(calibration_batches), "use 1 or more")
+        if finetune_steps < 0:
+            raise ArgumentError("finetune_steps", str(finetune_steps), "use 0 (none) or more")
         self.path = Path(supernet)
         self.supernet, self.record = load_supernet(self.path)
         recipe = self.record["recipe"]
         self.data_name = recipe["data"]
-        if calibration_batches < 1:
-            raise ArgumentError("calibration_batches", str(calibration_batches), "use 1 or more")
-        if finetune_steps < 0:
-            raise ArgumentError("finetune_steps", str(finetune_steps), "use 0 (none) or more")
         self.seed, self.calibration_batches, self.images = seed, calibration_batches, images
         self.finetune_steps = finetune_steps
         self.trainer = TrainEvaluator(
