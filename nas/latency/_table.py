@@ -59,6 +59,9 @@ def _line(sums: np.ndarray, wholes: np.ndarray) -> tuple[float, float]:
     return float(scale), float(offset)
 
 
+LOO_TIE_PCT = 1e-9  # leave-one-out errors closer than this are a tie of rounding noise: the line wins it
+
+
 def _loo_pct(predict: Any, count: int, wholes: np.ndarray) -> float:
     """Mean leave-one-out error (%) of a fit: ``predict(train_mask, i)`` fits without network i."""
     errors = [abs(predict(np.arange(count) != i, i) - wholes[i]) / wholes[i] * 100 for i in range(count)]
@@ -92,7 +95,7 @@ def fit_overhead(op_sums: Sequence[float | dict[str, float]], wholes: Sequence[f
     def per_kind(train: np.ndarray, i: int) -> float:
         return float(design[i] @ relative_nnls(design[train], w[train], free_last=True))
 
-    if _loo_pct(per_kind, len(w), w) >= _loo_pct(line, len(w), w):
+    if _loo_pct(per_kind, len(w), w) >= _loo_pct(line, len(w), w) - LOO_TIE_PCT:
         return plain
     weights = relative_nnls(design, w, free_last=True)
     common = float(np.median([v for v in weights[:-1] if v > 0]))
