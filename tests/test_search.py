@@ -474,7 +474,7 @@ def test_storage_creation_survives_a_race_for_the_schema() -> None:
             raise OperationalError("CREATE TABLE studies", {}, Exception("table studies already exists"))
         return "storage"
 
-    assert _create_schema_tolerantly(create) == "storage"
+    assert _create_schema_tolerantly(create, pause=0) == "storage"
     assert len(calls) == 2
     calls.clear()
 
@@ -483,7 +483,7 @@ def test_storage_creation_survives_a_race_for_the_schema() -> None:
         raise OperationalError("connect", {}, Exception("could not connect to server"))
 
     with pytest.raises(OperationalError):
-        _create_schema_tolerantly(always_fails, attempts=2)
+        _create_schema_tolerantly(always_fails, attempts=2, pause=0)
     assert len(calls) == 2
 
 

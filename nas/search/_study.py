@@ -68,6 +68,7 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
     else:
         hook, retry = "failed_trial_callback", RetryFailedTrialCallback
     try:
+        _connect_once(url, engine)  # a server that cannot be reached fails at once, not after the retries
         storage = _create_schema_tolerantly(
             lambda: optuna.storages.RDBStorage(
                 url,
@@ -93,8 +94,19 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
     return storage
 
 
+def _connect_once(url: str, engine: dict[str, Any]) -> None:
+    from sqlalchemy import create_engine
+
+    probe = create_engine(url, **engine)
+    try:
+        with probe.connect():
+            pass
+    finally:
+        probe.dispose()
+
+
 def _create_schema_tolerantly(
-    create: Callable[[], optuna.storages.RDBStorage], attempts: int = 3
+    create: Callable[[], optuna.storages.RDBStorage], attempts: int = 3, pause: float = 1.0
 ) -> optuna.storages.RDBStorage:
     """Workers started together on a fresh database all create Optuna's tables; the losers of that race
     get "table already exists" or a lock error once, and succeed when they try again."""
@@ -102,7 +114,7 @@ def _create_schema_tolerantly(
         try:
             return create()
         except (OperationalError, IntegrityError):
-            time.sleep(attempt)
+            time.sleep(pause * attempt)
     return create()
 
 
