@@ -3,11 +3,12 @@
 Each inherited score recalibrates BN on a few training batches, drawn by the evaluator's seed. This
 rescores the 32 configs of ``bench/supernet_fidelity.py`` (its ``--work`` folder must hold their
 stand-alone and inherited scores on all validation images) under each ``--setting`` SEED:BATCHES:FINETUNE
-(calibration seed, calibration batches, fine-tuning steps before calibration) and prints each one's
+(calibration seed, calibration batches, fine-tuning steps before calibration) with the supernet in
+``--work`` and prints each one's
 Kendall tau against the stand-alone mean, overall and within each first-layer-stride group, and against
 the scores the fidelity bench recorded (seed 0, 32 batches; 8 for supernets scored before that default).
 ``--images N`` scores on the first N validation images only (the stand-alone side stays on all). Scores
-are kept in the work folder's scores.jsonl: a rerun resumes.
+are kept in the fidelity bench's record (``bench/records/<work folder's name>.jsonl``): a rerun resumes.
 
     python bench/supernet_calibration.py --work runs/fid-2400-all --supernet-steps 2400
 """
@@ -15,7 +16,6 @@ are kept in the work folder's scores.jsonl: a rerun resumes.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from supernet_fidelity import (  # this folder's: run as python bench/...
     fidelity_configs,
     inherited_key,
     kept_scores,
+    record_path,
     score_kept,
     stride_groups,
 )
@@ -46,6 +47,7 @@ def _setting(text: str) -> tuple[int, int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("runs/supernet-fidelity"))
+    parser.add_argument("--record", type=Path, help="the scores' file (default: bench/records/<work's name>.jsonl)")
     parser.add_argument("--supernet-steps", type=int, default=1500)
     parser.add_argument("--subnets", type=int, default=30)
     parser.add_argument("--images", type=int, help="score on the first N validation images (default: all)")
@@ -55,10 +57,9 @@ def main() -> None:
     )  # fmt: skip
     args = parser.parse_args()
     configs = fidelity_configs(SearchSpace.load(DEFAULT_SPACE), args.subnets)
-    record = args.work / "scores.jsonl"
+    record = record_path(args.work, args.record)
     kept = kept_scores(record)
-    settings = json.loads((args.work / "settings.json").read_text())
-    data = load_dataset(settings["data"])
+    data = load_dataset(kept["settings"]["data"])
     validation = len(data.indices("validation"))  # what the stand-alone and recorded scores were taken on
     images = validation if args.images is None else min(args.images, validation)
     supernet = f"supernet-{args.supernet_steps}-m{SupernetRecipe.method}"

@@ -12,13 +12,20 @@ On one dataset (Fashion-MNIST by default) and the default space:
    tau of stand-alone training (the ceiling a cheap score can hope for), MACs' tau (the free yardstick),
    and the costs.
 
-Every result is kept in ``--work`` as it comes (JSON lines; the supernet resumes from its checkpoint),
-so rerunning the same command after an interruption continues. Each stand-alone network's checkpoint is
-kept too, so a rerun with another ``--images`` or ``--supernet-steps`` (a supernet per length and
-training method) reuses them; a work folder refuses other stand-alone settings (it would mix two benchmarks).
+Every score and time is kept as it comes in ``bench/records/<work folder's name>.jsonl`` (``--record``),
+a tracked file: the hours of training it stands for survive a fresh checkout, which the checkpoints in
+``--work`` (ignored by git) do not. Rerunning the same command after an interruption continues (the
+supernet from its checkpoint). A stand-alone network's checkpoint, while the work folder has it, lets a
+rerun with another ``--images`` rescore it without training. A record refuses other stand-alone settings
+(it would mix two benchmarks); a supernet per length and training method shares it.
+
+``--only-seed S`` trains and scores seed S's stand-alone networks and stops: run one process per seed
+side by side, each with ``--threads 1``, which on 2 cores trains about 1.6 times as many networks per hour
+as one process on both.
 
     python bench/supernet_fidelity.py [--subnets 30] [--seeds 2] [--standalone-steps 600]
-        [--supernet-steps 1500] [--calibration-batches 32] [--images N] [--work DIR]
+        [--supernet-steps 1500] [--calibration-batches 32] [--images N] [--work DIR] [--record FILE]
+        [--only-seed S] [--threads N]
 """
 
 from __future__ import annotations
@@ -35,7 +42,6 @@ import torch
 from scipy import stats
 
 from nas import ArchConfig, SearchSpace
-from nas._files import write_text_atomic
 from nas._paths import DEFAULT_SPACE, reference_configs
 from nas.data import load_dataset
 from nas.evaluate import SupernetEvaluator, TrainEvaluator
@@ -52,6 +58,14 @@ def fidelity_configs(space: SearchSpace, subnets: int) -> dict[str, ArchConfig]:
         assert space.contains(reference), f"{name} is not a point of the default space"
         configs[name] = reference
     return configs
+
+
+RECORDS = Path(__file__).parent / "records"
+
+
+def record_path(work: Path, record: Path | None) -> Path:
+    """The benchmark's record: as given, or the tracked ``bench/records/<work folder's name>.jsonl``."""
+    return record if record is not None else RECORDS / f"{work.name}.jsonl"
 
 
 def kept_scores(path: Path) -> dict[str, dict]:
@@ -97,15 +111,16 @@ def score_kept(
         keep_score(record, kept[key])
 
 
-def _check_settings(args: argparse.Namespace) -> None:
-    """The work folder's training settings, written on first use and refused if they differ later."""
+def _check_settings(args: argparse.Namespace, record: Path, kept: dict[str, dict]) -> None:
+    """The record's stand-alone training settings, kept as its first row and refused if they differ later."""
     settings = {name: getattr(args, name) for name in TRAINING_SETTINGS}
-    path = args.work / "settings.json"
-    if path.exists() and (kept := json.loads(path.read_text())) != settings:
-        changed = ", ".join(f"{k} {kept.get(k)} -> {v}" for k, v in settings.items() if kept.get(k) != v)
-        print(f"{args.work}: trained with other settings ({changed}); use another --work", file=sys.stderr)
+    if "settings" not in kept:
+        kept["settings"] = {"key": "settings", **settings}
+        keep_score(record, kept["settings"])
+    elif (recorded := {k: v for k, v in kept["settings"].items() if k != "key"}) != settings:
+        changed = ", ".join(f"{k} {recorded.get(k)} -> {v}" for k, v in settings.items() if recorded.get(k) != v)
+        print(f"{record}: trained with other settings ({changed}); use another --record", file=sys.stderr)
         raise SystemExit(2)
-    write_text_atomic(path, json.dumps(settings))
 
 
 def main() -> None:
@@ -120,18 +135,24 @@ def main() -> None:
     parser.add_argument("--calibration-batches", type=int, default=32, help="BN recalibration batches per score")
     parser.add_argument("--images", type=int, help="score on the first N validation images (default: all)")
     parser.add_argument("--work", type=Path, default=Path("runs/supernet-fidelity"))
+    parser.add_argument("--record", type=Path, help="the scores' file (default: bench/records/<work's name>.jsonl)")
+    parser.add_argument("--only-seed", type=int, help="train and score this seed's stand-alone networks, then stop")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
-    _check_settings(args)
+    record = record_path(args.work, args.record)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    kept = kept_scores(record)
+    _check_settings(args, record, kept)
     space = SearchSpace.load(DEFAULT_SPACE)
     configs = fidelity_configs(space, args.subnets)
-    record = args.work / "scores.jsonl"
-    kept = kept_scores(record)
     dataset = load_dataset(args.data)  # once, for every training and the supernet's
     validation = len(dataset.indices("validation"))
     images = validation if args.images is None else min(args.images, validation)
 
-    for seed in range(args.seeds):
+    for seed in range(args.seeds) if args.only_seed is None else [args.only_seed]:
         trainer = TrainEvaluator(
             data=dataset, resolution=args.resolution, steps=args.standalone_steps, batch_size=args.batch_size,
             seed=seed,
@@ -149,6 +170,8 @@ def main() -> None:
             kept[scored] = {"key": scored, "value": trainer.accuracy(model, images=images)}
             keep_score(record, kept[scored])
             print(f"{key}: {kept[scored]['value']:.4f} ({kept[key]['seconds']:.0f} s)", flush=True)
+    if args.only_seed is not None:
+        return
 
     supernet = f"supernet-{args.supernet_steps}-m{SupernetRecipe.method}"  # its folder in --work, its scores' key
     start = time.perf_counter()
