@@ -15,8 +15,7 @@ from nas._errors import ArgumentError, NasError
 from nas._files import file_in_the_way
 
 USER_ERROR = 2
-PREDICTOR_HELP = "predictor file of --evaluator ofa-predictor: OFA's acc_predictor.pth or its .npz (default: none)"
-SUPERNET_HELP = "supernet file of --evaluator supernet (python -m nas.supernet train writes it; default: none)"
+EVALUATOR_NAMES = "params, flops, synflow, naswot, grad_norm, zen, train, ofa-predictor, predictor, supernet"
 
 
 def bind_dash_value(argv: Sequence[str], flag: str) -> list[str]:
@@ -53,19 +52,44 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(USER_ERROR)
 
 
+_STRICT = ("data", "predictor", "supernet", "calibration_batches", "images")  # refused where ignored
+
+
+def add_evaluator_flags(parser_: argparse.ArgumentParser) -> None:
+    """The flags that configure an evaluator beyond ``--data`` and ``--seed``, alike in every command."""
+    parser_.add_argument("--steps", type=int, default=300, help="training steps of the train evaluator")
+    parser_.add_argument(
+        "--predictor",
+        help="predictor file of --evaluator ofa-predictor (OFA's acc_predictor.pth or its .npz) or of --evaluator"
+        " predictor (python -m nas.evaluate fit-predictor writes it); default: none",
+    )
+    parser_.add_argument(
+        "--supernet",
+        help="supernet file of --evaluator supernet (python -m nas.supernet train writes it; default: none)",
+    )
+    parser_.add_argument(
+        "--calibration-batches",
+        type=int,
+        help="--evaluator supernet: training batches its BN statistics are recalibrated on per config (default: 32)",
+    )
+    parser_.add_argument(
+        "--images", type=int, help="--evaluator supernet: validation images each config is scored on (default: 2000)"
+    )
+
+
 def evaluator_options(args: argparse.Namespace, *, data: Any = None, uses_data: bool = False, **extra: Any) -> dict:
     """The options a command's flags give its evaluator: ``--data`` (``data`` when the command loaded it,
-    the evaluator's ``data_default`` when not given), ``--seed``, ``--steps``, ``--predictor``, ``--supernet``.
-    A ``--data``, ``--predictor`` or ``--supernet`` the chosen evaluator ignores is refused, unless the
-    command itself ``uses_data``."""
+    the evaluator's ``data_default`` when not given), ``--seed`` and the flags of ``add_evaluator_flags``.
+    A ``--data``, ``--predictor``, ``--supernet``, ``--calibration-batches`` or ``--images`` the chosen
+    evaluator ignores is refused (``--data`` not when the command itself ``uses_data``)."""
     from nas.evaluate import EVALUATORS, options_for
 
-    given = [name for name in ("data", "predictor", "supernet") if getattr(args, name, None) is not None]
+    given = [name for name in _STRICT if getattr(args, name) is not None]
     strict = [name for name in given if not (uses_data and name == "data")]
     default = getattr(EVALUATORS.get(args.evaluator), "data_default", "digits")
     return options_for(
         args.evaluator, strict=strict, data=data if data is not None else args.data or default, seed=args.seed,
-        steps=args.steps, predictor=args.predictor, supernet=getattr(args, "supernet", None), **extra,
+        steps=args.steps, **{name: getattr(args, name) for name in _STRICT[1:]}, **extra,
     )  # fmt: skip
 
 

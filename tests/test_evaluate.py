@@ -115,3 +115,9 @@ def test_evaluate_cli_scores_a_config_and_refuses_bad_data(tmp_path: Path) -> No
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "no such dataset folder" in result.stderr
+
+
+def test_the_commands_help_names_every_evaluator() -> None:
+    from nas._cli import EVALUATOR_NAMES
+
+    assert EVALUATOR_NAMES.split(", ") == list(EVALUATORS)  # the help's list, written out to keep startup light

@@ -331,6 +331,26 @@ def test_bad_supernet_input_is_one_line(tiny: Path, trained: Path, tmp_path: Pat
     assert not (tmp_path / "mixed").exists()
 
 
+def test_the_cli_sets_the_calibration_and_the_images_scored(tiny: Path, trained: Path, tmp_path: Path) -> None:
+    inside = tmp_path / "inside.yaml"
+    SearchSpace.load(tiny).random_config(1).save(inside)
+    scored = run_main(
+        "nas.evaluate", str(inside), "--evaluator", "supernet", "--supernet", str(trained),
+        "--calibration-batches", "3", "--images", "40",
+    )  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    assert "BN recalibrated on 3 training batches, scored on the first 40 images" in scored.stdout
+    for flags, fragment in (
+        (("--evaluator", "supernet", "--supernet", str(trained), "--calibration-batches", "0"), "use 1 or more"),
+        (("--images", "40"), "--images 40: evaluator flops does not use it (only supernet do)"),
+        (("--evaluator", "train", "--calibration-batches", "3"), "evaluator train does not use it"),
+    ):
+        refused = run_main("nas.evaluate", str(inside), *flags)
+        assert refused.returncode == 2, (flags, refused.stderr)
+        assert fragment in refused.stderr, (flags, refused.stderr)
+        assert len(refused.stderr.strip().splitlines()) == 1
+
+
 def test_a_search_runs_on_inherited_scores(tiny: Path, trained: Path, tmp_path: Path) -> None:
     from nas.search import run_search
     from tests.test_latency import synthetic_table

@@ -25,10 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("config", help="config YAML")
     parser.add_argument("--evaluator", default="flops", help=f"one of {', '.join(EVALUATORS)}")
     parser.add_argument("--data", help="dataset: 'digits' or a folder (default: digits)")
-    parser.add_argument("--steps", type=int, default=300, help="training steps of the train evaluator")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights, batches and training")
-    parser.add_argument("--predictor", help=_cli.PREDICTOR_HELP)
-    parser.add_argument("--supernet", help=_cli.SUPERNET_HELP)
+    _cli.add_evaluator_flags(parser)
     return parser
 
 

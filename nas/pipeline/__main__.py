@@ -25,11 +25,11 @@ FLAGS = {"budget_ms": "--budget", "latency": "--target"}
 def _parser() -> argparse.ArgumentParser:
     p = _cli.budget_parser("nas.pipeline", __doc__, budget_help="latency budget of the final network")
     p.add_argument("--space", default=DEFAULT_SPACE, help="search space YAML or shipped name (default: %(default)s)")
-    p.add_argument("--evaluator", default="flops", help="search evaluator (default: %(default)s; train for accuracy)")
+    p.add_argument(
+        "--evaluator", default="flops", help=f"search evaluator: one of {_cli.EVALUATOR_NAMES} (default: %(default)s)"
+    )
     p.add_argument("--trials", type=int, default=1000, help="search trials (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=300, help="training steps of the train evaluator in the search")
-    p.add_argument("--predictor", help=_cli.PREDICTOR_HELP)
-    p.add_argument("--supernet", help=_cli.SUPERNET_HELP)
+    _cli.add_evaluator_flags(p)
     p.add_argument("--slack", type=float, default=0.1, help="search at budget x (1 + slack); NetAdapt trims the rest")
     p.add_argument(
         "--data", help="dataset for NetAdapt and the final training (default: digits; on a supernet, its own)"

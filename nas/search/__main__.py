@@ -25,13 +25,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--evaluator",
         default="flops",
-        help="params, flops, synflow, naswot, grad_norm, zen, train, ofa-predictor (default: %(default)s, chosen in"
-        " bench/RESULTS.md)",
+        help=f"one of {_cli.EVALUATOR_NAMES} (default: %(default)s, chosen in bench/RESULTS.md)",
     )
     p.add_argument("--data", help="dataset for data-based evaluators (default: digits)")
-    p.add_argument("--steps", type=int, default=300, help="training steps of the train evaluator")
-    p.add_argument("--predictor", help=_cli.PREDICTOR_HELP)
-    p.add_argument("--supernet", help=_cli.SUPERNET_HELP)
+    _cli.add_evaluator_flags(p)
     p.add_argument(
         "--trials", type=int, help=f"complete trials in the study, resumed ones included (default {DEFAULT_TRIALS})"
     )
