@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import copy
+import hashlib
 import importlib
 import io
 import logging
@@ -53,6 +54,25 @@ TINY_SPACE: dict[str, Any] = {
     ],
     "head": {"last_channels": [32, 48], "hidden_channels": 64, "dropout": 0.1},
 }
+
+
+def _tracked() -> dict[str, str]:
+    """Content digest of every file git tracks in the checkout, but the benchmark records (bench/records/),
+    which a benchmark running beside the tests may be appending to."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True)
+    names = [name for name in listed.stdout.split("\0") if name and not name.startswith("bench/records/")]
+    return {name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest() for name in names if (ROOT / name).is_file()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tracked_files_stay_as_they_were() -> Any:
+    """No test, so no stage run as the README runs it, changes a shipped file (a table, a space, a config):
+    checked once over the whole session, which runs every stage."""
+    before = _tracked()
+    yield
+    after = _tracked()
+    changed = sorted(name for name in before if after.get(name) != before[name])
+    assert not changed, f"tracked files changed by the tests: {changed}"
 
 
 @pytest.fixture
