@@ -366,6 +366,30 @@ def test_a_search_runs_on_inherited_scores(tiny: Path, trained: Path, tmp_path: 
     assert "validation top-1 (inherited from the supernet)" in (tmp_path / "run" / "summary.md").read_text()
 
 
+def test_the_same_supernet_named_another_way_resumes_the_study(
+    tiny: Path, trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The study records the file, not the spelling: relative here, absolute there is one supernet."""
+    from nas.search import run_search
+    from tests.test_latency import synthetic_table
+
+    table = synthetic_table(SearchSpace.load(tiny), seed=5)
+    table.metadata["space"]["file"] = str(tiny)
+    table.save(tmp_path / "table.yaml")
+
+    def search(supernet: str, trials: int) -> int:
+        evaluator = get_evaluator("supernet", supernet=supernet, images=50, calibration_batches=1)
+        run = run_search(
+            latency=tmp_path / "table.yaml", budget_ms=2.5, space=tiny, evaluator=evaluator, trials=trials,
+            out=tmp_path / "run",
+        )  # fmt: skip
+        return len(run.study.trials)
+
+    assert search(str(trained.resolve()), 2) == 2
+    monkeypatch.chdir(trained.parent)
+    assert search(trained.name, 3) == 3
+
+
 def test_a_damaged_checkpoint_is_one_line(tiny: Path, trained: Path, tmp_path: Path) -> None:
     out = tmp_path / "damaged"
     out.mkdir()

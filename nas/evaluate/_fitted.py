@@ -234,4 +234,4 @@ class PredictorEvaluator(Evaluator):
                      self.describe())  # fmt: skip
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "predictor": str(self.path), **self.model.metrics}
+        return {"name": self.name, "predictor": str(self.path.resolve()), **self.model.metrics}

@@ -206,4 +206,4 @@ class OFAPredictorEvaluator(Evaluator):
         return Score(value, self.kind, fidelity, time.perf_counter() - start, self.describe())
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "predictor": str(self.model.path)}
+        return {"name": self.name, "predictor": str(self.model.path.resolve())}

@@ -73,7 +73,7 @@ class SupernetEvaluator(Evaluator):
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "supernet": str(self.path),
+            "supernet": str(self.path.resolve()),
             "supernet_steps": self.record.get("step"),
             "supernet_recipe": self.record["recipe"],
             "data": self.trainer.data.name,

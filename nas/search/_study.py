@@ -241,13 +241,24 @@ def open_study(
         study.set_user_attr("setup", now)
     else:  # a field the study was made without (an older nas) is taken as now: that part was never recorded
         differ = ", ".join(
-            f"{k} {existing[k]!r} (now {v!r})"
+            f"{name} {was!r} (now {is_!r})"
             for k, v in now.items()
-            if k in existing and json.dumps(existing[k], sort_keys=True) != json.dumps(v, sort_keys=True)
+            if k in existing
+            for name, was, is_ in _differences(k, existing[k], v)
         )
         if differ:
             raise NasError(f"study {name!r} already holds a search with {differ}; use another study name or folder")
     return study
+
+
+def _differences(name: str, was: Any, now: Any) -> list[tuple[str, Any, Any]]:
+    """Where two recorded values differ, by dotted name down through dicts (the evaluator's settings): the
+    refusal names the seed that changed, not the whole record."""
+    if isinstance(was, dict) and isinstance(now, dict):
+        return [
+            d for key in sorted(set(was) | set(now)) for d in _differences(f"{name}.{key}", was.get(key), now.get(key))
+        ]
+    return [] if json.dumps(was, sort_keys=True) == json.dumps(now, sort_keys=True) else [(name, was, now)]
 
 
 def trial_config(trial: optuna.trial.FrozenTrial) -> ArchConfig:
