@@ -52,7 +52,8 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(USER_ERROR)
 
 
-_STRICT = ("data", "predictor", "supernet", "calibration_batches", "images")  # refused where ignored
+_EVALUATOR_FLAGS = ("predictor", "supernet", "calibration_batches", "images")  # add_evaluator_flags', --steps aside
+_STRICT = ("data", *_EVALUATOR_FLAGS)  # refused by an evaluator that ignores them: the user meant them to matter
 
 
 def add_evaluator_flags(parser_: argparse.ArgumentParser) -> None:
@@ -89,7 +90,7 @@ def evaluator_options(args: argparse.Namespace, *, data: Any = None, uses_data: 
     default = getattr(EVALUATORS.get(args.evaluator), "data_default", "digits")
     return options_for(
         args.evaluator, strict=strict, data=data if data is not None else args.data or default, seed=args.seed,
-        steps=args.steps, **{name: getattr(args, name) for name in _STRICT[1:]}, **extra,
+        steps=args.steps, **{name: getattr(args, name) for name in _EVALUATOR_FLAGS}, **extra,
     )  # fmt: skip
 
 
