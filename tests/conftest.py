@@ -59,7 +59,7 @@ TINY_SPACE: dict[str, Any] = {
 def _tracked() -> dict[str, str]:
     """Content digest of every file git tracks in the checkout, but the benchmark records (bench/records/),
     which a benchmark running beside the tests may be appending to."""
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True)
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True)
     names = [name for name in listed.stdout.split("\0") if name and not name.startswith("bench/records/")]
     return {name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest() for name in names if (ROOT / name).is_file()}
 

@@ -351,17 +351,22 @@ def test_the_cli_sets_the_calibration_and_the_images_scored(tiny: Path, trained:
         assert len(refused.stderr.strip().splitlines()) == 1
 
 
-def test_a_search_runs_on_inherited_scores(tiny: Path, trained: Path, tmp_path: Path) -> None:
-    from nas.search import run_search
+def _tiny_table(tiny: Path, tmp_path: Path) -> Path:
+    """A synthetic latency table of the tiny space, saved where a search can name it."""
     from tests.test_latency import synthetic_table
 
     table = synthetic_table(SearchSpace.load(tiny), seed=5)
     table.metadata["space"]["file"] = str(tiny)
     table.save(tmp_path / "table.yaml")
+    return tmp_path / "table.yaml"
+
+
+def test_a_search_runs_on_inherited_scores(tiny: Path, trained: Path, tmp_path: Path) -> None:
+    from nas.search import run_search
+
+    table = _tiny_table(tiny, tmp_path)
     evaluator = get_evaluator("supernet", supernet=str(trained), images=100)
-    result = run_search(
-        latency=tmp_path / "table.yaml", budget_ms=2.5, space=tiny, evaluator=evaluator, trials=6, out=tmp_path / "run"
-    )
+    result = run_search(latency=table, budget_ms=2.5, space=tiny, evaluator=evaluator, trials=6, out=tmp_path / "run")
     assert result.best is not None
     assert "validation top-1 (inherited from the supernet)" in (tmp_path / "run" / "summary.md").read_text()
 
@@ -371,16 +376,13 @@ def test_the_same_supernet_named_another_way_resumes_the_study(
 ) -> None:
     """The study records the file, not the spelling: relative here, absolute there is one supernet."""
     from nas.search import run_search
-    from tests.test_latency import synthetic_table
 
-    table = synthetic_table(SearchSpace.load(tiny), seed=5)
-    table.metadata["space"]["file"] = str(tiny)
-    table.save(tmp_path / "table.yaml")
+    table = _tiny_table(tiny, tmp_path)
 
     def search(supernet: str, trials: int) -> int:
         evaluator = get_evaluator("supernet", supernet=supernet, images=50, calibration_batches=1)
         run = run_search(
-            latency=tmp_path / "table.yaml", budget_ms=2.5, space=tiny, evaluator=evaluator, trials=trials,
+            latency=table, budget_ms=2.5, space=tiny, evaluator=evaluator, trials=trials,
             out=tmp_path / "run",
         )  # fmt: skip
         return len(run.study.trials)
