@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from nas.blocks import Norm, se_channels
+from nas.model._depthwise import DepthwiseConv2d
 
 if TYPE_CHECKING:
     from nas.blocks import LayerConfig
@@ -43,10 +44,13 @@ class ConvBNAct(nn.Sequential):
         norm: Norm | None = None,
     ) -> None:
         norm = norm or Norm()
-        layers: list[nn.Module] = [
-            nn.Conv2d(in_channels, out_channels, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
-            batch_norm(out_channels, norm),
-        ]
+        depthwise = groups > 1 and groups == in_channels == out_channels
+        conv = (
+            DepthwiseConv2d(in_channels, kernel, stride)
+            if depthwise
+            else nn.Conv2d(in_channels, out_channels, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False)
+        )
+        layers: list[nn.Module] = [conv, batch_norm(out_channels, norm)]
         if act is not None:
             layers.append(activation(act))
         super().__init__(*layers)
@@ -201,7 +205,7 @@ def _shuffle_branch(in_channels: int, out: int, kernel: int, stride: int, norm: 
     if lead:
         parts += [nn.Conv2d(in_channels, out, 1, bias=False), batch_norm(out, norm), nn.ReLU(inplace=True)]
     parts += [
-        nn.Conv2d(mid, mid, kernel, stride, (kernel - 1) // 2, groups=mid, bias=False),
+        DepthwiseConv2d(mid, kernel, stride),
         batch_norm(mid, norm),
         nn.Conv2d(mid, out, 1, bias=False),
         batch_norm(out, norm),

@@ -153,7 +153,7 @@ def train_supernet(
         logger.info("supernet %s is already trained (%d steps); delete it to train again", final, steps)
         return final
     supernet = Supernet(space, num_classes=trainer.data.num_classes, resolution=resolution, seed=seed)
-    supernet.to(trainer.device)
+    supernet.to(trainer.device, memory_format=torch.channels_last)  # as TrainEvaluator trains: faster on CPU
     optimizer = torch.optim.SGD(_param_groups(supernet, weight_decay), lr=lr, momentum=momentum, nesterov=True)
     use_amp = trainer.device.type == "cuda"  # mixed precision on CUDA, as TrainEvaluator trains
     scaler = torch.amp.GradScaler(enabled=use_amp)
@@ -191,7 +191,8 @@ def train_supernet(
         for group in optimizer.param_groups:
             group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * step / steps))
         x, y = trainer.step_batch(step)
-        x, y = x[rank::world].to(trainer.device), y[rank::world].to(trainer.device)
+        x = x[rank::world].to(trainer.device, memory_format=torch.channels_last)
+        y = y[rank::world].to(trainer.device)
         picks = random.Random(f"{seed}:{step}")
         left_out = [k for k in skippable if picks.random() < 0.5]  # leaving a stage out can be the larger network
         largest = largest_config(space, pick=picks.choice, skip=left_out)  # each is some step's teacher
