@@ -1,5 +1,5 @@
 """The depthwise convolution's tap-by-tap weight gradient: the same gradient as torch's convolution, taken
-only where it is meant to be (training on CPU, small output maps)."""
+only where it is meant to be (training on CPU, small maps)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def _pair(channels: int, kernel: int, stride: int) -> tuple[DepthwiseConv2d, nn.
     return taps, plain
 
 
-@pytest.mark.parametrize(("size", "stride"), [(4, 1), (8, 2), (2, 1)])
+@pytest.mark.parametrize(("size", "stride"), [(4, 1), (4, 2), (2, 1)])
 def test_the_module_trains_as_torchs_convolution(size: int, stride: int) -> None:
     taps, plain = _pair(16, 5, stride)
     x = torch.randn(4, 16, size, size).contiguous(memory_format=torch.channels_last)

@@ -1,8 +1,8 @@
 """A depthwise convolution whose weight gradient on CPU is computed tap by tap on small maps.
 
-oneDNN, torch's CPU convolution, computes a depthwise kernel's gradient slowly when the output map is
-small: 12-35 ms for 576-960 channels on 4x4 to 1x1 maps at batch 64, where the same gradient summed one
-kernel tap at a time takes 2-5 ms (bench/RESULTS.md, "Training on CPU: depthwise gradients"). Networks
+oneDNN, torch's CPU convolution, computes a depthwise kernel's gradient slowly when the map is small:
+19-33 ms for 576-960 channels on 4x4 to 1x1 maps at batch 64, where the same gradient summed one kernel
+tap at a time takes 0.3-7 ms (bench/RESULTS.md, "Training on CPU: depthwise gradients"). Networks
 trained at 32 px run most of their layers on such maps, so this gradient was the largest single cost of
 a training step. The forward pass and the input's gradient stay oneDNN's; the module is an
 ``nn.Conv2d`` (same parameters, same state dict, same ONNX export).
@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-TAPS_AT_MOST = 16  # output positions (height x width) up to which the tap-by-tap gradient is used: measured
-# faster at 4x4 and below, and slower at 8x8, on a 2 vCPU AMD EPYC (AVX2)
+TAPS_AT_MOST = 16  # input positions (height x width) up to which the tap-by-tap gradient is used: measured
+# faster on 4x4 maps and below, and slower on 8x8 (at stride 2 too), on a 2 vCPU AMD EPYC (AVX2)
 
 
 class _TapGradient(torch.autograd.Function):
@@ -69,7 +69,7 @@ def tap_gradient(
 
 class DepthwiseConv2d(nn.Conv2d):
     """``nn.Conv2d(channels, channels, kernel, stride, padding, groups=channels, bias=False)``; in training on
-    CPU with a small output map, its weight gradient is computed by ``tap_gradient``."""
+    CPU on a small input map, its weight gradient is computed by ``tap_gradient``."""
 
     def __init__(self, channels: int, kernel: int, stride: int = 1) -> None:
         super().__init__(channels, channels, kernel, stride, (kernel - 1) // 2, groups=channels, bias=False)
@@ -84,8 +84,4 @@ class DepthwiseConv2d(nn.Conv2d):
             return False
         if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
             return False
-        out_h, out_w = (
-            (size + 2 * p - k) // s + 1
-            for size, p, k, s in zip(input.shape[2:], self.padding, self.kernel_size, self.stride, strict=True)
-        )
-        return out_h * out_w <= TAPS_AT_MOST
+        return input.shape[-2] * input.shape[-1] <= TAPS_AT_MOST
