@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas import ArchConfig, build_model
+from nas._paths import REFERENCE_DIR
 from nas.model._depthwise import TAPS_AT_MOST, DepthwiseConv2d, tap_gradient
 
 
@@ -81,3 +83,11 @@ def test_the_taps_are_taken_only_in_cpu_training_on_small_maps() -> None:
     module.train()
     module.weight.requires_grad_(False)
     assert not took_taps(small)
+
+
+@pytest.mark.parametrize("reference", ["mobilenetv3_small", "mobilenetv2_100", "mobilenetv1_025", "shufflenet_v2_x0_5"])
+def test_every_depthwise_conv_of_the_vocabulary_takes_the_taps(reference: str) -> None:
+    network = build_model(ArchConfig.load(REFERENCE_DIR / f"{reference}.yaml"))
+    depthwise = [m for m in network.modules() if isinstance(m, nn.Conv2d) and m.groups == m.in_channels > 1]
+    assert depthwise
+    assert all(isinstance(m, DepthwiseConv2d) for m in depthwise)
