@@ -27,13 +27,13 @@ from supernet_fidelity import (  # this folder's: run as python bench/...
     record_path,
     score_kept,
     stride_groups,
+    supernet_name,
 )
 
 from nas import SearchSpace
 from nas._paths import DEFAULT_SPACE
 from nas.data import load_dataset
 from nas.evaluate import SupernetEvaluator
-from nas.supernet import SupernetRecipe
 
 
 def _setting(text: str) -> tuple[int, int, int]:
@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/supernet-fidelity"))
     parser.add_argument("--record", type=Path, help="the scores' file (default: bench/records/<work's name>.jsonl)")
     parser.add_argument("--supernet-steps", type=int, default=1500)
+    parser.add_argument("--few-shot", action="store_true", help="the few-shot supernet of that many steps")
     parser.add_argument("--subnets", type=int, default=30)
     parser.add_argument("--images", type=int, help="score on the first N validation images (default: all)")
     parser.add_argument(
@@ -62,7 +63,7 @@ def main() -> None:
     data = load_dataset(kept["settings"]["data"])
     validation = len(data.indices("validation"))  # what the stand-alone and recorded scores were taken on
     images = validation if args.images is None else min(args.images, validation)
-    supernet = f"supernet-{args.supernet_steps}-m{SupernetRecipe.method}"
+    supernet = supernet_name(args.supernet_steps, args.few_shot)
     names = list(configs)
     alone = np.array([np.mean([kept[f"alone/{n}/{s}/{validation}"]["value"] for s in (0, 1)]) for n in names])
     # what the fidelity bench recorded: 32 calibration batches, or 8 for a supernet scored before that default

@@ -6,8 +6,9 @@ On one dataset (Fashion-MNIST by default) and the default space:
    (``--seeds`` seeds), scored on the validation split (all of it, or its first ``--images``) after BN
    recalibration;
 2. one supernet trained with ``train_supernet`` for ``--supernet-steps`` steps (same batch size,
-   resolution and data), and every config scored by ``--evaluator supernet`` on the same images after
-   BN recalibration on ``--calibration-batches`` training batches;
+   resolution and data), or with ``--few-shot`` one per downsampling profile of the space, that many steps
+   each, and every config scored by ``--evaluator supernet`` on the same images after BN recalibration on
+   ``--calibration-batches`` training batches;
 3. Kendall tau between the inherited scores and the mean stand-alone score, next to the seed-to-seed
    tau of stand-alone training (the ceiling a cheap score can hope for), MACs' tau (the free yardstick),
    and the costs.
@@ -21,11 +22,11 @@ rerun with another ``--images`` rescore it without training. A record refuses ot
 
 ``--only-seed S`` trains and scores seed S's stand-alone networks and stops: run one process per seed
 side by side, each with ``--threads 1``, which on 2 cores trains about 1.6 times as many networks per hour
-as one process on both.
+as one process on both. Likewise ``--few-shot --part K`` trains part K of the few-shot supernet and stops.
 
     python bench/supernet_fidelity.py [--subnets 30] [--seeds 2] [--standalone-steps 600]
-        [--supernet-steps 1500] [--calibration-batches 32] [--images N] [--work DIR] [--record FILE]
-        [--only-seed S] [--threads N]
+        [--supernet-steps 1500] [--few-shot [--part K]] [--calibration-batches 32] [--images N]
+        [--work DIR] [--record FILE] [--only-seed S] [--threads N]
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ def fidelity_configs(space: SearchSpace, subnets: int) -> dict[str, ArchConfig]:
 
 
 RECORDS = Path(__file__).parent / "records"
+
+
+def supernet_name(steps: int, few_shot: bool) -> str:
+    """A supernet's folder in the work folder and its scores' key: by steps, training method and kind."""
+    return f"supernet-{steps}-m{SupernetRecipe.method}" + ("-fewshot" if few_shot else "")
 
 
 def record_path(work: Path, record: Path | None) -> Path:
@@ -132,6 +138,8 @@ def main() -> None:
     parser.add_argument("--supernet-steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--resolution", type=int, default=32)
+    parser.add_argument("--few-shot", action="store_true", help="one supernet per downsampling profile")
+    parser.add_argument("--part", type=int, help="with --few-shot: train this part of it, then stop")
     parser.add_argument("--calibration-batches", type=int, default=32, help="BN recalibration batches per score")
     parser.add_argument("--images", type=int, help="score on the first N validation images (default: all)")
     parser.add_argument("--work", type=Path, default=Path("runs/supernet-fidelity"))
@@ -173,13 +181,16 @@ def main() -> None:
     if args.only_seed is not None:
         return
 
-    supernet = f"supernet-{args.supernet_steps}-m{SupernetRecipe.method}"  # its folder in --work, its scores' key
+    supernet = supernet_name(args.supernet_steps, args.few_shot)
     start = time.perf_counter()
     path = train_supernet(
         space=space, out=args.work / supernet, data=dataset, resolution=args.resolution,
-        steps=args.supernet_steps, batch_size=args.batch_size, progress=True,
+        steps=args.supernet_steps, batch_size=args.batch_size, few_shot=args.few_shot, part=args.part,
+        progress=True,
     )  # fmt: skip
     print(f"supernet: {path} ({time.perf_counter() - start:.0f} s this run)", flush=True)
+    if args.part is not None:
+        return
     batches = args.calibration_batches
     keys = [inherited_key(supernet, name, images, batches=batches) for name in configs]
     score_kept(
@@ -197,14 +208,16 @@ def main() -> None:
         for b in range(a + 1, args.seeds)
     ]
     ceiling = float(np.mean(ceilings)) if ceilings else float("nan")
-    supernet_seconds = float(torch.load(path, weights_only=True).get("seconds", float("nan")))
+    stored = torch.load(path, weights_only=True)
+    supernet_seconds = float(stored.get("seconds", float("nan")))  # a few-shot supernet's: its parts' together
+    parts = f"{len(stored['parts'])} few-shot parts x " if "parts" in stored else ""
     alone_seconds = np.array([kept[f"alone/{n}/{s}"]["seconds"] for n in names for s in range(args.seeds)])
     score_seconds = float(np.mean([kept[key]["seconds"] for key in keys]))
     print(f"{len(names)} configs ({args.subnets} random + MobileNetV3-Large/-Small), {args.data}, {args.resolution}px,"
           f" every score on {images} validation images")  # fmt: skip
     print(
-        f"stand-alone: {args.standalone_steps} steps x {args.seeds} seeds; supernet: {args.supernet_steps} steps,"
-        f" BN recalibrated on {batches} batches per score"
+        f"stand-alone: {args.standalone_steps} steps x {args.seeds} seeds;"
+        f" supernet: {parts}{args.supernet_steps} steps, BN recalibrated on {batches} batches per score"
     )
     print(f"Kendall tau, inherited vs stand-alone mean: {tau:.3f}")
     print(f"Kendall tau, stand-alone seed vs seed (ceiling): {ceiling:.3f}; ratio {tau / ceiling:.2f}")
@@ -224,7 +237,7 @@ def main() -> None:
     for n in ("mobilenetv3_large", "mobilenetv3_small"):
         print(f"{n}: stand-alone {alone[names.index(n)].mean():.4f}, inherited {inherited[names.index(n)]:.4f}")
     print(
-        f"cost: supernet {supernet_seconds:.0f} s ({args.supernet_steps} steps); stand-alone"
+        f"cost: supernet {supernet_seconds:.0f} s ({parts}{args.supernet_steps} steps); stand-alone"
         f" {len(alone_seconds)} trainings x median {np.median(alone_seconds):.0f} s ="
         f" {len(alone_seconds) * np.median(alone_seconds):.0f} s (the median: a training that shared the machine"
         f" or was paused took longer; as timed, {alone_seconds.sum():.0f} s); inherited score {score_seconds:.1f} s"

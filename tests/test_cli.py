@@ -31,6 +31,7 @@ def test_show_space_reports_size_and_references() -> None:
     assert "mobilenetv3_large (yes)" in result.stdout
     assert "mobilenetv3_small (yes)" in result.stdout
     assert "mobilenetv3_large_075 (no)" in result.stdout
+    assert "supernet parts (by downsampling): 4 [s0.stride=1,s3.depth=0] [s0.stride=1,s3.depth=2/3/4]" in result.stdout
 
 
 def test_export_cli_writes_a_runnable_model(tmp_path: Path) -> None:

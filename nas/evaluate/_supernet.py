@@ -62,8 +62,9 @@ class SupernetEvaluator(Evaluator):
             )
         self.supernet.to(self.trainer.device)
         scored = min(images, len(self.trainer.data.indices("validation")))
+        parts = f"{len(self.record['parts'])} few-shot parts x " if "parts" in self.record else ""
         self.fidelity = (
-            f"inherited from supernet {self.path.name} ({self.record.get('step')} steps on {self.data_name} at"
+            f"inherited from supernet {self.path.name} ({parts}{self.record.get('step')} steps on {self.data_name} at"
             f" {self.supernet.resolution}px),"
             + (f" fine-tuned {finetune_steps} steps," if finetune_steps else "")
             + f" BN recalibrated on {calibration_batches} training batches,"

@@ -7,6 +7,7 @@ from nas.model._op_module import context_module, op_input_shape, op_module, shap
 from nas.model._supernet import (
     SUPERNET_FORMAT,
     Supernet,
+    SupernetParts,
     largest_config,
     load_supernet,
     read_supernet,
@@ -22,6 +23,7 @@ __all__ = [
     "Network",
     "SqueezeExcite",
     "Supernet",
+    "SupernetParts",
     "build_model",
     "context_module",
     "export_onnx",

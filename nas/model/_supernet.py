@@ -281,29 +281,77 @@ def read_supernet(path: str | os.PathLike[str]) -> dict[str, Any]:
     return record
 
 
-def load_supernet(path: str | os.PathLike[str]) -> tuple[Supernet, dict[str, Any]]:
-    """A trained supernet and its record (recipe, space, steps), its space rebuilt from the file."""
-    from nas._yaml import parse_mapping
+class SupernetParts(nn.Module):
+    """Few-shot supernets (``train_supernet(few_shot=True)``): one ``Supernet`` per part of ``space``
+    (``SearchSpace.downsampling_parts``). A config runs in, and takes its weights from, the part that holds
+    it; the rest of the interface is ``Supernet``'s."""
 
+    def __init__(self, space: SearchSpace, parts: Sequence[Supernet]) -> None:
+        super().__init__()
+        self.space, self.parts = space, nn.ModuleList(parts)
+        self.num_classes, self.resolution = parts[0].num_classes, parts[0].resolution
+
+    def part_of(self, config: ArchConfig) -> Supernet:
+        for part in self.parts:
+            if part.space.contains(config):
+                return part
+        raise OutsideSpaceError(
+            f"{config.name or 'the config'} is not a config of the supernet's space {self.space.name}"
+        )
+
+    def forward(self, x: Tensor, config: ArchConfig, *, dropout: bool = True) -> Tensor:
+        return self.part_of(config)(x, config, dropout=dropout)
+
+    def subnet_state(self, config: ArchConfig) -> dict[str, Tensor]:
+        return self.part_of(config).subnet_state(config)
+
+    def extract(self, config: ArchConfig) -> Network:
+        return self.part_of(config).extract(config)
+
+
+def load_supernet(path: str | os.PathLike[str]) -> tuple[Supernet | SupernetParts, dict[str, Any]]:
+    """A trained supernet (or few-shot parts) and its record (recipe, space, steps), its space rebuilt
+    from the file."""
     record = read_supernet(path)
     try:
-        space = SearchSpace.from_dict(parse_mapping(record["space_yaml"], f"{path}: space"), source=f"{path}: space")
         recipe = record["recipe"]
-        supernet = Supernet(
-            space,
-            num_classes=int(record["num_classes"]),
-            resolution=int(recipe["resolution"]),
-            seed=int(recipe["seed"]),
-            by_source=int(recipe.get("method", 1)) >= BY_SOURCE,
-        )
-        supernet.load_state_dict(record["state"])
+        space = _space(path, record)
+        if "parts" in record:
+            supernet: Supernet | SupernetParts = SupernetParts(
+                space, [_supernet(path, part, record, recipe) for part in record["parts"]]
+            )
+        else:
+            supernet = _supernet(path, record, record, recipe)
     except NasError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise NasError(f"{path}: a damaged supernet file ({type(exc).__name__}); train it again") from None
+    return supernet, record
+
+
+def _space(path: str | os.PathLike[str], record: dict[str, Any]) -> SearchSpace:
+    """The space a record keeps, checked against its recorded hash."""
+    from nas._yaml import parse_mapping
+
+    space = SearchSpace.from_dict(parse_mapping(record["space_yaml"], f"{path}: space"), source=f"{path}: space")
     if space.hash != record.get("space_hash"):
         raise NasError(f"{path}: its space does not hash to the recorded {record.get('space_hash')}; train it again")
-    return supernet, record
+    return space
+
+
+def _supernet(
+    path: str | os.PathLike[str], part: dict[str, Any], record: dict[str, Any], recipe: dict[str, Any]
+) -> Supernet:
+    """The supernet of ``part`` (the record itself, or one of its few-shot parts) with its tensors."""
+    supernet = Supernet(
+        _space(path, part),
+        num_classes=int(record["num_classes"]),
+        resolution=int(recipe["resolution"]),
+        seed=int(recipe["seed"]),
+        by_source=int(recipe.get("method", 1)) >= BY_SOURCE,
+    )
+    supernet.load_state_dict(part["state"])
+    return supernet
 
 
 def _importance_order(weights: Tensor, dim: int) -> Tensor:

@@ -41,6 +41,7 @@ def describe_space(space: SearchSpace) -> str:
         f"{name} ({'yes' if space.contains(ArchConfig.load(path)) else 'no'})"
         for name, path in reference_configs().items()
     ]
+    parts = [part.name.removeprefix(space.name) for part in space.downsampling_parts()]
     return "\n".join(
         [
             f"space {space.name} ({space.source}), hash {space.hash}",
@@ -50,5 +51,6 @@ def describe_space(space: SearchSpace) -> str:
             f"head ({head.type}): {_options(head)}",
             f"size: {size:,} distinct configs ({_magnitude(size)})",
             f"references in this space: {', '.join(contained) or 'none shipped'}",
+            f"few-shot supernet parts (by downsampling): {len(parts)} {' '.join(parts)}".rstrip(),
         ]
     )

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import yaml
 
-from nas._errors import NasError, OutsideSpaceError
+from nas._errors import OutsideSpaceError
 from nas._fields import Field
 from nas._paths import find_shipped
 from nas._yaml import read_mapping
@@ -165,11 +168,35 @@ class SearchSpace:
 
     def source_text(self) -> str:
         """The space file's text, kept by what is fitted or trained on the space (a predictor, a supernet)
-        so it can rebuild the space and check membership without a path."""
+        so it can rebuild the space and check membership without a path; for a space with no file (built
+        in code, a part of another: ``downsampling_parts``), its canonical content, which hashes the same."""
         try:
             return Path(self.source).read_text()
         except OSError:
-            raise NasError(f"space {self.name} has no readable file ({self.source}); load it from one") from None
+            return yaml.safe_dump(self.spec.to_dict(), sort_keys=False)
+
+    def downsampling_parts(self) -> list[SearchSpace]:
+        """The space split by every choice that moves a downsampling: a stage's stride where it has several,
+        and whether a stage that may stride 2 and may be left out is there. Few-shot NAS (Zhao et al. 2021)
+        trains a supernet per part, so that no late block shares its weights between inputs of 4x4, 2x2
+        and 1x1 (bench/RESULTS.md, supernet sections). Each config of the space is in exactly one part;
+        a space with no such choice is its own only part."""
+        axes: list[list[tuple[int, str, tuple[int, ...]]]] = []
+        for k, stage in enumerate(self.spec.stages):
+            if len(stage.stride) > 1:
+                axes.append([(k, "stride", (stride,)) for stride in stage.stride])
+            present = tuple(depth for depth in stage.depth if depth)
+            if max(stage.stride) > 1 and 0 in stage.depth and present:
+                axes.append([(k, "depth", (0,)), (k, "depth", present)])
+        parts = []
+        for combo in itertools.product(*axes):
+            stages = list(self.spec.stages)
+            for k, field, value in combo:
+                stages[k] = replace(stages[k], **{field: value})
+            label = ",".join(f"s{k}.{field}={'/'.join(map(str, value))}" for k, field, value in combo)
+            spec = replace(self.spec, name=f"{self.name}[{label}]" if label else self.spec.name, stages=tuple(stages))
+            parts.append(SearchSpace(spec=spec, source=f"{self.source} [{label}]" if label else self.source))
+        return parts
 
     def layer_positions(self, config: ArchConfig) -> list[tuple[int, int]]:
         """(stage, place in the stage) of each of ``config``'s layers: where a supernet of the space keeps

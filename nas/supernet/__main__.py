@@ -29,6 +29,10 @@ def _train_parser() -> argparse.ArgumentParser:
                    " and smallest (default: %(default)s)")  # fmt: skip
     p.add_argument("--sort-every", type=int, default=250, help="steps between reorderings of each block's channels"
                    " by importance, 0 for never (default: %(default)s)")  # fmt: skip
+    p.add_argument("--few-shot", action="store_true", help="one supernet of --steps steps per downsampling profile"
+                   " (few-shot NAS): ranks better, costs parts x steps")  # fmt: skip
+    p.add_argument("--part", type=int, help="with --few-shot: train this part only (run several side by side;"
+                   " a run without --part then folds them together)")  # fmt: skip
     p.add_argument("--chunk", type=int, default=50, help="steps between checkpoints (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, batches, subnets (default: %(default)s)")
     return p
@@ -60,10 +64,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             random_subnets=args.random_subnets,
             seed=args.seed,
             sort_every=args.sort_every,
+            few_shot=args.few_shot,
+            part=args.part,
             chunk=args.chunk,
             progress=sys.stderr.isatty(),
         )
-        print(f"supernet: {path} (score configs with --evaluator supernet --supernet {path})")
+        if args.part is not None:
+            print(f"part {args.part}: {path} (once every part is trained, rerun without --part to fold them together)")
+        else:
+            print(f"supernet: {path} (score configs with --evaluator supernet --supernet {path})")
         return 0
     if command == "extract":
         args = _extract_parser().parse_args(rest)

@@ -14,6 +14,13 @@ is derived from (seed, s), and a checkpoint of the shared tensors, the optimizer
 every ``chunk`` steps, so a run killed at any moment loses at most one chunk and, rerun, ends exactly
 where an uninterrupted run does.
 
+``few_shot`` (Zhao et al. 2021, few-shot NAS) trains one such supernet per part of the space, the parts
+split by every choice that moves a downsampling (``SearchSpace.downsampling_parts``): one supernet has its
+late blocks' weights serve inputs of 4x4, 2x2 and 1x1 at 32 px, where a 5x5 kernel sees all its taps,
+some, or only its centre, and the order of the networks that differ there is lost (bench/RESULTS.md).
+The parts train one after another, each as above for ``steps`` steps, in ``out/part<k>/``; the finished
+parts are then kept together in ``out/supernet.pt``.
+
 Under ``torchrun`` the supernet is wrapped in DistributedDataParallel (gloo on CPU, NCCL on CUDA): each
 process takes its share of every batch, and each config's backward pass averages the gradients across
 processes (``find_unused_parameters``: every config of the sandwich uses a different subset of the
@@ -78,12 +85,13 @@ class SupernetRecipe:
     method: int = 4  # 2: skip blocks start as the identity; the largest alone runs dropout, takes the least
     # strides and draws its activations per step; 3: and a stage's first layer is keyed by its input's source;
     # 4: and the largest leaves each stage that allows depth 0 out in half the steps
+    few_shot: bool = False  # one supernet per part of the space (SearchSpace.downsampling_parts), each `steps`
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-LEGACY = {"sort_every": 0, "method": 1}  # what a supernet written before a recipe field existed did
+LEGACY = {"sort_every": 0, "method": 1, "few_shot": False}  # what a supernet written before a recipe field existed did
 
 
 def smallest_config(space: SearchSpace) -> ArchConfig:
@@ -107,14 +115,20 @@ def train_supernet(
     random_subnets: int = 2,
     seed: int = 0,
     sort_every: int = 250,
+    few_shot: bool = False,
+    part: int | None = None,
     chunk: int = 50,
     device: str | None = None,
     progress: bool = False,
 ) -> Path:
     """Train one supernet of ``space`` on ``data``; writes ``out/supernet.pt`` and returns its path.
     Every ``sort_every`` steps (0: never) each block's channels are reordered by importance
-    (``Supernet.sort_channels``), the optimizer's momentum following them. Rerunning the same call resumes
-    from ``out/checkpoint.pt`` (or returns at once when finished)."""
+    (``Supernet.sort_channels``), the optimizer's momentum following them. ``few_shot``: one supernet of
+    ``steps`` steps per part of the space (``SearchSpace.downsampling_parts``), trained one after another in
+    ``out/part<k>/`` and kept together in ``out/supernet.pt`` (``SupernetParts``); ``part=k`` trains part k
+    alone and returns its file (processes or machines sharing ``out`` can train the parts side by side; the
+    call without ``part`` then only folds them together). Rerunning the same call resumes from the
+    checkpoint (or returns at once when finished)."""
     for name, value in (("steps", steps), ("batch_size", batch_size), ("chunk", chunk), ("resolution", resolution)):
         if value < 1:
             raise ArgumentError(name, str(value), "use 1 or more")
@@ -145,16 +159,55 @@ def train_supernet(
         random_subnets,
         seed,
         sort_every,
+        few_shot=few_shot,
     )
     final = folder / SUPERNET
     if final.exists():
-        stored = read_supernet(final)
-        _same_setup(final, stored, space, recipe)
+        _same_setup(final, read_supernet(final), space, recipe)
         logger.info("supernet %s is already trained (%d steps); delete it to train again", final, steps)
         return final
-    supernet = Supernet(space, num_classes=trainer.data.num_classes, resolution=resolution, seed=seed)
+    if few_shot:
+        parts = space.downsampling_parts()
+        if part is not None and not 0 <= part < len(parts):
+            raise ArgumentError("part", str(part), f"the space has {len(parts)} parts: give 0 to {len(parts) - 1}")
+        chosen = range(len(parts)) if part is None else [part]
+        paths = [
+            _train(parts[k], folder / f"part{k}", trainer, recipe, chunk=chunk, progress=progress,
+                   label=f"supernet part {k + 1}/{len(parts)}")
+            for k in chosen
+        ]  # fmt: skip
+        if part is not None:
+            final = paths[0]
+        elif rank == 0:
+            _assemble(final, space, recipe, paths)
+    elif part is not None:
+        raise ArgumentError("part", str(part), "parts are few-shot training's; add few_shot=True (--few-shot)")
+    else:
+        _train(space, folder, trainer, recipe, chunk=chunk, progress=progress, label="supernet")
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # the first process hosts the rendezvous: none may leave while another still talks
+        dist.destroy_process_group()
+    return final
+
+
+def _train(
+    space: SearchSpace, folder: Path, trainer: TrainEvaluator, recipe: SupernetRecipe, *, chunk: int, progress: bool,
+    label: str,
+) -> Path:  # fmt: skip
+    """Train (or resume, or find trained) the supernet of ``space`` in ``folder``: the sandwich steps."""
+    rank, world = _distributed()
+    final = folder / SUPERNET
+    if final.exists():  # a few-shot part trained before an interruption
+        _same_setup(final, read_supernet(final), space, recipe)
+        return final
+    steps, lr, seed = recipe.steps, recipe.lr, recipe.seed
+    supernet = Supernet(space, num_classes=trainer.data.num_classes, resolution=recipe.resolution, seed=seed)
     supernet.to(trainer.device, memory_format=torch.channels_last)  # as TrainEvaluator trains: faster on CPU
-    optimizer = torch.optim.SGD(_param_groups(supernet, weight_decay), lr=lr, momentum=momentum, nesterov=True)
+    optimizer = torch.optim.SGD(
+        _param_groups(supernet, recipe.weight_decay), lr=lr, momentum=recipe.momentum, nesterov=True
+    )
     use_amp = trainer.device.type == "cuda"  # mixed precision on CUDA, as TrainEvaluator trains
     scaler = torch.amp.GradScaler(enabled=use_amp)
     start = 0
@@ -171,14 +224,14 @@ def train_supernet(
             raise NasError(
                 f"{checkpoint}: a damaged checkpoint ({type(exc).__name__}); delete it to train from the start"
             ) from None
-        logger.info("resuming supernet training at step %d of %d", start, steps)
+        logger.info("resuming %s training at step %d of %d", label, start, steps)
     smallest, skippable = smallest_config(space), skippable_stages(space)
     began = time.perf_counter()
     bar = None
     if progress and rank == 0:
         from tqdm import tqdm
 
-        bar = tqdm(total=steps, initial=start, desc="supernet", unit="step", dynamic_ncols=True)
+        bar = tqdm(total=steps, initial=start, desc=label, unit="step", dynamic_ncols=True)
     supernet.train()
     model: nn.Module = supernet
     if world > 1:
@@ -186,7 +239,7 @@ def train_supernet(
 
         model = DistributedDataParallel(supernet, find_unused_parameters=True)
     for step in range(start, steps):
-        if sort_every and step and step % sort_every == 0:  # before the step: a checkpoint at it is unsorted
+        if recipe.sort_every and step and step % recipe.sort_every == 0:  # before the step: a checkpoint is unsorted
             _follow(optimizer, supernet, supernet.sort_channels())
         for group in optimizer.param_groups:
             group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * step / steps))
@@ -196,12 +249,12 @@ def train_supernet(
         picks = random.Random(f"{seed}:{step}")
         left_out = [k for k in skippable if picks.random() < 0.5]  # leaving a stage out can be the larger network
         largest = largest_config(space, pick=picks.choice, skip=left_out)  # each is some step's teacher
-        others = [smallest] + [space.random_config(picks.randrange(2**32)) for _ in range(random_subnets)]
+        others = [smallest] + [space.random_config(picks.randrange(2**32)) for _ in range(recipe.random_subnets)]
         torch.manual_seed(seed * 7_919 + step)  # dropout of this step
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(trainer.device.type, enabled=use_amp):
             teacher = model(x, largest)
-            loss = F.cross_entropy(teacher, y, label_smoothing=label_smoothing)
+            loss = F.cross_entropy(teacher, y, label_smoothing=recipe.label_smoothing)
         scaler.scale(loss).backward()
         soft = teacher.detach().float().softmax(dim=1)
         for config in others:
@@ -222,12 +275,30 @@ def train_supernet(
         _save(final, supernet, space, recipe, steps, seconds=seconds, processes=world)
         checkpoint.unlink(missing_ok=True)
     if world > 1:
-        import torch.distributed as dist
-
         _check_in_step(supernet)
-        dist.barrier()  # the first process hosts the rendezvous: none may leave while another still talks
-        dist.destroy_process_group()
     return final
+
+
+def _assemble(final: Path, space: SearchSpace, recipe: SupernetRecipe, paths: list[Path]) -> None:
+    """One file for the few-shot parts (``SupernetParts`` reads it); the parts' own files go."""
+    records = [read_supernet(path) for path in paths]
+    record: dict[str, Any] = {
+        "format": SUPERNET_FORMAT,
+        "space_yaml": space.source_text(),
+        "space_hash": space.hash,
+        "num_classes": records[0]["num_classes"],
+        "recipe": recipe.as_dict(),
+        "step": recipe.steps,
+        "versions": versions(),
+        "seconds": sum(float(r.get("seconds", 0.0)) for r in records),  # this run's: a resumed part counts anew
+        "processes": records[0].get("processes", 1),
+        "parts": [{key: r[key] for key in ("space_yaml", "space_hash", "state")} for r in records],
+    }
+    buffer = io.BytesIO()
+    torch.save(record, buffer)
+    write_bytes_atomic(final, buffer.getvalue())
+    for path in paths:
+        path.unlink()
 
 
 def _follow(optimizer: torch.optim.Optimizer, supernet: Supernet, moves: list[Move]) -> None:
