@@ -32,7 +32,7 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--few-shot", action="store_true", help="one supernet of --steps steps per downsampling profile"
                    " (few-shot NAS): ranks better, costs parts x steps")  # fmt: skip
     p.add_argument("--part", type=int, help="with --few-shot: train this part only (run several side by side;"
-                   " a run without --part then folds them together)")  # fmt: skip
+                   " a run without --part then folds them together; default: every part)")  # fmt: skip
     p.add_argument("--chunk", type=int, default=50, help="steps between checkpoints (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, batches, subnets (default: %(default)s)")
     return p
