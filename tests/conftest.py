@@ -170,3 +170,13 @@ def all_configs(space: SearchSpace) -> list[ArchConfig]:
         if not path:
             return configs
         path[-1][0] += 1
+
+
+def extract_with_cli(supernet: Path, config: Any, folder: Path) -> Path:
+    """``python -m nas.supernet extract`` of ``config`` (an ArchConfig) from ``supernet``: the weights file."""
+    config_file, weights = folder / "config.yaml", folder / "w.pt"
+    config.save(config_file)
+    result = run_main("nas.supernet", "extract", "--supernet", str(supernet), "--config", str(config_file),
+                      "--out", str(weights))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return weights

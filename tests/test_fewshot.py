@@ -19,7 +19,7 @@ from nas._paths import DEFAULT_SPACE
 from nas.evaluate import get_evaluator
 from nas.model import SupernetParts, largest_config, load_supernet
 from nas.supernet import smallest_config, train_supernet
-from tests.conftest import ROOT, TINY_SPACE, run_main, start_cli
+from tests.conftest import ROOT, TINY_SPACE, extract_with_cli, run_main, start_cli
 
 
 @pytest.fixture(scope="module")
@@ -121,14 +121,9 @@ def test_few_shot_training_killed_in_a_later_part_and_resumed_equals_an_uninterr
 
 def test_extract_gives_the_weights_of_the_configs_part(tiny: Path, parts: Path, tmp_path: Path) -> None:
     config = SearchSpace.load(tiny).random_config(5)
-    config_file = tmp_path / "config.yaml"
-    config.save(config_file)
-    result = run_main("nas.supernet", "extract", "--supernet", str(parts), "--config", str(config_file),
-                      "--out", str(tmp_path / "w.pt"))  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    weights = torch.load(extract_with_cli(parts, config, tmp_path), weights_only=True)
     supernet, _ = load_supernet(parts)
     expected = supernet.part_of(config).subnet_state(config)
-    weights = torch.load(tmp_path / "w.pt", weights_only=True)
     assert all(torch.equal(weights[k], expected[k]) for k in expected)
 
 

@@ -22,7 +22,7 @@ from nas._paths import DEFAULT_SPACE
 from nas.evaluate import get_evaluator
 from nas.model import Supernet, build_model, largest_config, load_supernet, load_weights
 from nas.supernet import smallest_config, train_supernet
-from tests.conftest import ROOT, TINY_SPACE, run_main, start_cli
+from tests.conftest import ROOT, TINY_SPACE, extract_with_cli, run_main, start_cli
 
 OFA_SPACE = ROOT / "search_spaces" / "ofa_mbv3_w1.2.yaml"
 
@@ -276,16 +276,11 @@ def test_fine_tuned_scores_are_deterministic_and_leave_the_supernet_as_it_was(ti
 
 
 def test_extracted_weights_load_into_the_config_network(tiny: Path, trained: Path, tmp_path: Path) -> None:
-    space = SearchSpace.load(tiny)
-    config = space.random_config(7)
-    config_file = tmp_path / "config.yaml"
-    config.save(config_file)
-    result = run_main("nas.supernet", "extract", "--supernet", str(trained), "--config", str(config_file),
-                      "--out", str(tmp_path / "w.pt"))  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    config = SearchSpace.load(tiny).random_config(7)
+    weights = extract_with_cli(trained, config, tmp_path)
     supernet, _ = load_supernet(trained)
     network = build_model(supernet.adapted(config))
-    load_weights(network, tmp_path / "w.pt")
+    load_weights(network, weights)
     expected = supernet.subnet_state(config)
     assert all(torch.equal(network.state_dict()[k], expected[k]) for k in expected)
 
