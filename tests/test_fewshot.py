@@ -40,9 +40,10 @@ def parts(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_supernet(space=tiny, out=out, data="digits", steps=4, batch_size=16, chunk=1, few_shot=True)
 
 
-@pytest.mark.parametrize("space_file", [DEFAULT_SPACE, ROOT / "search_spaces" / "ofa_mbv3_w1.2.yaml"])
-def test_the_parts_hold_every_config_of_the_space_exactly_once(space_file: Path) -> None:
-    space = SearchSpace.load(space_file)
+@pytest.mark.parametrize("space_file", [None, DEFAULT_SPACE, ROOT / "search_spaces" / "ofa_mbv3_w1.2.yaml"])
+def test_the_parts_hold_every_config_of_the_space_exactly_once(space_file: Path | None) -> None:
+    """The tiny space's first stage may stride 1 or 2 and may be left out: left out, it asks no stride."""
+    space = SearchSpace.load(space_file) if space_file else SearchSpace.from_dict(copy.deepcopy(TINY_SPACE))
     split = space.downsampling_parts()
     assert sum(part.size() for part in split) == space.size()
     for k in range(200):
@@ -62,6 +63,11 @@ def test_the_default_space_splits_by_stage_0_stride_and_stage_3_being_there() ->
     ]
 
 
+def test_a_stage_left_out_is_one_part_whatever_its_stride() -> None:
+    names = [part.name for part in SearchSpace.from_dict(copy.deepcopy(TINY_SPACE)).downsampling_parts()]
+    assert names == ["tiny[s0.depth=0]", "tiny[s0.stride=1,s0.depth=1]", "tiny[s0.stride=2,s0.depth=1]"]
+
+
 def test_a_space_without_such_choices_is_its_own_only_part() -> None:
     data = copy.deepcopy(TINY_SPACE)
     data["stages"][0].update(stride=2, depth=1)
@@ -72,7 +78,7 @@ def test_a_space_without_such_choices_is_its_own_only_part() -> None:
 def test_each_config_runs_on_its_own_part(tiny: Path, parts: Path) -> None:
     supernet, record = load_supernet(parts)
     assert isinstance(supernet, SupernetParts)
-    assert len(record["parts"]) == len(supernet.parts) == 4
+    assert len(record["parts"]) == len(supernet.parts) == 3
     assert not list(parts.parent.glob("part*/*.pt"))  # the parts' own files are folded into one
     space = SearchSpace.load(tiny)
     supernet.eval()
@@ -91,7 +97,7 @@ def test_a_few_shot_supernet_scores_configs_and_refuses_others(tiny: Path, parts
     evaluator = get_evaluator("supernet", supernet=str(parts), images=200)
     score = evaluator.score(SearchSpace.load(tiny).random_config(3))
     assert 0 <= score.value <= 1
-    assert "4 few-shot parts x 4 steps" in score.fidelity
+    assert "3 few-shot parts x 4 steps" in score.fidelity
     supernet, _ = load_supernet(parts)
     with pytest.raises(OutsideSpaceError):
         supernet.extract(largest_config(SearchSpace.load(DEFAULT_SPACE)))
@@ -128,7 +134,7 @@ def test_extract_gives_the_weights_of_the_configs_part(tiny: Path, parts: Path, 
 
 
 def test_a_part_out_of_range_or_without_few_shot_is_one_line(tiny: Path, tmp_path: Path) -> None:
-    for flags, says in ((["--few-shot", "--part", "4"], "give 0 to 3"), (["--part", "0"], "--few-shot")):
+    for flags, says in ((["--few-shot", "--part", "3"], "give 0 to 2"), (["--part", "0"], "--few-shot")):
         args = ["nas.supernet", "train", "--space", str(tiny), "--data", "digits", "--steps", "1", *flags]
         result = run_main(*args, "--out", str(tmp_path / "out"))
         assert result.returncode == 2

@@ -177,23 +177,28 @@ class SearchSpace:
 
     def downsampling_parts(self) -> list[SearchSpace]:
         """The space split by every choice that moves a downsampling: a stage's stride where it has several,
-        and whether a stage that may stride 2 and may be left out is there. Few-shot NAS (Zhao et al. 2021)
-        trains a supernet per part, so that no late block shares its weights between inputs of 4x4, 2x2
-        and 1x1 (bench/RESULTS.md, supernet sections). Each config of the space is in exactly one part;
-        a space with no such choice is its own only part."""
-        axes: list[list[tuple[int, str, tuple[int, ...]]]] = []
+        and whether a stage that may stride 2 and may be left out is there (a stage left out asks no
+        stride). Few-shot NAS (Zhao et al. 2021) trains a supernet per part, so that no late block shares its
+        weights between inputs of 4x4, 2x2 and 1x1 (bench/RESULTS.md, supernet sections). Each config of the
+        space is in exactly one part; a space with no such choice is its own only part."""
+        axes: list[list[tuple[int, dict[str, tuple[int, ...]]]]] = []
         for k, stage in enumerate(self.spec.stages):
-            if len(stage.stride) > 1:
-                axes.append([(k, "stride", (stride,)) for stride in stage.stride])
+            if max(stage.stride) == 1:
+                continue
             present = tuple(depth for depth in stage.depth if depth)
-            if max(stage.stride) > 1 and 0 in stage.depth and present:
-                axes.append([(k, "depth", (0,)), (k, "depth", present)])
+            strides = [{"stride": (stride,)} for stride in stage.stride] if len(stage.stride) > 1 else [{}]
+            if 0 in stage.depth and present:
+                axes.append([(k, {"depth": (0,)}), *((k, {**fixed, "depth": present}) for fixed in strides)])
+            elif len(strides) > 1:
+                axes.append([(k, fixed) for fixed in strides])
         parts = []
         for combo in itertools.product(*axes):
             stages = list(self.spec.stages)
-            for k, field, value in combo:
-                stages[k] = replace(stages[k], **{field: value})
-            label = ",".join(f"s{k}.{field}={'/'.join(map(str, value))}" for k, field, value in combo)
+            for k, fixed in combo:
+                stages[k] = replace(stages[k], **fixed)
+            label = ",".join(
+                f"s{k}.{field}={'/'.join(map(str, value))}" for k, fixed in combo for field, value in fixed.items()
+            )
             spec = replace(self.spec, name=f"{self.name}[{label}]" if label else self.spec.name, stages=tuple(stages))
             parts.append(SearchSpace(spec=spec, source=f"{self.source} [{label}]" if label else self.source))
         return parts
