@@ -4,6 +4,7 @@ config is scored on its own part's weights, and training the parts resumes exact
 from __future__ import annotations
 
 import copy
+import json
 import os
 import signal
 import time
@@ -140,3 +141,14 @@ def test_a_part_out_of_range_or_without_few_shot_is_one_line(tiny: Path, tmp_pat
         assert result.returncode == 2
         assert says in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_search_runs_on_few_shot_scores(tiny: Path, parts: Path, tmp_path: Path) -> None:
+    from nas.search import run_search
+    from tests.test_supernet import _tiny_table
+
+    evaluator = get_evaluator("supernet", supernet=str(parts), images=100)
+    run_search(latency=_tiny_table(tiny, tmp_path), budget_ms=2.5, space=tiny, evaluator=evaluator, trials=8,
+               out=tmp_path / "run")  # fmt: skip
+    recorded = json.loads((tmp_path / "run" / "run.json").read_text())["evaluator"]
+    assert recorded["supernet_recipe"]["few_shot"] is True
