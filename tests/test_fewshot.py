@@ -152,3 +152,6 @@ def test_a_search_runs_on_few_shot_scores(tiny: Path, parts: Path, tmp_path: Pat
                out=tmp_path / "run")  # fmt: skip
     recorded = json.loads((tmp_path / "run" / "run.json").read_text())["evaluator"]
     assert recorded["supernet_recipe"]["few_shot"] is True
+    summary = (tmp_path / "run" / "summary.md").read_text()  # the best's score says what it is and on which data
+    assert "Its score: inherited from supernet supernet.pt (3 few-shot parts x 4 steps on digits" in summary
+    assert "validation split" in summary

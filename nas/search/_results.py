@@ -38,6 +38,7 @@ class Point:
     score: float
     latency_ms: float
     rung: int = 0  # successive halving: the fidelity rung the score was measured at
+    fidelity: str = ""  # what the score is and on which data (``Score.fidelity``), as the trial recorded it
 
 
 def pareto_front(points: list[Point]) -> list[Point]:
@@ -159,6 +160,7 @@ def write_results(
             result(t)["score"],
             result(t)["latency_ms"],
             result(t).get("rung", 0),
+            result(t).get("fidelity", ""),
         )
         for t in trials
     ]
@@ -348,7 +350,7 @@ def _summary(
             f"`best.yaml` ({best.name}): score {best.score:.4g} ({evaluator.unit}), {best.latency_ms:.3f} ms,"
             f" {best.config.macs() / 1e6:.1f} MMACs, {best.config.params() / 1e6:.2f} M params. `best.onnx` is"
             f" its architecture with random weights and {best.config.num_classes} classes, for latency checks"
-            " and to train, not a trained model.",
+            " and to train, not a trained model." + (f" Its score: {best.fidelity}." if best.fidelity else ""),
             "",
         ]
         for ref in refs:
