@@ -4,13 +4,13 @@ Each inherited score recalibrates BN on a few training batches, drawn by the eva
 rescores the 32 configs of ``bench/supernet_fidelity.py`` (its ``--work`` folder must hold their
 stand-alone and inherited scores on all validation images) under each ``--setting`` SEED:BATCHES:FINETUNE
 (calibration seed, calibration batches, fine-tuning steps before calibration) with the supernet in
-``--work`` and prints each one's
-Kendall tau against the stand-alone mean, overall and within each first-layer-stride group, and against
+``--work`` (``--few-shot``: the few-shot one of that many steps per part) and prints each one's Kendall
+tau against the stand-alone mean, overall and within each first-layer-stride group, and against
 the scores the fidelity bench recorded (seed 0, 32 batches; 8 for supernets scored before that default).
 ``--images N`` scores on the first N validation images only (the stand-alone side stays on all). Scores
 are kept in the fidelity bench's record (``bench/records/<work folder's name>.jsonl``): a rerun resumes.
 
-    python bench/supernet_calibration.py --work runs/fid-2400-all --supernet-steps 2400
+    python bench/supernet_calibration.py --work runs/fid-2400-all --supernet-steps 2400 [--few-shot]
 """
 
 from __future__ import annotations
