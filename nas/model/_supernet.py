@@ -314,14 +314,13 @@ def load_supernet(path: str | os.PathLike[str]) -> tuple[Supernet | SupernetPart
     from the file."""
     record = read_supernet(path)
     try:
-        recipe = record["recipe"]
         space = _space(path, record)
         if "parts" in record:
             supernet: Supernet | SupernetParts = SupernetParts(
-                space, [_supernet(path, part, record, recipe) for part in record["parts"]]
+                space, [_supernet(path, part, record) for part in record["parts"]]
             )
         else:
-            supernet = _supernet(path, record, record, recipe)
+            supernet = _supernet(path, record, record)
     except NasError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
@@ -339,10 +338,9 @@ def _space(path: str | os.PathLike[str], record: dict[str, Any]) -> SearchSpace:
     return space
 
 
-def _supernet(
-    path: str | os.PathLike[str], part: dict[str, Any], record: dict[str, Any], recipe: dict[str, Any]
-) -> Supernet:
+def _supernet(path: str | os.PathLike[str], part: dict[str, Any], record: dict[str, Any]) -> Supernet:
     """The supernet of ``part`` (the record itself, or one of its few-shot parts) with its tensors."""
+    recipe = record["recipe"]
     supernet = Supernet(
         _space(path, part),
         num_classes=int(record["num_classes"]),

@@ -143,6 +143,11 @@ def train_supernet(
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise ArgumentError("out", str(folder), "is a file; give a folder for the supernet")
+    parts = space.downsampling_parts() if few_shot else [space]
+    if part is not None and not few_shot:
+        raise ArgumentError("part", str(part), "parts are few-shot training's; add few_shot=True (--few-shot)")
+    if part is not None and not 0 <= part < len(parts):
+        raise ArgumentError("part", str(part), f"the space has {len(parts)} parts: give 0 to {len(parts) - 1}")
     rank, world = _distributed()
     trainer = TrainEvaluator(
         data=data, resolution=resolution, steps=steps, batch_size=batch_size, seed=seed, device=device
@@ -167,9 +172,6 @@ def train_supernet(
         logger.info("supernet %s is already trained (%d steps); delete it to train again", final, steps)
         return final
     if few_shot:
-        parts = space.downsampling_parts()
-        if part is not None and not 0 <= part < len(parts):
-            raise ArgumentError("part", str(part), f"the space has {len(parts)} parts: give 0 to {len(parts) - 1}")
         chosen = range(len(parts)) if part is None else [part]
         paths = [
             _train(parts[k], folder / f"part{k}", trainer, recipe, chunk=chunk, progress=progress,
@@ -180,8 +182,6 @@ def train_supernet(
             final = paths[0]
         elif rank == 0:
             _assemble(final, space, recipe, paths)
-    elif part is not None:
-        raise ArgumentError("part", str(part), "parts are few-shot training's; add few_shot=True (--few-shot)")
     else:
         _train(space, folder, trainer, recipe, chunk=chunk, progress=progress, label="supernet")
     if world > 1:
@@ -267,12 +267,13 @@ def _train(
         if bar is not None:
             bar.update()
         if rank == 0 and ((step + 1) % chunk == 0 and step + 1 < steps):
-            _save(checkpoint, supernet, space, recipe, step + 1, optimizer=optimizer, scaler=scaler)
+            _save(checkpoint, space, recipe, step + 1, supernet.num_classes, state=supernet, optimizer=optimizer,
+                  scaler=scaler)  # fmt: skip
     if bar is not None:
         bar.close()
     if rank == 0:
         seconds = time.perf_counter() - began
-        _save(final, supernet, space, recipe, steps, seconds=seconds, processes=world)
+        _save(final, space, recipe, steps, supernet.num_classes, state=supernet, seconds=seconds, processes=world)
         checkpoint.unlink(missing_ok=True)
     if world > 1:
         _check_in_step(supernet)
@@ -282,21 +283,12 @@ def _train(
 def _assemble(final: Path, space: SearchSpace, recipe: SupernetRecipe, paths: list[Path]) -> None:
     """One file for the few-shot parts (``SupernetParts`` reads it); the parts' own files go."""
     records = [read_supernet(path) for path in paths]
-    record: dict[str, Any] = {
-        "format": SUPERNET_FORMAT,
-        "space_yaml": space.source_text(),
-        "space_hash": space.hash,
-        "num_classes": records[0]["num_classes"],
-        "recipe": recipe.as_dict(),
-        "step": recipe.steps,
-        "versions": versions(),
-        "seconds": sum(float(r.get("seconds", 0.0)) for r in records),  # this run's: a resumed part counts anew
-        "processes": records[0].get("processes", 1),
-        "parts": [{key: r[key] for key in ("space_yaml", "space_hash", "state")} for r in records],
-    }
-    buffer = io.BytesIO()
-    torch.save(record, buffer)
-    write_bytes_atomic(final, buffer.getvalue())
+    _save(
+        final, space, recipe, recipe.steps, records[0]["num_classes"],
+        seconds=sum(float(r.get("seconds", 0.0)) for r in records),  # each part's last run (a resumed one: since)
+        processes=records[0].get("processes", 1),
+        parts=[{key: r[key] for key in ("space_yaml", "space_hash", "state")} for r in records],
+    )  # fmt: skip
     for path in paths:
         path.unlink()
 
@@ -342,18 +334,18 @@ def _param_groups(supernet: nn.Module, weight_decay: float) -> list[dict[str, An
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _save(path: Path, supernet: Supernet, space: SearchSpace, recipe: SupernetRecipe, step: int, **extra: Any) -> None:
-    """The shared tensors with what rebuilds them; ``extra``: an optimizer and scaler (whose states a
-    checkpoint keeps), seconds, processes."""
+def _save(path: Path, space: SearchSpace, recipe: SupernetRecipe, step: int, num_classes: int, **extra: Any) -> None:
+    """A supernet file: what rebuilds the space and the networks, and ``extra``: the shared tensors
+    (``state``, a module) with, in a checkpoint, the optimizer and scaler; seconds, processes; a few-shot
+    file's ``parts``. Objects with a state dict are kept as it."""
     record: dict[str, Any] = {
         "format": SUPERNET_FORMAT,
         "space_yaml": space.source_text(),
         "space_hash": space.hash,
-        "num_classes": supernet.num_classes,
+        "num_classes": num_classes,
         "recipe": recipe.as_dict(),
         "step": step,
         "versions": versions(),
-        "state": supernet.state_dict(),
         **{key: value.state_dict() if hasattr(value, "state_dict") else value for key, value in extra.items()},
     }
     buffer = io.BytesIO()
