@@ -5,8 +5,9 @@
         --seeds 0,1,2 --out runs/reproduce-fashion
 
 For each table and reference, the budget is the reference's predicted latency on that table. The real
-``python -m nas.pipeline`` CLI runs once per search evaluator; the references are trained with the
-pipeline's own training function and recipe (same data, resolution, epochs and seeds). On a supernet
+``python -m nas.pipeline`` CLI runs once per search evaluator; the references are trained here once, with
+the pipeline's own training function and recipe (same data, resolution, epochs and seeds), and the
+pipeline is told not to train them again. On a supernet
 the pipeline fine-tunes its result from inherited weights (one seed here, reported beside); this bench
 then trains the found network from scratch like the references, so the comparison is of architectures,
 not of starting weights. Prints the Markdown table for bench/RESULTS.md and writes OUT/results.json.
@@ -109,13 +110,14 @@ def main() -> None:
                     args.data,
                     "--out",
                     str(out),
+                    "--no-train-references",  # trained above, once for every run
                 ]
                 if evaluator == "train":
                     out = out.with_name(f"{out.name}{args.train_trials}")
                     command += ["--trials", str(args.train_trials), "--steps", str(args.train_steps), "--out", str(out)]
                 if evaluator == "supernet":  # one inherited-start seed; the comparison trains from scratch below
                     command += ["--supernet", str(args.supernet), "--trials", str(args.supernet_trials)]
-                    command += ["--seeds", str(seeds[0]), "--no-train-references"]
+                    command += ["--seeds", str(seeds[0])]
                 print(f"== {target} {name} {evaluator}: budget {budget:.3f} ms", file=sys.stderr, flush=True)
                 subprocess.run(command, check=True)
                 record = json.loads((out / "run.json").read_text())
