@@ -18,14 +18,14 @@ a tracked file: the hours of training it stands for survive a fresh checkout, wh
 ``--work`` (ignored by git) do not. Rerunning the same command after an interruption continues (the
 supernet from its checkpoint). A stand-alone network's checkpoint, while the work folder has it, lets a
 rerun with another ``--images`` rescore it without training. A record refuses other stand-alone settings
-(it would mix two benchmarks); a supernet per length and training method shares it.
+(it would mix two benchmarks); a supernet per length, training method and ``--supernet-seed`` shares it.
 
 ``--only-seed S`` trains and scores seed S's stand-alone networks and stops: run one process per seed
 side by side, each with ``--threads 1``, which on 2 cores trains about 1.6 times as many networks per hour
 as one process on both. Likewise ``--few-shot --part K`` trains part K of the few-shot supernet and stops.
 
     python bench/supernet_fidelity.py [--subnets 30] [--seeds 2] [--standalone-steps 600]
-        [--supernet-steps 1500] [--few-shot [--part K]] [--calibration-batches 32] [--images N]
+        [--supernet-steps 1500] [--few-shot [--part K]] [--supernet-seed 0] [--calibration-batches 32] [--images N]
         [--work DIR] [--record FILE] [--only-seed S] [--threads N]
 """
 
@@ -64,9 +64,14 @@ def fidelity_configs(space: SearchSpace, subnets: int) -> dict[str, ArchConfig]:
 RECORDS = Path(__file__).parent / "records"
 
 
-def supernet_name(steps: int, few_shot: bool) -> str:
-    """A supernet's folder in the work folder and its scores' key: by steps, training method and kind."""
-    return f"supernet-{steps}-m{SupernetRecipe.method}" + ("-fewshot" if few_shot else "")
+def supernet_name(steps: int, few_shot: bool, seed: int = 0) -> str:
+    """A supernet's folder in the work folder and its scores' key: by steps, training method, kind and
+    training seed (seed 0 unnamed, as before the seed was a choice)."""
+    return (
+        f"supernet-{steps}-m{SupernetRecipe.method}"
+        + ("-fewshot" if few_shot else "")
+        + (f"-seed{seed}" if seed else "")
+    )
 
 
 def record_path(work: Path, record: Path | None) -> Path:
@@ -139,6 +144,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--resolution", type=int, default=32)
     parser.add_argument("--few-shot", action="store_true", help="one supernet per downsampling profile")
+    parser.add_argument("--supernet-seed", type=int, default=0, help="the supernet's training seed")
     parser.add_argument("--part", type=int, help="with --few-shot: train this part of it, then stop")
     parser.add_argument("--calibration-batches", type=int, default=32, help="BN recalibration batches per score")
     parser.add_argument("--images", type=int, help="score on the first N validation images (default: all)")
@@ -181,12 +187,12 @@ def main() -> None:
     if args.only_seed is not None:
         return
 
-    supernet = supernet_name(args.supernet_steps, args.few_shot)
+    supernet = supernet_name(args.supernet_steps, args.few_shot, args.supernet_seed)
     start = time.perf_counter()
     path = train_supernet(
         space=space, out=args.work / supernet, data=dataset, resolution=args.resolution,
         steps=args.supernet_steps, batch_size=args.batch_size, few_shot=args.few_shot, part=args.part,
-        progress=True,
+        seed=args.supernet_seed, progress=True,
     )  # fmt: skip
     print(f"supernet: {path} ({time.perf_counter() - start:.0f} s this run)", flush=True)
     if args.part is not None:
