@@ -7,8 +7,8 @@
 For each table and reference, the budget is the reference's predicted latency on that table. The real
 ``python -m nas.pipeline`` CLI runs once per search evaluator; the references are trained here once, with
 the pipeline's own training function and recipe (same data, resolution, epochs and seeds), and the
-pipeline is told not to train them again. On a supernet
-the pipeline fine-tunes its result from inherited weights (one seed here, reported beside); this bench
+pipeline is told not to train them again. On a supernet the pipeline fine-tunes its result from
+inherited weights (one seed here, reported beside); this bench
 then trains the found network from scratch like the references, so the comparison is of architectures,
 not of starting weights. Prints the Markdown table for bench/RESULTS.md and writes OUT/results.json.
 Rerunning resumes.
