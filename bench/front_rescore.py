@@ -16,7 +16,7 @@ import csv
 import statistics
 from pathlib import Path
 
-from nas import ArchConfig
+from nas import ArchConfig, NasError
 from nas._paths import reference_configs
 from nas.evaluate import SupernetEvaluator
 
@@ -30,15 +30,21 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=12_000, help="validation images (all of them by default)")
     parser.add_argument("--seeds", default="0,1", help="BN-calibration seeds")
     args = parser.parse_args()
-    rows = list(csv.DictReader((args.run / "pareto.csv").open()))[-args.top :]
+    front = args.run / "pareto.csv"
+    if not front.is_file():
+        parser.error(f"--run {args.run} holds no pareto.csv; give the --out folder of a search")
+    rows = list(csv.DictReader(front.open()))[-args.top :]
     configs = {row["config"]: ArchConfig.load(args.run / row["file"]) for row in rows}
     configs[args.reference] = ArchConfig.load(reference_configs()[args.reference])
     seeds = [int(s) for s in args.seeds.split(",")]
     scores: dict[str, list[float]] = {name: [] for name in configs}
-    for seed in seeds:
-        evaluator = SupernetEvaluator(supernet=args.supernet, seed=seed, images=args.images)
-        for name, config in configs.items():
-            scores[name].append(evaluator.score(config).value)
+    try:
+        for seed in seeds:
+            evaluator = SupernetEvaluator(supernet=args.supernet, seed=seed, images=args.images)
+            for name, config in configs.items():
+                scores[name].append(evaluator.score(config).value)
+    except NasError as exc:  # a missing or corrupt supernet, a reference outside its space
+        parser.error(str(exc))
     print(f"Inherited validation top-1 from {args.supernet} on {args.images} images, calibration seeds {seeds}.\n")
     print("| config | predicted ms (search's table) | score the search saw | rescored, per seed | mean |")
     print("|---|---|---|---|---|")
