@@ -14,6 +14,10 @@ with the predictor evaluations and wall time each used. The predictor's weights 
 ../shared/data (no licence: never copied into nas).
 
     python bench/ofa_compare.py [--trials 3000] [--samplers nsga2,tpe,random,surrogate] [--generations 500]
+                                [--also-budgets]
+
+--also-budgets tells the nas run the two smaller budgets too (`nas.search --also-budgets`), as the finder
+is told each of its budgets; without it the run knows only the largest.
 """
 
 from __future__ import annotations
@@ -131,6 +135,7 @@ def main() -> None:
     parser.add_argument("--samplers", default="nsga2,tpe,random,surrogate")
     parser.add_argument("--generations", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--also-budgets", action="store_true", help="tell the nas run the smaller budgets too")
     parser.add_argument("--out", type=Path, default=Path("runs/ofa_compare"))
     args = parser.parse_args()
     quiet_optuna()
@@ -139,7 +144,7 @@ def main() -> None:
     evaluator = OFAPredictorEvaluator(predictor=args.predictor)
     published = [load_ofa_net(args.nets / name) for name in NETS]
     budgets = [table.predict(config) for config in published]
-    record: dict = {"budgets_ms": budgets, "published": {}, "nas": {}}
+    record: dict = {"budgets_ms": budgets, "also_budgets": args.also_budgets, "published": {}, "nas": {}}
     for config, ms in zip(published, budgets, strict=True):
         record["published"][config.name] = {"ms": ms, "top1": evaluator.score(config).value}
     rows = {name: [f"{net['ms']:.2f}", f"{100 * net['top1']:.2f}"] for name, net in record["published"].items()}
@@ -147,8 +152,9 @@ def main() -> None:
     for sampler in args.samplers.split(","):
         start = time.perf_counter()
         result = run_search(
-            latency=table, budget_ms=max(budgets), space="ofa_mbv3_w1.2", evaluator=evaluator,
-            trials=args.trials, sampler=sampler, seed=args.seed, out=args.out / f"search-{sampler}",
+            latency=table, budget_ms=max(budgets), also_budgets_ms=budgets if args.also_budgets else (),
+            space="ofa_mbv3_w1.2", evaluator=evaluator, trials=args.trials, sampler=sampler, seed=args.seed,
+            out=args.out / f"search-{sampler}{'-also' * args.also_budgets}",
         )  # fmt: skip
         wall = time.perf_counter() - start
         best = [max((p.score for p in result.front if p.latency_ms <= b), default=float("nan")) for b in budgets]

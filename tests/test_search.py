@@ -285,6 +285,32 @@ def test_unreachable_budget_names_the_fastest_latency(setup: dict[str, Path], tm
     assert not (tmp_path / "run").exists()
 
 
+def test_also_budgets_name_the_fronts_best_within_each(setup: dict[str, Path], tmp_path: Path) -> None:
+    space = SearchSpace.load(setup["space"])
+    fastest = space_bounds(space, LatencyTable.load(setup["table"])).fastest_ms
+    with pytest.raises(ArgumentError, match=f"the fastest config of tiny takes {fastest:.3f} ms") as caught:
+        _run(setup, tmp_path / "slow", also_budgets_ms=[fastest * 0.9], trials=5)
+    assert caught.value.parameter == "also_budgets_ms"
+    levels = [fastest * 1.2, 2.0]
+    outcome = _run(setup, tmp_path / "run", also_budgets_ms=[f"{levels[1]}ms", levels[0], 2.5], trials=40)
+    record = json.loads((outcome.out / "run.json").read_text())
+    assert record["settings"]["also_budgets_ms"] == levels  # sorted, the budget itself left out
+    named = record["best_within"]
+    assert [b["budget_ms"] for b in named] == [*levels, 2.5]
+    summary = (outcome.out / "summary.md").read_text()
+    assert "## Best within each budget" in summary
+    for entry in named:
+        within = [p for p in outcome.front if p.latency_ms <= entry["budget_ms"]]
+        assert entry.get("score") == max((p.score for p in within), default=None)
+        assert entry.get("latency_ms", 0) <= entry["budget_ms"]
+        assert f"| {entry.get('trial', 'none')} " in summary
+    assert named[-1]["trial"] == outcome.best.name
+    again = run_main(*_args(setup, outcome.out, "--trials", "40", "--also-budgets", f"{levels[1]}ms,{levels[0]}"))
+    assert again.returncode == 0, again.stderr  # the same study, resumed with nothing left to run
+    for entry in named[:-1]:
+        assert f"within {entry['budget_ms']:g} ms: {entry.get('trial', 'none')}" in again.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
@@ -301,6 +327,8 @@ def test_unreachable_budget_names_the_fastest_latency(setup: dict[str, Path], tm
             "--storage postgresql://nobody@127.0.0.1:9/none: cannot open it",
         ),
         (["--out", "{file}"], "is a file; give a folder for the run's results"),
+        (["--also-budgets", "2ms,3ms"], "--also-budgets 3 ms: over the search budget 2.5 ms"),
+        (["--also-budgets", "1ms,x"], "--also-budgets 'x': not a latency"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

@@ -16,11 +16,17 @@ from nas import _cli
 from nas.search._run import DEFAULT_SPACE, DEFAULT_TRIALS
 from nas.search._study import OBJECTIVES, SAMPLERS
 
-FLAGS = {"budget_ms": "--budget", "latency": "--target", "study_name": "--study"}
+FLAGS = {"budget_ms": "--budget", "also_budgets_ms": "--also-budgets", "latency": "--target", "study_name": "--study"}
 
 
 def _parser() -> argparse.ArgumentParser:
     p = _cli.budget_parser("nas.search", __doc__, budget_help="latency budget")
+    p.add_argument(
+        "--also-budgets",
+        default="",
+        help="smaller budgets you also ship at, comma-separated (30ms,41ms): the summary names the best config"
+        " within each, and --sampler surrogate works toward each",
+    )
     p.add_argument("--space", default=DEFAULT_SPACE, help="search space YAML or shipped name (default: %(default)s)")
     p.add_argument(
         "--evaluator",
@@ -55,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _cli.quiet_optuna()
     from nas._errors import ArgumentError
     from nas.evaluate import get_evaluator
-    from nas.search import run_search
+    from nas.search import Point, run_search
 
     if args.steps < 1:
         raise ArgumentError("steps", str(args.steps), "use 1 or more")
@@ -63,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = run_search(
         latency=args.target,
         budget_ms=args.budget,
+        also_budgets_ms=[level for level in args.also_budgets.split(",") if level.strip()],
         space=args.space,
         evaluator=evaluator,
         trials=DEFAULT_TRIALS if args.trials is None and args.timeout is None else args.trials,
@@ -91,7 +98,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         best, front = result.best, result.front
         unit = result.evaluator.unit
-        print(f"best: {best.name}, score {best.score:.4g} {unit}, latency {best.latency_ms:.3f} ms{estimated}")
+
+        def described(point: Point) -> str:
+            return f"{point.name}, score {point.score:.4g} {unit}, latency {point.latency_ms:.3f} ms{estimated}"
+
+        print(f"best: {described(best)}")
+        for ms in result.also_budgets_ms:
+            point = result.best_within(ms)
+            print(f"within {ms:g} ms: {'none' if point is None else described(point)}")
         print(f"config: {result.out / 'best.yaml'}   onnx (random weights): {result.out / 'best.onnx'}")
         print(
             f"front: {len(front)} configs from {front[0].latency_ms:.3f} ms ({front[0].score:.4g} {unit}) to"

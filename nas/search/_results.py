@@ -148,8 +148,10 @@ def write_results(
     final_budget_ms: float | None = None,
     progress: bool = False,
     reference_networks: Sequence[ArchConfig] = (),
+    levels: Sequence[float] = (),
 ) -> tuple[Point | None, list[Point], list[Point]]:
-    """Write the run folder; returns the best config within budget, the Pareto front and the references."""
+    """Write the run folder; returns the best config within budget, the Pareto front and the references.
+    ``levels``: smaller budgets of interest, whose best configs the summary and run.json name too."""
     from nas.model import export_onnx
 
     trials = feasible_trials(study)
@@ -187,11 +189,24 @@ def write_results(
         "trials": {"complete": len(all_trials), "feasible": len(trials), "pareto": len(front)},
         "wall_seconds": round(wall_seconds, 1),
         "best": None if best is None else {"trial": best.name, "score": best.score, "latency_ms": best.latency_ms},
+        "best_within": [
+            {"budget_ms": ms, **({} if p is None else {"trial": p.name, "score": p.score, "latency_ms": p.latency_ms})}
+            for ms, p in ((ms, best_within(front, ms)) for ms in [*levels, budget_ms])
+        ],
     }
     write_text_atomic(out / "run.json", json.dumps(record, indent=2, default=str) + "\n")
-    _plot(out / "pareto.png", all_trials, front, refs, (budget_ms, final_budget_ms), latency, evaluator)
+    _plot(out / "pareto.png", all_trials, front, refs, (budget_ms, final_budget_ms), latency, evaluator, levels)
     write_text_atomic(out / "summary.md", _summary(record, front, best, refs, latency, evaluator, out, halving=top > 0))
     return best, front, refs
+
+
+def best_within(front: list[Point], budget_ms: float) -> Point | None:
+    """The front's best point within ``budget_ms`` (None if none is)."""
+    return max((p for p in front if p.latency_ms <= budget_ms), key=lambda p: p.score, default=None)
+
+
+def _ms(budgets: Sequence[float]) -> str:
+    return ", ".join(f"{ms:g}" for ms in budgets) + " ms"
 
 
 def _write_csv(path: Path, front: list[Point]) -> None:
@@ -226,6 +241,7 @@ def _plot(
     budgets: tuple[float, float | None],
     table: LatencyModel,
     evaluator: Evaluator,
+    levels: Sequence[float] = (),
 ) -> None:
     """Trials within budget and the front, zoomed to where they are; over-budget trials have no score,
     so they are a rug of latencies along the bottom edge, not points at a made-up score."""
@@ -259,6 +275,8 @@ def _plot(
     ax.axvline(search_ms, color="tab:red", ls="--", lw=1, label=f"search budget {search_ms:g} ms")
     if final_ms is not None and final_ms != search_ms:
         ax.axvline(final_ms, color="tab:red", lw=1.5, label=f"your budget {final_ms:g} ms (NetAdapt trims to it)")
+    for k, ms in enumerate(levels):
+        ax.axvline(ms, color="tab:red", ls=":", lw=1, label=None if k else f"also budgets {_ms(levels)}")
     _zoom(ax, feasible, refs, max(search_ms, final_ms or 0))
     if over:
         ax.scatter(
@@ -361,6 +379,23 @@ def _summary(
         lines.append("")
     else:
         lines += ["No config within budget was found; raise the budget or the number of trials.", ""]
+    if len(record["best_within"]) > 1:
+        keys = ("score", "latency_ms")
+        lines += [
+            "## Best within each budget",
+            "",
+            format_table(
+                ["budget ms", "config", f"score ({evaluator.unit})", "latency ms"],
+                [
+                    [f"{b['budget_ms']:g}", b.get("trial", "none"), *(round(b[k], 4) if k in b else "-" for k in keys)]
+                    for b in record["best_within"]
+                ],
+                markdown=True,
+            ),
+            "",
+            "Each is the front's best within that budget; its config is `pareto/<config>.yaml`.",
+            "",
+        ]
     lines += [
         "## Files",
         "",

@@ -24,7 +24,7 @@ from nas.evaluate import Evaluator, TrainEvaluator, get_evaluator, options_for
 from nas.latency import LatencyModel, load_latency, space_bounds
 from nas.search._budget import parse_budget
 from nas.search._mirror import MirroredLoop
-from nas.search._results import Point, default_references, write_results
+from nas.search._results import Point, best_within, default_references, write_results
 from nas.search._study import (
     OBJECTIVES,
     SAMPLERS,
@@ -64,6 +64,11 @@ class SearchResult:
     trials: int  # complete trials in the study
     feasible: int  # of which within budget and scored
     wall_seconds: float  # this call
+    also_budgets_ms: tuple[float, ...] = ()  # the smaller budgets asked for, rising
+
+    def best_within(self, budget_ms: float) -> Point | None:
+        """The front's best config within ``budget_ms`` (one of ``also_budgets_ms``, say)."""
+        return best_within(self.front, budget_ms)
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class _Work:
     latency: LatencyModel
     evaluator: Evaluator
     budget_ms: float
+    levels: tuple[float, ...]  # further budgets of interest (see run_search's also_budgets_ms)
     objective: str
     w: float
     storage: str | optuna.storages.BaseStorage
@@ -106,7 +112,12 @@ class _Work:
             # one seed for every process: named samplers seed each trial by its number (see TrialSeeded),
             # and a process that shares the study reseeds (see MirroredLoop)
             sampler = make_sampler(
-                self.sampler, self.seed, space=self.space, latency=self.latency, budget_ms=self.budget_ms
+                self.sampler,
+                self.seed,
+                space=self.space,
+                latency=self.latency,
+                budget_ms=self.budget_ms,
+                levels=self.levels,
             )
         else:
             sampler = self.sampler
@@ -178,6 +189,7 @@ def run_search(
     *,
     latency: LatencyModel | str | os.PathLike[str],
     budget_ms: float | str,
+    also_budgets_ms: Sequence[float | str] = (),
     space: SearchSpace | str | os.PathLike[str] = DEFAULT_SPACE,
     evaluator: Evaluator | str = "flops",
     trials: int | None = DEFAULT_TRIALS,
@@ -200,7 +212,9 @@ def run_search(
 
     Every trial is priced first; a config over budget is recorded infeasible and never evaluated. With a
     training evaluator and the Pareto objective, successive halving spends training on the promising
-    configs. Calling again with the same arguments resumes the study (``trials`` counts complete trials
+    configs. ``also_budgets_ms``: smaller budgets you also ship at (several devices, say); the summary names
+    the best config within each, and the ``surrogate`` sampler works toward each. Calling again with the
+    same arguments resumes the study (``trials`` counts complete trials
     across calls); ``workers`` > 1 runs more processes on the study (SQLite, PostgreSQL or journal
     storage). Results are written to ``out`` (default ``./runs/TARGET-BUDGET``): summary.md, pareto.png,
     pareto.csv, best.yaml/.onnx, run.json.
@@ -230,12 +244,18 @@ def run_search(
     if notice := latency.notice(() if latency.measured else space.ops()):
         logger.warning(notice)
     fastest = space_bounds(space, latency).fastest_ms
-    if budget < fastest:
+    levels = sorted({parse_budget(level, parameter="also_budgets_ms") for level in also_budgets_ms} - {budget})
+    for name, value in [("budget_ms", budget), *(("also_budgets_ms", level) for level in levels)]:
+        if value < fastest:
+            raise ArgumentError(
+                name,
+                f"{value:g} ms",
+                f"unreachable: the fastest config of {space.name} takes {fastest:.3f} ms on {latency.target};"
+                " raise the budget",
+            )
+    if levels and levels[-1] > budget:
         raise ArgumentError(
-            "budget_ms",
-            f"{budget:g} ms",
-            f"unreachable: the fastest config of {space.name} takes {fastest:.3f} ms on {latency.target};"
-            " raise the budget",
+            "also_budgets_ms", f"{levels[-1]:g} ms", f"over the search budget {budget:g} ms; make it the budget"
         )
     if isinstance(evaluator, str):
         evaluator = get_evaluator(evaluator, **options_for(evaluator, seed=seed))
@@ -252,6 +272,7 @@ def run_search(
         latency=latency,
         evaluator=evaluator,
         budget_ms=budget,
+        levels=tuple(levels),
         objective=objective,
         w=w,
         storage=storage,
@@ -302,6 +323,7 @@ def run_search(
         "space": space.source,
         "target": latency.target,
         "budget_ms": budget,
+        "also_budgets_ms": levels,
         "evaluator": evaluator.describe(),
         "trials": trials,
         "timeout": timeout,
@@ -327,6 +349,7 @@ def run_search(
         final_budget_ms=final_budget_ms,
         progress=show_progress_bar,
         reference_networks=default_references(space) if references is None else references,
+        levels=levels,
     )
     return SearchResult(
         study=study,
@@ -341,6 +364,7 @@ def run_search(
         trials=len(study.get_trials(deepcopy=False, states=_COMPLETE)),
         feasible=len(feasible_trials(study)),
         wall_seconds=wall,
+        also_budgets_ms=tuple(levels),
     )
 
 

@@ -147,14 +147,21 @@ def set_budget_constraint(trial: optuna.Trial, over_budget_ms: float) -> None:
 
 
 def make_sampler(
-    name: str, seed: int, *, space: SearchSpace, latency: LatencyModel, budget_ms: float
+    name: str,
+    seed: int,
+    *,
+    space: SearchSpace,
+    latency: LatencyModel,
+    budget_ms: float,
+    levels: Sequence[float] = (),
 ) -> optuna.samplers.BaseSampler:
     """A sampler by name (see SAMPLERS): Optuna's are made afresh for every trial (see ``TrialSeeded``);
-    ``surrogate`` also prices from ``latency`` and seeds itself from the study."""
+    ``surrogate`` also prices from ``latency``, seeds itself from the study and works toward ``levels``
+    (further budgets of interest); Optuna's samplers do not know them."""
     if name == "surrogate":
         from nas.search._surrogate import SurrogateSampler
 
-        return SurrogateSampler(space=space, latency=latency, budget_ms=budget_ms, seed=seed)
+        return SurrogateSampler(space=space, latency=latency, budget_ms=budget_ms, seed=seed, levels=levels)
     index = GenerationIndex(optuna.samplers.NSGAIISampler._get_generation_key())  # one per run: see _nsga
     return TrialSeeded(lambda trial_seed: _optuna_sampler(name, trial_seed, index), seed)
 
