@@ -157,7 +157,7 @@ def main() -> None:
             out=args.out / f"search-{sampler}{'-also' * args.also_budgets}",
         )  # fmt: skip
         wall = time.perf_counter() - start
-        best = [max((p.score for p in result.front if p.latency_ms <= b), default=float("nan")) for b in budgets]
+        best = [float("nan") if (p := result.best_within(b)) is None else p.score for b in budgets]
         record["nas"][sampler] = {"best": best, "trials": result.trials, "evaluations": result.feasible, "s": wall}
         for config, score in zip(published, best, strict=True):
             rows[config.name].append(f"{100 * score:.2f}")
