@@ -291,6 +291,11 @@ def test_also_budgets_name_the_fronts_best_within_each(setup: dict[str, Path], t
     with pytest.raises(ArgumentError, match=f"the fastest config of tiny takes {fastest:.3f} ms") as caught:
         _run(setup, tmp_path / "slow", also_budgets_ms=[fastest * 0.9], trials=5)
     assert caught.value.parameter == "also_budgets_ms"
+    many = [fastest + k * (2.5 - fastest) / 9 for k in range(1, 9)]
+    with pytest.raises(ArgumentError, match="the surrogate sampler aims at most 6") as caught:
+        _run(setup, tmp_path / "many", also_budgets_ms=many, sampler="surrogate", trials=5)
+    assert caught.value.parameter == "also_budgets_ms"
+    assert not (tmp_path / "many").exists()
     levels = [fastest * 1.2, 2.0]
     outcome = _run(setup, tmp_path / "run", also_budgets_ms=[f"{levels[1]}ms", levels[0], 2.5], trials=40)
     record = json.loads((outcome.out / "run.json").read_text())

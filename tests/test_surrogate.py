@@ -102,39 +102,14 @@ def test_budgets_of_interest_get_their_share_of_every_batch(tiny: tuple[SearchSp
     space, table = tiny
     plain = SurrogateSampler(space=space, latency=table, budget_ms=BUDGET_MS, seed=0, batch=8)
     spread = sorted(plain._targets(1.0))
-    assert [leap for _, leap in spread] == [False] * 8
-    assert all(1.0 + k * 0.1875 <= ms <= 1.0 + (k + 1) * 0.1875 for k, (ms, _) in enumerate(spread))
+    assert all(1.0 + k * 0.1875 <= ms <= 1.0 + (k + 1) * 0.1875 for k, ms in enumerate(spread))
     sampler = SurrogateSampler(space=space, latency=table, budget_ms=BUDGET_MS, seed=0, batch=8, levels=(2.0, 1.5))
     targets = list(sampler._targets(1.0))
-    # focus 2 on each, the budget included, one of them leaping to another basin
-    assert targets[:6] == [(1.5, False), (1.5, True), (2.0, False), (2.0, True), (BUDGET_MS, False), (BUDGET_MS, True)]
-    (low, low_leaps), (high, high_leaps) = targets[6:]
+    assert targets[:6] == [1.5, 1.5, 2.0, 2.0, BUDGET_MS, BUDGET_MS]  # focus 2 on each, the budget included
+    low, high = targets[6:]
     assert 1.0 <= low <= 1.75 <= high <= BUDGET_MS  # the rest still spread over the whole front
-    assert (low_leaps, high_leaps) == (False, False)
     with pytest.raises(ArgumentError, match="give at most 2 besides the budget at focus 2"):
         SurrogateSampler(space=space, latency=table, budget_ms=BUDGET_MS, batch=8, levels=(1.2, 1.5, 2.0))
-
-
-def test_a_leap_proposes_a_new_config_at_another_resolution(
-    tiny: tuple[SearchSpace, LatencyTable], tmp_path: Path
-) -> None:
-    space, table = tiny
-    trials = _search(tiny, tmp_path / "run", trials=24)
-    scored = [(t.params, result(t)["latency_ms"], result(t)["score"]) for t in trials]
-    sampler = SurrogateSampler(space=space, latency=table, budget_ms=BUDGET_MS, seed=1)
-    sampler._surrogate = _Ensemble(inputs=len(sampler._index), seed=0)
-    sampler._surrogate.fit(np.stack([sampler._features(p) for p, _, _ in scored]), np.array([s for _, _, s in scored]))
-    seen = {tuple(sorted(p.items())) for p, _, _ in scored}
-    leading = max(scored, key=lambda s: s[2])[0]["resolution"]
-    assert {p["resolution"] for p, _, _ in scored} == {32, 40}
-    for _ in range(5):  # a leap lands in the other resolution's basin, new and within the target
-        leapt = sampler._best_within(BUDGET_MS, scored, seen, leap=True)
-        assert leapt is not None
-        assert leapt["resolution"] == {32: 40, 40: 32}[leading]
-        assert tuple(sorted(leapt.items())) not in seen
-        assert table.predict(_config(space, leapt)) <= BUDGET_MS
-    only_one = [s for s in scored if s[0]["resolution"] == leading]
-    assert sampler._leap(BUDGET_MS, only_one) == []  # no other basin scored yet: the local step's climbs find one
 
 
 def _config(space: SearchSpace, params: dict[str, Any]) -> ArchConfig:

@@ -40,6 +40,7 @@ from nas.search._study import (
     result,
     taken_before,
 )
+from nas.search._surrogate import most_levels
 from nas.space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -257,6 +258,8 @@ def run_search(
         raise ArgumentError(
             "also_budgets_ms", f"{levels[-1]:g} ms", f"over the search budget {budget:g} ms; make it the budget"
         )
+    if sampler == "surrogate" and len(levels) > (most := most_levels()):
+        raise ArgumentError("also_budgets_ms", f"{len(levels)} budgets", f"the surrogate sampler aims at most {most}")
     if isinstance(evaluator, str):
         evaluator = get_evaluator(evaluator, **options_for(evaluator, seed=seed))
     folder = result_folder(out, f"{Path(latency.target).stem}-{budget:g}ms")

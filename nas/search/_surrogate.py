@@ -17,11 +17,9 @@ climbs on the surrogate back within the target, each holding an input resolution
 centre's, two from the centre, one from a random config (each resolution has its own basin).
 Given ``levels`` (latencies below the budget that the user also ships at), each batch also aims ``focus``
 targets at each of them and at the budget itself: spread targets alone give a point of the front under
-one proposal per batch. One of each level's targets leaps: it proposes the best of climbs in another
-resolution's basin, from that basin's best config, so the runner-up basins are refined batch after batch
-too; otherwise the leading basin's neighbours, ranked higher by the surrogate, win every proposal and a
-run can end where it first led (on OFA's space at 40 ms, 192 px against 208 and 224). Every trial is a
-new config within budget.
+one proposal per batch. (Leaping from a runner-up input resolution's best config instead, for one of the
+two, was tried on OFA's benchmark and lost on average: bench/RESULTS.md.) Every trial is a new config
+within budget.
 """
 
 from __future__ import annotations
@@ -42,6 +40,7 @@ from nas.search._study import claim, result, trial_seed
 from nas.space import SearchSpace
 
 KICK, CLIMB_STEPS, CLIMB_MOVES = 3, 30, 40  # a climb on the surrogate (see SurrogateSampler._climbs)
+BATCH, FOCUS = 16, 2  # proposals per surrogate refit, and per budget of interest in each batch
 DECODED = 50_000  # genomes remembered with their params and latency (on OFA's space ~4 KB each: up to 200 MB)
 
 Genome = dict[str, Any]  # every choice of the space (see SearchSpace.choices), used or not
@@ -63,24 +62,22 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         budget_ms: float,
         seed: int | None = None,
         initial: int = 100,
-        batch: int = 16,
+        batch: int = BATCH,
         generations: int = 5,
         kappa: float = 1.0,
         local: float = 0.5,
         pairs: int = 300,
         climbs: int = 3,
         levels: Sequence[float] = (),
-        focus: int = 2,
+        focus: int = FOCUS,
     ) -> None:
         self.space, self.latency, self.budget_ms = space, latency, budget_ms
         self.initial, self.batch, self.generations, self.kappa = initial, batch, generations, kappa
         self.local, self.pairs, self.climbs = local, pairs, climbs
         self.levels = sorted({*levels, budget_ms}) if levels else []
-        if len(self.levels) * focus >= batch:
+        if (count := len(set(levels) - {budget_ms})) > (most := most_levels(batch=batch, focus=focus)):
             raise ArgumentError(
-                "levels",
-                f"({len(self.levels)} budgets with the budget)",
-                f"give at most {(batch - 1) // focus - 1} besides the budget at focus {focus}",
+                "levels", f"({count} budgets)", f"give at most {most} besides the budget at focus {focus}"
             )
         self.focus = focus
         self.genes = space.choices()
@@ -163,42 +160,38 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
             self._surrogate = _Ensemble(inputs=x.shape[1], seed=self._random.randrange(2**31))
         self._surrogate.fit(x, y)
         chosen: list[Params] = []
-        for target, leap in self._targets(min(ms for _, ms, _ in scored)):
-            best = self._best_within(target, scored, seen, leap=leap)
+        for target in self._targets(min(ms for _, ms, _ in scored)):
+            best = self._best_within(target, scored, seen)
             if best is not None:
                 chosen.append(best)
                 seen.add(_key(best))
         return chosen or self._random_batch(seen, self.batch)
 
-    def _targets(self, lowest_ms: float) -> Iterator[tuple[float, bool]]:
-        """One latency target per proposal of a batch, and whether it must leap to another basin:
-        ``focus`` at each budget of interest (none without ``levels``), one of which leaps, the rest
-        stratified from the fastest scored config to the budget, so every latency level gets its turn."""
+    def _targets(self, lowest_ms: float) -> Iterator[float]:
+        """One latency target per proposal of a batch: ``focus`` at each budget of interest (none without
+        ``levels``), the rest stratified from the fastest scored config to the budget, so every latency level
+        gets its turn."""
         for level in self.levels:
-            yield from ((level, k == 1) for k in range(self.focus))
+            yield from [level] * self.focus
         spread = self.batch - self.focus * len(self.levels)
         for k in range(spread):
-            yield lowest_ms + (self.budget_ms - lowest_ms) * (k + self._random.random()) / spread, False
+            yield lowest_ms + (self.budget_ms - lowest_ms) * (k + self._random.random()) / spread
 
     def _best_within(
         self,
         target_ms: float,
         scored: list[tuple[Params, float, float]],
         seen: set[tuple[Any, ...]],
-        *,
-        leap: bool = False,
     ) -> Params | None:
         """The best unseen candidate by the surrogate: a neighbour of one of the best scored configs within
         ``target_ms`` (a share ``local`` of the calls), else the result of evolving the best scored configs on
-        the surrogate; with ``leap``, the best of the climbs alone (another resolution's basin)."""
+        the surrogate."""
         assert self._surrogate is not None
         parents = sorted((s for s in scored if s[1] <= target_ms), key=lambda s: -s[2])[: self.batch + 9]
         if not parents:
             return None
         centre = parents[min(int(self._random.expovariate(1.0)), len(parents) - 1)][0]
-        if leap and (climbs := self._leap(target_ms, scored)):
-            population = climbs
-        elif self._random.random() < self.local and (
+        if self._random.random() < self.local and (
             near := self._neighbours(centre, target_ms, seen) + self._climbs(centre, target_ms)
         ):
             population = near
@@ -252,42 +245,22 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
                 found.append((moved, self._features(child)))
         return found
 
-    def _leap(self, target_ms: float, scored: list[tuple[Params, float, float]]) -> list[tuple[Genome, Any]]:
-        """Climbs in the basin of an input resolution other than the best config's within ``target_ms``: the
-        resolution whose best config there ranks r-th among the others (probability e^-r (1 - e^-1)), each climb
-        from that config (kicked) holding it. A basin's best is refined leap after leap, as the leading basin is
-        by the local steps; resolutions not yet scored there are reached by the climbs of those steps."""
-        best: dict[Any, tuple[float, Params]] = {}
-        for params, ms, score in scored:
-            resolution = params.get(SearchSpace.RESOLUTION)
-            if ms <= target_ms and score > best.get(resolution, (-math.inf, {}))[0]:
-                best[resolution] = (score, params)
-        if len(best) < 2:
-            return []
-        others = sorted(best.values(), key=lambda entry: -entry[0])[1:]
-        start = others[min(int(self._random.expovariate(1.0)), len(others) - 1)][1]
-        return self._climbs(start, target_ms, resolutions=[start.get(SearchSpace.RESOLUTION)])
-
-    def _climbs(
-        self, params: Params, target_ms: float, *, resolutions: Sequence[Any] | None = None
-    ) -> list[tuple[Genome, Any]]:
+    def _climbs(self, params: Params, target_ms: float) -> list[tuple[Genome, Any]]:
         """Up to ``climbs`` configs within ``target_ms`` reached on the surrogate, each at an input resolution
-        drawn from ``resolutions`` (default: any but ``params``'s): it starts from ``params`` (the last from a
-        random genome) with the resolution redrawn and ``KICK`` - 1 other choices too, then, holding that
-        resolution, takes up to ``CLIMB_STEPS`` times the best of ``CLIMB_MOVES`` drawn one-choice steps while
-        it gains, any config over the target ranking below all within it. The resolution sets every layer's
-        cost, so each resolution has its own best depths and widths at a latency, and no one- or two-choice
-        step crosses from one such basin to another within the target (on OFA's space at 40 ms, runs stayed at 192 px
-        with every stage 4 deep while 208 and 224 px with a shallower stage score higher). A climb free to
-        move the resolution would first undo the jump: it is the largest cut in latency."""
+        other than ``params``'s: it starts from ``params`` (the last from a random genome) with the resolution
+        redrawn and ``KICK`` - 1 other choices too, then, holding that resolution, takes up to ``CLIMB_STEPS``
+        times the best of ``CLIMB_MOVES`` drawn one-choice steps while it gains, any config over the target
+        ranking below all within it. The resolution sets every layer's cost, so each resolution has its own
+        best depths and widths at a latency, and no one- or two-choice step crosses from one such basin to
+        another within the target (on OFA's space at 40 ms, runs stayed at 192 px with every stage 4 deep
+        while 208 and 224 px with a shallower stage score higher). A climb free to move the resolution would
+        first undo the jump: it is the largest cut in latency."""
         held = [SearchSpace.RESOLUTION] if len(self.genes.get(SearchSpace.RESOLUTION, ())) > 1 else []
         found = []
         for k in range(self.climbs):
             genome = self._genome(params) if k < self.climbs - 1 else self._random_genome()
             if held:
-                others = resolutions or [
-                    r for r in self.genes[SearchSpace.RESOLUTION] if r != params.get(SearchSpace.RESOLUTION)
-                ]
+                others = [r for r in self.genes[SearchSpace.RESOLUTION] if r != params.get(SearchSpace.RESOLUTION)]
                 genome[SearchSpace.RESOLUTION] = self._random.choice(others)
             free = [name for name in params if name not in held]
             for name in self._random.sample(free, min(KICK - len(held), len(free))):
@@ -381,6 +354,11 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
             if value in options:
                 x[self._index[name, options.index(value)]] = 1
         return x
+
+
+def most_levels(*, batch: int = BATCH, focus: int = FOCUS) -> int:
+    """Budgets of interest (besides the budget) a batch can aim ``focus`` proposals at, keeping one spread."""
+    return (batch - 1) // focus - 1
 
 
 def _key(params: Params) -> tuple[Any, ...]:
