@@ -16,17 +16,18 @@ import argparse
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from nas import SearchSpace
-from nas._paths import DEFAULT_SPACE
-from nas.latency._build import references_and_samples
+from nas import ArchConfig
+from nas._paths import reference_configs
 from nas.latency.measure import time_onnx
 from nas.model import export_onnx
+
+Feed = dict[str, np.ndarray]
 
 
 def main() -> None:
@@ -35,34 +36,25 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40, help="timed runs per network and ratio")
     args = parser.parse_args()
     os.sched_setaffinity(0, {0})  # as bench/latency_drift.py measures
-    name, config = next(iter(references_and_samples(SearchSpace.load(DEFAULT_SPACE), 0, stream="", prefix="",
-                                                   digits=1).items()))  # fmt: skip
-    path = export_onnx(config, Path(tempfile.mkdtemp(prefix="latency-alternation-")) / f"{name}.onnx")
+    name = "mobilenetv3_large"
+    folder = Path(tempfile.mkdtemp(prefix="latency-alternation-"))
+    path = export_onnx(ArchConfig.load(reference_configs()[name]), folder / f"{name}.onnx")
     one, two = _session(path), _session(path)
     given = one.get_inputs()[0]
     shape = [d if isinstance(d, int) else 1 for d in given.shape]
     feed = {given.name: np.random.default_rng(0).standard_normal(shape, dtype=np.float32)}
-
-    def times(session: ort.InferenceSession) -> Callable[[], float]:
-        def run() -> float:
-            start = time.perf_counter_ns()
-            session.run(None, feed)
-            return (time.perf_counter_ns() - start) / 1e6
-
-        return run
-
-    for run in (times(one), times(two)):
+    for session in (one, two):
         for _ in range(20):  # warm-up
-            run()
+            _ms(session, feed)
 
     def fresh() -> float:
         return time_onnx(path, threads=1, min_runs=args.runs).ms / time_onnx(path, threads=1, min_runs=args.runs).ms
 
     def blocks() -> float:
-        return _p10([times(one)() for _ in range(args.runs)]) / _p10([times(two)() for _ in range(args.runs)])
+        return _p10([_ms(one, feed) for _ in range(args.runs)]) / _p10([_ms(two, feed) for _ in range(args.runs)])
 
     def alternated() -> float:
-        a, b = zip(*((times(one)(), times(two)()) for _ in range(args.runs)), strict=True)
+        a, b = zip(*((_ms(one, feed), _ms(two, feed)) for _ in range(args.runs)), strict=True)
         return _p10(a) / _p10(b)
 
     print(f"{name}, 1 thread, core 0: p10 of {args.runs} runs per network, {args.repeats} ratios of it to itself")
@@ -84,7 +76,14 @@ def _session(path: Path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _p10(times: tuple[float, ...] | list[float]) -> float:
+def _ms(session: ort.InferenceSession, feed: Feed) -> float:
+    """One inference, timed."""
+    start = time.perf_counter_ns()
+    session.run(None, feed)
+    return (time.perf_counter_ns() - start) / 1e6
+
+
+def _p10(times: Sequence[float]) -> float:
     return float(np.percentile(times, 10))
 
 

@@ -259,7 +259,9 @@ def run_search(
             "also_budgets_ms", f"{levels[-1]:g} ms", f"over the search budget {budget:g} ms; make it the budget"
         )
     if sampler == "surrogate" and len(levels) > (most := most_levels()):
-        raise ArgumentError("also_budgets_ms", f"{len(levels)} budgets", f"the surrogate sampler aims at most {most}")
+        raise ArgumentError(
+            "also_budgets_ms", f"{len(levels)} budgets", f"the surrogate sampler aims at most {most}; drop some"
+        )
     if isinstance(evaluator, str):
         evaluator = get_evaluator(evaluator, **options_for(evaluator, seed=seed))
     folder = result_folder(out, f"{Path(latency.target).stem}-{budget:g}ms")
