@@ -18,7 +18,16 @@ from nas import ArchConfig, NasError, SearchSpace
 from nas._paths import TABLES_DIR, user_tables_dir
 from nas.latency import LatencyTable
 from nas.latency._bundle import read_manifest
-from nas.latency.measure import CANARY, CANARY_EVERY, Timing, _Record, in_context
+from nas.latency.measure import (
+    CANARY,
+    CANARY_EVERY,
+    OpenSession,
+    Timing,
+    _Record,
+    _round,
+    in_context,
+    time_alternated,
+)
 from tests.conftest import ROOT, TINY_SPACE, run_cli, run_main, start_cli
 
 
@@ -154,6 +163,20 @@ def test_validate_writes_csv_plot_and_summary(measured_table: Path, space_file: 
     assert lines[0].startswith("name,predicted_ms,measured_ms,error_pct")
     assert len(lines) == 4
     assert (out / "validation.png").stat().st_size > 0
+
+
+def test_files_timed_alternately_run_by_run_in_turn(bundle: Path) -> None:
+    """Each file gets as many runs as the other, and the two take turns at going first (no order effect)."""
+    manifest = read_manifest(bundle)
+    paths = [bundle / manifest.models[0].file, bundle / next(iter(manifest.ops.values()))]
+    for threads in (1, 2):  # with 2, the idle session does not spin
+        timings = time_alternated(paths, threads=threads, min_runs=20, max_seconds=0.1)
+        assert [t.count for t in timings] == [timings[0].count] * 2
+        assert timings[0].count >= 20
+        assert all(0 < t.p10_ms <= t.median_ms <= t.p90_ms for t in timings)
+    sessions = [OpenSession(path, threads=1, spin=True) for path in paths]
+    assert [i for i, _ in _round(sessions, 0)] == [0, 1]
+    assert [i for i, _ in _round(sessions, 1)] == [1, 0]
 
 
 def test_extend_measures_only_missing_ops(measured_table: Path, space_file: Path, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from nas._files import pyplot, save_figure, write_csv, write_text_atomic
 from nas._progress import progress
 from nas.config import ArchConfig
 from nas.latency._table import LatencyTable
-from nas.latency.measure import time_onnx
+from nas.latency.measure import time_alternated
 from nas.space import SearchSpace
 
 
@@ -25,7 +25,7 @@ class Sample:
     p90_ms: float
     interpolated_ops: int
     macs: int
-    reference_ms: float  # the reference network timed just before and after this one (mean of the two)
+    reference_ms: float  # p10 of the reference network, timed run by run in turn with this one
     reference_predicted_ms: float
 
     @property
@@ -85,8 +85,9 @@ def validation_configs(space: SearchSpace, samples: int, seed: int) -> dict[str,
 def validate(table: LatencyTable, configs: dict[str, ArchConfig], out: Path) -> list[Sample]:
     """Measure each network whole under the table's settings; write CSV, plot and summary into ``out``.
 
-    The first config is the reference: it is timed again after every network, so each network also has
-    its ratio to the reference around it (see ``Sample.ratio_error_pct``)."""
+    The first config is the reference: each network is timed run by run in turn with it, so each network also
+    has its ratio to the reference at the same moments (see ``Sample.ratio_error_pct``), which holds still
+    while the machine's speed moves."""
     from nas.model import export_onnx
 
     threads = int(table.metadata.get("threads", 1))
@@ -95,12 +96,10 @@ def validate(table: LatencyTable, configs: dict[str, ArchConfig], out: Path) -> 
     with tempfile.TemporaryDirectory() as tmp:
         reference_path = export_onnx(reference, Path(tmp) / "reference.onnx")
         reference_predicted = table.predict(reference)
-        before = time_onnx(reference_path, threads=threads, min_runs=20).ms
         for name, config in progress(configs.items(), total=len(configs), desc="validating"):
             explanation = table.explain(config)
             path = reference_path if name == first else export_onnx(config, Path(tmp) / "model.onnx")
-            timing = time_onnx(path, threads=threads)
-            after = time_onnx(reference_path, threads=threads, min_runs=20).ms
+            timing, around = time_alternated([path, reference_path], threads=threads)
             results.append(
                 Sample(
                     name,
@@ -110,11 +109,10 @@ def validate(table: LatencyTable, configs: dict[str, ArchConfig], out: Path) -> 
                     timing.p90_ms,
                     explanation.interpolated,
                     config.macs(),
-                    reference_ms=(before + after) / 2,
+                    reference_ms=around.ms,
                     reference_predicted_ms=reference_predicted,
                 )
             )
-            before = after
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(out / "validation.csv", results)
     _plot(out / "validation.png", results, table)
@@ -181,7 +179,7 @@ def summary_text(table: LatencyTable, samples: list[Sample]) -> str:
         lines.append(summarize(randoms).line("random configs only"))
     levels = [s.reference_ms for s in samples]
     lines += [
-        summarize(samples, ratio=True).line(f"ratio to {samples[0].name} timed alternately (drift-free)"),
+        summarize(samples, ratio=True).line(f"ratio to {samples[0].name} timed run by run in turn (drift-free)"),
         f"level: {samples[0].name} measured {min(levels):.3f} to {max(levels):.3f} ms during the run"
         f" ({(max(levels) / min(levels) - 1) * 100:.1f} % apart), predicted {samples[0].reference_predicted_ms:.3f} ms",
     ]

@@ -47,8 +47,9 @@ CANARY = "canary:"  # record names of the reference network timed between ops (s
 CANARY_EVERY = 10  # ops timed between two canaries
 RESUME = "resume:"  # record name marking where a killed run went on
 DRIFT = (
-    f"drift-corrected: a canary network timed before, after and every {CANARY_EVERY} files; each timing scaled"
-    " to the canary's speed at the start (interpolated between canaries, running median of 3)"
+    f"drift-corrected: a canary network (one session kept open) timed before, after and every {CANARY_EVERY}"
+    " files; each timing scaled to the canary's speed at the start (interpolated between canaries, running median"
+    " of 3)"
 )  # method note of a table measured with correct_drift
 
 
@@ -79,36 +80,87 @@ def time_onnx(
     One session at a time, created and destroyed here: with several intra-op threads, idle open
     sessions spin and steal cores (MEASURED.md).
     """
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    try:
-        feed_input = session.get_inputs()[0]
-        shape = [d if isinstance(d, int) else 1 for d in feed_input.shape]
-        feed = {feed_input.name: np.random.default_rng(0).standard_normal(shape, dtype=np.float32)}
-        warm_until = time.perf_counter() + 0.05
-        for _ in range(3):
-            session.run(None, feed)
-        while time.perf_counter() < warm_until:
-            session.run(None, feed)
-        times: list[float] = []
-        stop_at = time.perf_counter() + max_seconds
-        while True:
-            for _ in range(BATCH_RUNS):
-                start = time.perf_counter_ns()
-                session.run(None, feed)
-                times.append((time.perf_counter_ns() - start) / 1e6)
-            if len(times) >= min_runs:
-                now, before = np.percentile(times, 10), np.percentile(times[:-BATCH_RUNS], 10)
-                if abs(now - before) <= tolerance * now or time.perf_counter() > stop_at:
-                    break
-    finally:
-        del session
-    p10, p50, p90 = np.percentile(times, [10, 50, 90])
-    return Timing(float(p10), float(p50), float(p90), len(times))
+    return time_alternated([path], threads=threads, min_runs=min_runs, max_seconds=max_seconds, tolerance=tolerance)[0]
+
+
+def time_alternated(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    threads: int = 1,
+    min_runs: int = 60,
+    max_seconds: float = 3.0,
+    tolerance: float = 0.01,
+) -> list[Timing]:
+    """Time several ONNX files run by run in turn (the first file first in one round, second in the next),
+    until adding a batch moves no file's p10 by ``tolerance`` or more.
+
+    A ratio of two files' timings taken this way holds still while the machine's speed moves: on the 2 vCPU
+    VM its spread was 0.5-0.8 % against 2-9 % for the same ratio timed block by block
+    (bench/latency_alternation.py). With several files and several threads, idle sessions do not spin
+    (they would steal the running session's cores), which can cost a little latency on each run.
+    """
+    sessions = [OpenSession(path, threads=threads, spin=len(paths) == 1) for path in paths]
+    return time_sessions(sessions, min_runs=min_runs, max_seconds=max_seconds, tolerance=tolerance)
+
+
+class OpenSession:
+    """An onnxruntime session kept open with its input, to be timed again and again: a fresh session per
+    timing adds its own spread (9 % CV against 2 % for one kept open, bench/latency_alternation.py)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, threads: int, spin: bool) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not spin:  # an idle session's threads would spin on the cores another session runs on
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        given = self.session.get_inputs()[0]
+        shape = [d if isinstance(d, int) else 1 for d in given.shape]
+        self.feed = {given.name: np.random.default_rng(0).standard_normal(shape, dtype=np.float32)}
+
+    def run(self) -> float:
+        """One inference, in ms."""
+        start = time.perf_counter_ns()
+        self.session.run(None, self.feed)
+        return (time.perf_counter_ns() - start) / 1e6
+
+
+def time_sessions(
+    sessions: Sequence[OpenSession], *, min_runs: int = 60, max_seconds: float = 3.0, tolerance: float = 0.01
+) -> list[Timing]:
+    """Warm up, then time open sessions run by run in turn (see ``time_alternated``)."""
+    warm_until = time.perf_counter() + 0.05
+    for _ in range(3):
+        _round(sessions, 0)
+    while time.perf_counter() < warm_until:
+        _round(sessions, 0)
+    times: list[list[float]] = [[] for _ in sessions]
+    stop_at = time.perf_counter() + max_seconds * len(sessions)
+    rounds = 0
+    while True:
+        for _ in range(BATCH_RUNS):
+            for i, ms in _round(sessions, rounds):
+                times[i].append(ms)
+            rounds += 1
+        if rounds >= min_runs and (
+            time.perf_counter() > stop_at or all(_steady(file_times, tolerance) for file_times in times)
+        ):
+            break
+    return [Timing(*map(float, np.percentile(t, [10, 50, 90])), len(t)) for t in times]
+
+
+def _round(sessions: Sequence[OpenSession], turn: int) -> list[tuple[int, float]]:
+    """One run of each session, starting with session ``turn`` (mod their number): no file always goes first."""
+    order = [(turn + k) % len(sessions) for k in range(len(sessions))]
+    return [(i, sessions[i].run()) for i in order]
+
+
+def _steady(times: Sequence[float], tolerance: float) -> bool:
+    """Whether the last batch moved p10 by less than ``tolerance``."""
+    now, before = np.percentile(times, 10), np.percentile(times[:-BATCH_RUNS], 10)
+    return bool(abs(now - before) <= tolerance * now)
 
 
 def machine() -> dict[str, Any]:
@@ -342,10 +394,11 @@ def measure_bundle(
     if len(todo) < len(work):
         logger.info("resuming: %d of %d already measured (%s)", len(work) - len(todo), len(work), record.path)
     canary = _canary(bundle, manifest)
+    canary_session = OpenSession(canary, threads=threads, spin=False)  # open all along: steadier (OpenSession)
 
     def time_canary() -> None:
         start = time.perf_counter()
-        timing = time_onnx(canary, threads=threads, min_runs=20)
+        (timing,) = time_sessions([canary_session], min_runs=20)
         record.add(f"{CANARY}{record.canaries}", timing, round(time.perf_counter() - start, 3))
 
     if todo and record.order:
