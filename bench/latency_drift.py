@@ -2,11 +2,11 @@
 
 Exports one bundle of the default space, then measures it twice on this machine, pinned to core 0: once
 quiet, and once with a CPU-bound process started on core 1 (``--same-core``: on core 0) partway through.
-Each run keeps its raw timings, so each gives two tables: as timed (what ``measure`` writes) and the
-same timings drift-corrected by the canary (``correct_drift=True``). Reports the drift the canary saw,
-how well the two runs agree op by op, and how each table validates in ratio form: networks timed here
-afterwards, quiet, each alternated with a reference network (MobileNetV3-Large), so the check itself
-does not drift.
+Every file is timed run by run in turn with a canary, and each run keeps its raw timings, so each
+gives two tables: drift-corrected by the canary (what ``measure`` writes) and as timed
+(``correct_drift=False``). Reports the drift the canary saw, how well the two runs agree op by op, and
+how each table validates in ratio form: networks timed here afterwards, quiet, each timed run by run in
+turn with a reference network (MobileNetV3-Large), so the check itself does not drift.
 
     python bench/latency_drift.py [--calibration 8] [--networks 20] [--at 0.4] [--same-core] [--work DIR]
 """
@@ -75,7 +75,7 @@ def main() -> None:
         drift = pair["uncorrected"].metadata["drift"]
         print(
             f"{run}: canary {drift['canary']} timed {drift['canaries']} times, level {drift['min_pct']:+.1f} % to"
-            f" {drift['max_pct']:+.1f} % of its first timing, {drift['end_pct']:+.1f} % at the end"
+            f" {drift['max_pct']:+.1f} % of its level (p10 over the run), {drift['end_pct']:+.1f} % at the end"
         )
 
     print("\nop by op, loaded run / quiet run (latency_ms of each entry):")
@@ -106,10 +106,10 @@ def main() -> None:
 def _measure(bundle: Path, work: Path, run: str) -> dict[str, LatencyTable]:
     """One measurement of the bundle: its drift-corrected table and the same raw timings uncorrected."""
     record = work / f"{run}.jsonl"
-    uncorrected = measure_bundle(bundle, work / f"{run}.yaml", keep_record=record, force=True)
+    uncorrected = measure_bundle(bundle, work / f"{run}.yaml", keep_record=record, force=True, correct_drift=False)
     fixed = work / f"{run}-corrected.yaml"
     shutil.copyfile(record, partial_path(fixed))  # every file is in it: this only assembles the table
-    corrected = measure_bundle(bundle, fixed, correct_drift=True, force=True)
+    corrected = measure_bundle(bundle, fixed, force=True)
     return {"corrected": corrected, "uncorrected": uncorrected}
 
 

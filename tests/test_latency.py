@@ -196,48 +196,43 @@ def test_corrupt_or_truncated_table_is_a_clear_error(text: str, fragment: str, t
 
 
 def test_drift_correction_undoes_a_machine_that_slows_down_halfway() -> None:
-    from nas.latency.measure import CANARY, Timing, drift_corrected
+    from nas.latency.measure import Timing, drift_corrected
 
     rng = random.Random(0)
-    true = {f"op{i}": rng.uniform(0.05, 2.0) for i in range(40)}
+    true = {f"op{i}": rng.uniform(0.05, 2.0) for i in range(60)}
     sequence = []
     for i, (name, ms) in enumerate(true.items()):
-        speed = 1.0 if i < 20 else 1.3  # another process takes the core halfway through
-        if i % 10 == 0:
-            sequence.append((f"{CANARY}{i // 10}", Timing(5.0 * speed, 5.1 * speed, 5.3 * speed, 20)))
-        sequence.append((name, Timing(ms * speed, ms * speed * 1.02, ms * speed * 1.1, 60)))
-    sequence.append((f"{CANARY}4", Timing(6.5, 6.6, 6.9, 20)))
+        speed = 1.0 if i < 30 else 1.3  # another process takes the core halfway through
+        canary = Timing(0.2 * speed, 0.21 * speed, 0.25 * speed, 60)
+        sequence.append((name, Timing(ms * speed, ms * speed * 1.02, ms * speed * 1.1, 60), canary))
     corrected, drift = drift_corrected(sequence)
-    assert set(corrected) == set(true)
-    steady = [name for i, name in enumerate(true) if not 10 <= i < 20]  # the canaries bracket a steady speed
-    assert [corrected[name].ms for name in steady] == pytest.approx([true[name] for name in steady])
-    assert corrected["op30"].p90_ms == pytest.approx(true["op30"] * 1.1)
-    for name in list(true)[10:20]:  # the change came between two canaries: corrected part of the way
-        assert true[name] / 1.3 <= corrected[name].ms <= true[name]
+    assert list(corrected) == list(true)
+    assert [t.ms for t in corrected.values()] == pytest.approx(list(true.values()))
+    assert corrected["op40"].p90_ms == pytest.approx(true["op40"] * 1.1)
+    assert drift["canaries"] == 60
+    assert drift["canary_ms"] == pytest.approx(0.2)
     assert drift["min_pct"] == 0
     assert drift["max_pct"] == pytest.approx(30)
     assert drift["end_pct"] == pytest.approx(30)
-    uncorrected = dict(sequence)
-    assert uncorrected["op30"].ms == pytest.approx(1.3 * true["op30"])  # what a table without canaries holds
+    uncorrected = {name: t for name, t, _ in sequence}
+    assert uncorrected["op40"].ms == pytest.approx(1.3 * true["op40"])  # what a table as timed holds
 
 
-def test_drift_correction_without_canaries_keeps_timings() -> None:
+def test_drift_level_is_the_machines_unhindered_speed_across_a_resume() -> None:
+    """A run that starts at half speed and is resumed at full speed is scaled to full speed throughout, and
+    one canary timing hit by interference moves only its own file, not the level or the recorded drift."""
     from nas.latency.measure import Timing, drift_corrected
-
-    sequence = [("a", Timing(1.0, 1.0, 1.0, 60)), ("b", Timing(2.0, 2.0, 2.0, 60))]
-    assert drift_corrected(sequence) == (dict(sequence), {"canaries": 0})
-
-
-def test_drift_levels_are_not_interpolated_across_a_resume() -> None:
-    from nas.latency.measure import CANARY, RESUME, Timing, drift_corrected
 
     def timing(ms: float) -> Timing:
         return Timing(ms, ms, ms, 60)
 
-    sequence = [(f"{CANARY}0", timing(5.0)), ("a", timing(1.0)), ("b", timing(2.0))]  # killed here
-    sequence += [(f"{RESUME}3", timing(0.0)), (f"{CANARY}1", timing(10.0)), ("c", timing(6.0))]  # a day later
-    sequence += [(f"{CANARY}2", timing(10.0))]
+    sequence = [(f"a{i}", timing(2.0), timing(1.0)) for i in range(20)]  # something else holds the core
+    sequence += [(f"b{i}", timing(1.0), timing(0.5)) for i in range(20)]  # resumed later, the core free
+    sequence[23] = ("b3", timing(1.0), timing(5.0))  # its canary ran while something else held the core
     corrected, drift = drift_corrected(sequence)
-    assert {name: t.ms for name, t in corrected.items()} == pytest.approx({"a": 1.0, "b": 2.0, "c": 3.0})
-    assert drift["canaries"] == 3
+    assert corrected["a0"].ms == corrected["b0"].ms == pytest.approx(1.0)
+    assert corrected["b3"].ms == pytest.approx(0.1)
+    assert drift["canary_ms"] == pytest.approx(0.5)
     assert drift["max_pct"] == pytest.approx(100)
+    assert drift["end_pct"] == 0
+    assert drift_corrected([]) == ({}, {"canaries": 0})

@@ -19,8 +19,6 @@ from nas._paths import TABLES_DIR, user_tables_dir
 from nas.latency import LatencyTable
 from nas.latency._bundle import read_manifest
 from nas.latency.measure import (
-    CANARY,
-    CANARY_EVERY,
     OpenSession,
     Timing,
     _Record,
@@ -91,8 +89,9 @@ def test_killed_measurement_resumes_without_remeasuring(bundle: Path, tmp_path: 
     process.wait()
     assert not out.exists()
     records = [json.loads(line) for line in partial.read_text().splitlines()[1:] if line.endswith("}")]
-    before = {r["name"]: Timing(*r["t"]) for r in records if not r["name"].startswith(CANARY)}
-    assert len(before) >= wanted - len(records) // CANARY_EVERY
+    before = {r["name"]: Timing(*r["t"]) for r in records}
+    assert len(before) >= wanted
+    assert all(Timing(*r["c"]).count == Timing(*r["t"]).count for r in records)  # each timed with its canary
 
     result = run_cli(*command)
     assert result.returncode == 0, result.stderr
@@ -102,8 +101,10 @@ def test_killed_measurement_resumes_without_remeasuring(bundle: Path, tmp_path: 
     assert len(table.entries) == len(manifest.ops) == 72
     resumed_ops = [name for name in before if name in manifest.ops]
     assert resumed_ops
-    for name in resumed_ops:  # rows from timings taken before the kill come back unchanged
-        assert table.entries[name][0] == pytest.approx(in_context(name, before[name], before)[0], abs=1e-5)
+    level = table.metadata["drift"]["canary_ms"]  # timings are scaled by level / their canary's timing
+    scaled = {r["name"]: Timing(*r["t"]).scaled(level / Timing(*r["c"]).ms) for r in records}
+    for name in resumed_ops:  # rows from timings taken before the kill come back as they were timed
+        assert table.entries[name][0] == pytest.approx(in_context(name, scaled[name], scaled)[0], rel=1e-4, abs=1e-5)
     assert table.metadata["measured"] is True
     assert table.metadata["threads"] == 1
     assert table.overhead.models == 2
@@ -279,7 +280,7 @@ def test_a_manifest_naming_files_outside_its_bundle_is_refused(bundle: Path, tmp
     [
         ("", 0),  # killed before its header was written: starts over
         ('{"head', 0),  # killed while writing it
-        ('{"header": {"a": 1}}\n{"name": "x", "t": [1, 1, 1, 5], "s": 0.5}\n{"name": "y"}\n{"na', 1),
+        ('{"header": {"a": 1}}\n{"name": "x", "t": [1, 1, 1, 5], "c": [1, 1, 1, 5], "s": 0.5}\n{"name": "y"}\n{"na', 1),
     ],
 )
 def test_a_partial_record_cut_anywhere_resumes(tmp_path: Path, content: str, resumed: int) -> None:

@@ -99,3 +99,9 @@ def read_manifest(bundle: str | os.PathLike[str]) -> Manifest:
 def shape_key(shape: tuple[int, int]) -> str:
     """``c24s112``: an activation of 24 channels, 112x112."""
     return f"c{shape[0]}s{shape[1]}"
+
+
+def key_shape(key: str) -> tuple[int, int]:
+    """The (channels, size) a ``shape_key`` names."""
+    channels, size = key[1:].split("s")
+    return int(channels), int(size)

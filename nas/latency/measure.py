@@ -31,7 +31,7 @@ import onnxruntime as ort
 from nas._errors import NasError
 from nas._progress import progress
 from nas.config import Op
-from nas.latency._bundle import Manifest, read_manifest, shape_key
+from nas.latency._bundle import Manifest, key_shape, read_manifest, shape_key
 from nas.latency._table import LatencyTable, MeasuredTable, fit_overhead
 
 logger = logging.getLogger(__name__)
@@ -43,13 +43,10 @@ METHOD = (
     " chain at each side's shape; p10 of single-inference times, batches of 10 runs until p10 moves < 1 %"
 )
 ROW = "[latency_ms (p10, in context), p50_ms, p90_ms, runs]"
-CANARY = "canary:"  # record names of the reference network timed between ops (see drift_corrected)
-CANARY_EVERY = 10  # ops timed between two canaries
-RESUME = "resume:"  # record name marking where a killed run went on
+TREND_FILES = 21  # running median over this many canary timings: the drift recorded in the metadata
 DRIFT = (
-    f"drift-corrected: a canary network (one session kept open) timed before, after and every {CANARY_EVERY}"
-    " files; each timing scaled to the canary's speed at the start (interpolated between canaries, running median"
-    " of 3)"
+    "drift-corrected: every file timed run by run in turn with a canary (the bundle's two-conv chain of median"
+    " cost) and scaled by the canary's level (p10 of its timings over the run) / its own canary timing"
 )  # method note of a table measured with correct_drift
 
 
@@ -65,6 +62,9 @@ class Timing:
     @property
     def ms(self) -> float:
         return self.p10_ms
+
+    def scaled(self, factor: float) -> Timing:
+        return Timing(self.p10_ms * factor, self.median_ms * factor, self.p90_ms * factor, self.count)
 
 
 def time_onnx(
@@ -213,40 +213,29 @@ def notice_setup(table: LatencyTable) -> None:
     )  # fmt: skip
 
 
-def drift_corrected(sequence: Sequence[tuple[str, Timing]]) -> tuple[dict[str, Timing], dict[str, Any]]:
-    """Timings in the order they were taken, each scaled to the machine's speed at the first canary.
+def drift_corrected(sequence: Sequence[tuple[str, Timing, Timing]]) -> tuple[dict[str, Timing], dict[str, Any]]:
+    """Timings (name, timing, its canary's timing, in the order taken), each scaled to one speed of the
+    machine.
 
-    A slow change of speed (another process, a CPU clocking down, a phone heating up) moves every op timed
-    during it; p10 only removes short interference. The canary entries (names starting ``canary:``) are
-    one fixed network timed every few ops: its level, interpolated between its timings (a running median
-    of 3 drops one-off outliers), is the speed at each op. A ``resume:`` entry (a killed run went on) starts
-    a new stretch: levels are interpolated within a stretch only, never across the pause. Returns the
-    corrected timings (markers left out) and the drift seen, in percent of the first canary's level."""
-    cuts = [i for i, (name, _) in enumerate(sequence) if name.startswith(RESUME)]
-    stretches = [range(a + 1, b) for a, b in zip([-1, *cuts], [*cuts, len(sequence)], strict=True)]
-    factors: dict[int, float] = {}
-    raws: list[float] = []
-    first: float | None = None
-    for stretch in stretches:
-        at = [i for i in stretch if sequence[i][0].startswith(CANARY)]
-        if not at:
-            continue  # nothing timed in it (no canary: the run is older than canaries, or the stretch is empty)
-        raw = np.array([sequence[i][1].ms for i in at])
-        levels = np.array([np.median(raw[max(k - 1, 0) : k + 2]) for k in range(len(raw))])
-        first = float(levels[0]) if first is None else first
-        factors.update(zip(stretch, (first / np.interp(np.array(stretch), at, levels)).tolist(), strict=True))
-        raws += raw.tolist()
-    corrected = {
-        name: Timing(t.p10_ms * (f := factors.get(i, 1.0)), t.median_ms * f, t.p90_ms * f, t.count)
-        for i, (name, t) in enumerate(sequence)
-        if not name.startswith((CANARY, RESUME))
-    }
-    if first is None:
-        return corrected, {"canaries": 0}
-    pct = (np.array(raws) / first - 1) * 100
+    A change of speed (another process, a CPU clocking down, a phone heating up) moves every op timed during
+    it; p10 only removes short interference. Each file was timed run by run in turn with one fixed canary, so
+    the file's ratio to its canary holds still while the speed moves (on the 2 vCPU VM, two passes over 60-80
+    ops agreed at 2.5-4 % median this way and at 17-20 % timed alone). The ratio is scaled back by the
+    canary's level: p10 of all its timings, the machine's speed when nothing slows it, which a run at another
+    pace reaches too (the median over the first files of a run was off by a third when those files ran slow).
+    Files timed before and after a resume share the level. Returns the corrected timings and the drift seen:
+    the canary's running median, in percent of that level."""
+    if not sequence:
+        return {}, {"canaries": 0}
+    canary = np.array([c.ms for _, _, c in sequence])
+    level = float(np.percentile(canary, 10))
+    corrected = {name: t.scaled(level / c.ms) for name, t, c in sequence}
+    half = TREND_FILES // 2
+    trend = np.array([np.median(canary[max(k - half, 0) : k + half + 1]) for k in range(len(canary))])
+    pct = (trend / level - 1) * 100
     drift = {
-        "canaries": len(raws),
-        "canary_ms": round(first, 4),
+        "canaries": len(canary),
+        "canary_ms": round(level, 6),
         "min_pct": round(float(pct.min()), 2),
         "max_pct": round(float(pct.max()), 2),
         "end_pct": round(float(pct[-1]), 2),
@@ -255,20 +244,21 @@ def drift_corrected(sequence: Sequence[tuple[str, Timing]]) -> tuple[dict[str, T
 
 
 def _canary(bundle: Path, manifest: Manifest) -> Path:
-    """The network timed between ops: the bundle's first whole network, else its largest file."""
-    if manifest.models:
-        return bundle / manifest.models[0].file
-    files = [bundle / file for file in (*manifest.ops.values(), *manifest.shapes.values())]
-    return max(files, key=lambda path: path.stat().st_size)
+    """The file timed in turn with every other: the bundle's two-conv chain of median cost (channels² x
+    pixels). It takes about a median op's time (0.17 ms against 0.28 ms on the 2 vCPU VM), so pairing it
+    with every file adds about a fifth to a build, where a whole network would double it; a much smaller one
+    times mostly the timer."""
+    keys = sorted(manifest.shapes, key=lambda key: (key_shape(key)[0] ** 2 * key_shape(key)[1] ** 2, key))
+    return bundle / manifest.shapes[keys[len(keys) // 2]]
 
 
 class _Record:
-    """The append-only record of a measurement run: one JSON line per timed file, in the order timed."""
+    """The append-only record of a measurement run: one JSON line per timed file (with its canary's timing),
+    in the order timed."""
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = path
-        self.done: dict[str, Timing] = {}
-        self.order: list[str] = []
+        self.done: dict[str, tuple[Timing, Timing]] = {}
         self.seconds = 0.0
         lines = path.read_text(errors="replace").splitlines() if path.exists() else []
         if not lines or _line(lines[0]) is None:  # new, or a kill came before its header was whole
@@ -286,41 +276,31 @@ class _Record:
         for line in lines[1:]:
             record = _line(line)
             try:
-                self._keep(str(record["name"]), Timing(*record["t"]))  # type: ignore[index]
+                self._keep(str(record["name"]), Timing(*record["t"]), Timing(*record["c"]))  # type: ignore[index]
                 self.seconds += float(record["s"])  # type: ignore[index]
             except (KeyError, TypeError, ValueError):
                 continue  # a line cut short by a kill: that file is timed again
 
-    def add(self, name: str, timing: Timing, seconds: float) -> None:
-        line = {"name": name, "t": [timing.p10_ms, timing.median_ms, timing.p90_ms, timing.count], "s": seconds}
+    def add(self, name: str, timing: Timing, canary: Timing, seconds: float) -> None:
+        line = {"name": name, "t": _row(timing), "c": _row(canary), "s": seconds}
         with self.path.open("a") as handle:
             handle.write(json.dumps(line) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        self._keep(name, timing)
+        self._keep(name, timing, canary)
         self.seconds += seconds
 
-    def _keep(self, name: str, timing: Timing) -> None:
-        if name in self.done:
-            self.order.remove(name)
-        self.done[name] = timing
-        self.order.append(name)
+    def _keep(self, name: str, timing: Timing, canary: Timing) -> None:
+        self.done.pop(name, None)  # timed again: it moves to the end of the order
+        self.done[name] = (timing, canary)
 
     @property
-    def sequence(self) -> list[tuple[str, Timing]]:
-        return [(name, self.done[name]) for name in self.order]
+    def sequence(self) -> list[tuple[str, Timing, Timing]]:
+        return [(name, timing, canary) for name, (timing, canary) in self.done.items()]
 
-    @property
-    def canaries(self) -> int:
-        return sum(name.startswith(CANARY) for name in self.order)
 
-    @property
-    def since_canary(self) -> int:
-        """Files timed since the last canary (all of them when there is none)."""
-        for back, name in enumerate(reversed(self.order)):
-            if name.startswith(CANARY):
-                return back
-        return len(self.order)
+def _row(timing: Timing) -> list[float]:
+    return [timing.p10_ms, timing.median_ms, timing.p90_ms, timing.count]
 
 
 def _line(text: str) -> dict[str, Any] | None:
@@ -361,7 +341,7 @@ def measure_bundle(
     extension: dict[str, Any] | None = None,
     force: bool = False,
     keep_record: str | os.PathLike[str] | None = None,
-    correct_drift: bool = False,
+    correct_drift: bool = True,
 ) -> MeasuredTable:
     """Time what ``out.partial.jsonl`` does not hold yet, then write the table ``out`` atomically. A table
     ``out`` already measured here for the bundle's space with these threads is kept as it is (and
@@ -369,10 +349,10 @@ def measure_bundle(
 
     With ``base``, its entries and fit are kept and only the bundle's ops are added (``extend``); the
     extension is recorded in the metadata with ``extension`` (e.g. the space whose ops were added).
-    ``keep_record`` keeps the raw timings (one JSON line per file, in order, canaries included) at that path;
-    ``correct_drift`` scales each timing by the canary (see ``drift_corrected``). It is off by default: on a
-    2 vCPU EPYC VM the canary's own noise moved ops more than the drift it removed (bench/latency_drift.py);
-    without it the canaries still record in the metadata how far the machine's speed moved.
+    ``keep_record`` keeps the raw timings (one JSON line per file, in order, each with its canary's timing)
+    at that path. ``correct_drift`` scales each timing by its canary (see ``drift_corrected``): on the 2 vCPU
+    VM, two builds of one bundle agreed op by op at 5.4 % median with it and 25 % without
+    (bench/latency_drift.py). Without it the canaries still record in the metadata how far the speed moved.
     """
     bundle, out = Path(bundle), Path(out)
     manifest: Manifest = read_manifest(bundle)
@@ -383,9 +363,8 @@ def measure_bundle(
         notice_setup(base)
     elif not force and (done := finished_table(out, manifest.space["hash"], threads)) is not None:
         return done
-    header = {
-        "space_hash": manifest.space["hash"], "threads": threads, "ops": len(manifest.ops), "canary_every": CANARY_EVERY
-    }  # fmt: skip
+    canary = _canary(bundle, manifest)
+    header = {"space_hash": manifest.space["hash"], "threads": threads, "ops": len(manifest.ops), "canary": canary.name}
     record = _Record(partial_path(out), header)
     work = [(f"shape:{key}", file, 200) for key, file in manifest.shapes.items()]
     work += [(key, file, 60) for key, file in manifest.ops.items()]
@@ -393,28 +372,13 @@ def measure_bundle(
     todo = [item for item in work if item[0] not in record.done]
     if len(todo) < len(work):
         logger.info("resuming: %d of %d already measured (%s)", len(work) - len(todo), len(work), record.path)
-    canary = _canary(bundle, manifest)
-    canary_session = OpenSession(canary, threads=threads, spin=False)  # open all along: steadier (OpenSession)
-
-    def time_canary() -> None:
+    for name, file, runs in progress(todo, total=len(todo), desc=f"measuring {bundle.name}"):
         start = time.perf_counter()
-        (timing,) = time_sessions([canary_session], min_runs=20)
-        record.add(f"{CANARY}{record.canaries}", timing, round(time.perf_counter() - start, 3))
-
-    if todo and record.order:
-        record.add(f"{RESUME}{len(record.order)}", Timing(0.0, 0.0, 0.0, 0), 0.0)
-    for i, (name, file, runs) in enumerate(progress(todo, total=len(todo), desc=f"measuring {bundle.name}")):
-        if i == 0 or record.since_canary >= CANARY_EVERY:  # a resumed run may find the machine at another speed
-            time_canary()
-        start = time.perf_counter()
-        timing = time_onnx(bundle / file, threads=threads, min_runs=runs)
-        record.add(name, timing, round(time.perf_counter() - start, 3))
-    if record.since_canary:
-        time_canary()
-    timings, drift = drift_corrected(record.sequence)
+        timing, canary_timing = time_alternated([bundle / file, canary], threads=threads, min_runs=runs)
+        record.add(name, timing, canary_timing, round(time.perf_counter() - start, 3))
+    corrected, drift = drift_corrected(record.sequence)
     drift.update(canary=canary.name, corrected=correct_drift)
-    if not correct_drift:
-        timings = {name: t for name, t in record.sequence if not name.startswith((CANARY, RESUME))}
+    timings = corrected if correct_drift else {name: timing for name, timing, _ in record.sequence}
 
     entries = dict(base.entries) if base else {}
     entries.update({key: in_context(key, timings[key], timings) for key in manifest.ops})
