@@ -13,7 +13,7 @@ from typing import Any
 
 from nas._errors import ArgumentError
 from nas.config import ArchConfig
-from nas.data import Dataset
+from nas.data import BUILTIN, Dataset
 from nas.evaluate._base import Evaluator, Score
 from nas.evaluate._train import TrainEvaluator
 from nas.model import load_supernet
@@ -46,6 +46,8 @@ class SupernetEvaluator(Evaluator):
         self.data_name = recipe["data"]
         self.seed, self.calibration_batches, self.images = seed, calibration_batches, images
         self.finetune_steps = finetune_steps
+        if data in BUILTIN and data != self.data_name:  # refused before loading it (it may not be installed)
+            raise self._other_data(str(data))
         self.trainer = TrainEvaluator(
             data=data if data is not None else self.data_name,
             resolution=self.supernet.resolution,
@@ -54,12 +56,7 @@ class SupernetEvaluator(Evaluator):
             device=device,
         )
         if self.trainer.data.name != self.data_name:  # its classifier and BN statistics are that data's
-            raise ArgumentError(
-                "data",
-                self.trainer.data.name,
-                f"supernet {self.path} was trained on {self.data_name}; score on that (leave the data out)"
-                f" or train a supernet on {self.trainer.data.name}",
-            )
+            raise self._other_data(self.trainer.data.name)
         self.supernet.to(self.trainer.device)
         scored = min(images, len(self.trainer.data.indices("validation")))
         parts = f"{len(self.record['parts'])} few-shot parts x " if "parts" in self.record else ""
@@ -69,6 +66,14 @@ class SupernetEvaluator(Evaluator):
             + (f" fine-tuned {finetune_steps} steps," if finetune_steps else "")
             + f" BN recalibrated on {calibration_batches} training batches,"
             f" scored on the first {scored} images of the {self.trainer.data.describe('validation')}"
+        )
+
+    def _other_data(self, name: str) -> ArgumentError:
+        return ArgumentError(
+            "data",
+            name,
+            f"supernet {self.path} was trained on {self.data_name}; score on that (leave the data out)"
+            f" or train a supernet on {name}",
         )
 
     def describe(self) -> dict[str, Any]:
