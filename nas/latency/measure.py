@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import platform
 import time
@@ -104,8 +105,8 @@ def time_alternated(
 
 
 class OpenSession:
-    """An onnxruntime session kept open with its input, to be timed again and again: a fresh session per
-    timing adds its own spread (9 % CV against 2 % for one kept open, bench/latency_alternation.py)."""
+    """An onnxruntime session with its input, run one inference at a time so that several can take turns
+    (``time_sessions``)."""
 
     def __init__(self, path: str | os.PathLike[str], *, threads: int, spin: bool) -> None:
         options = ort.SessionOptions()
@@ -248,7 +249,7 @@ def _canary(bundle: Path, manifest: Manifest) -> Path:
     pixels). It takes about a median op's time (0.17 ms against 0.28 ms on the 2 vCPU VM), so pairing it
     with every file adds about a fifth to a build, where a whole network would double it; a much smaller one
     times mostly the timer."""
-    keys = sorted(manifest.shapes, key=lambda key: (key_shape(key)[0] ** 2 * key_shape(key)[1] ** 2, key))
+    keys = sorted(manifest.shapes, key=lambda key: (math.prod(key_shape(key)), key))  # channels x side: same order
     return bundle / manifest.shapes[keys[len(keys) // 2]]
 
 
