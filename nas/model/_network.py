@@ -68,7 +68,10 @@ class Network(nn.Module):
         owner.add_module(name, module)
 
     def reset_parameters(self) -> None:
-        """torchvision's initialisation: He (fan-out) for convs, N(0, 0.01) for linears, BN at identity."""
+        """torchvision's initialisation: He (fan-out) for convs, N(0, 0.01) for linears, BN at identity.
+        A network on the meta device (a structure: shapes, no values) has nothing to initialise."""
+        if any(p.is_meta for p in self.parameters()):
+            return
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out")
