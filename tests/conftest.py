@@ -64,6 +64,18 @@ def _tracked() -> dict[str, str]:
     return {name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest() for name in names if (ROOT / name).is_file()}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Each pytest-xdist worker gets its share of the cores, for torch in it and for the commands it starts:
+    every worker's torch taking all of them made two workers on 2 cores slower than one."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        import torch
+
+        threads = max(1, (os.cpu_count() or 1) // int(workers))
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def tracked_files_stay_as_they_were() -> Any:
     """No test, so no stage run as the README runs it, changes a shipped file (a table, a space, a config):
