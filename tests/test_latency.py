@@ -13,6 +13,7 @@ from nas import ArchConfig, NasError, SearchSpace
 from nas._paths import DEFAULT_SPACE, REFERENCE_DIR
 from nas.config import Op, ops
 from nas.latency import LatencyTable, MeasuredTable, Overhead, fit_overhead, space_bounds
+from nas.latency._opmodel import relative_nnls
 from tests.conftest import all_configs
 
 
@@ -134,6 +135,13 @@ def test_per_kind_factors_are_fitted_when_they_beat_the_line(tmp_path: Path) -> 
     # a single-kind calibration keeps the plain line, and so does one where factors do not help
     assert not fit_overhead([{"ir": s["ir"]} for s in sums], [1.1 * s["ir"] for s in sums]).kinds
     assert not fit_overhead(sums, [1.1 * (s["ir"] + s["shuffle"] + s["stem"]) for s in sums]).kinds
+    # a fit that would price a kind at nothing keeps the line: every network has one head, whose sum varies
+    # too little to tell it from the offset, and its factor went to 0 (a table no reader would load)
+    heads = [{"ir": s["ir"], "head": 0.5 + 0.01 * (k % 3)} for k, s in enumerate(sums)]
+    skewed = np.array([1.1 * h["ir"] + 0.4 - 2 * (h["head"] - 0.5) for h in heads])
+    design = np.array([[h["head"], h["ir"], 1.0] for h in heads])
+    assert relative_nnls(design, skewed, free_last=True)[0] == 0  # what its factor would be
+    assert not fit_overhead(heads, list(skewed)).kinds
     # factors round-trip through the table file, which then says it needs a newer reader
     key = "ir|r8|i8|e8|o8|k3|s1|se0|re"
     table = MeasuredTable(metadata={"target": "t", "measured": True}, entries={key: (1.0, 1.0, 1.0, 1)}, overhead=fit)

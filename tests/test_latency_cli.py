@@ -242,6 +242,22 @@ def test_a_finished_table_of_another_onnxruntime_version_is_measured_again(measu
     assert finished_table(measured_table.parent / "old.yaml", space_hash, threads) is None
 
 
+def test_a_table_timed_without_drift_correction_says_so_and_is_not_kept_for_a_corrected_build(
+    bundle: Path, tmp_path: Path
+) -> None:
+    from nas.latency.measure import finished_table
+
+    out = tmp_path / "raw.yaml"
+    result = run_main("nas.latency", "measure", str(bundle), "--out", str(out), "--no-drift-correction")
+    assert result.returncode == 0, result.stderr
+    table = LatencyTable.load(out)
+    assert table.metadata["drift"]["corrected"] is False
+    assert "drift-corrected" not in table.metadata["method"]
+    space_hash = table.metadata["space"]["hash"]
+    assert finished_table(out, space_hash, 1, correct_drift=False) is not None
+    assert finished_table(out, space_hash, 1) is None  # a default (corrected) run times it again
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [

@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--seed", type=int, default=0, help="seed of the calibration networks")
     build.add_argument("--device", help="device description to record (default: host name)")
     build.add_argument("--force", action="store_true", help="time again a table this machine already finished")
+    _drift_flag(build)
 
     measure = sub.add_parser(
         "measure", help="time a bundle on this device and write the table", formatter_class=_cli.HelpFormatter
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     measure.add_argument("--target", help="table name to record (default: the bundle's)")
     measure.add_argument("--device", help="device description to record (default: host name)")
     measure.add_argument("--force", action="store_true", help="time again a table this machine already finished")
+    _drift_flag(measure)
 
     extend = sub.add_parser(
         "extend",
@@ -69,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     extend.add_argument(
         "--space", help="a space file or shipped name: every op its configs can contain (default: none)"
     )
+    _drift_flag(extend)
 
     validate = sub.add_parser(
         "validate", help="compare predictions with whole networks timed here", formatter_class=_cli.HelpFormatter
@@ -107,6 +110,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _drift_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--no-drift-correction",
+        dest="correct_drift",
+        action="store_false",
+        help="keep the timings as measured; by default each is scaled by a canary timed in turn with it, so a"
+        " change of the machine's speed during the run does not enter the table",
+    )
+
+
 def _space_of(table: LatencyTable, given: str | None):
     from nas.space import SearchSpace
 
@@ -127,7 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_file_out(args.out, flag="--out", example=f"{args.target or 'TARGET'}.yaml")  # before any timing
         before = _stamp(args.out)
         table = measure_bundle(
-            args.bundle, args.out, threads=args.threads, device=args.device, target=args.target, force=args.force
+            args.bundle,
+            args.out,
+            threads=args.threads,
+            device=args.device,
+            target=args.target,
+            force=args.force,
+            correct_drift=args.correct_drift,
         )
         done = "kept" if _stamp(args.out) == before else "wrote"
         print(f"{done} {args.out}: {len(table.entries)} ops; copy it to latency_tables/ on the host")
@@ -150,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         space = SearchSpace.load(args.space) if args.space else None
         missing_ops(table, configs, space=space)  # refused before a shipped table is copied
         table = _own_table(table)
-        added = extend_table(table, configs, space=space)
+        added = extend_table(table, configs, space=space, correct_drift=args.correct_drift)
         how = "measured" if table.measured else "estimated (by the table's model)"
         print(f"{table.source}: {how} and added {added} ops" if added else f"{table.source}: nothing missing")
     elif args.command == "validate":
@@ -188,6 +207,7 @@ def _build(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         force=args.force,
+        correct_drift=args.correct_drift,
     )
     o, done = table.overhead, "kept" if _stamp(out) == before else "wrote"
     print(

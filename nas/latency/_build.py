@@ -94,10 +94,11 @@ def build_table(
     device: str | None = None,
     bundle: Path | None = None,
     force: bool = False,
+    correct_drift: bool = True,
 ) -> LatencyTable:
     """Enumerate, export and measure every op of ``space`` here; rerunning resumes an interrupted build, and
-    a finished one is kept unless ``force``."""
-    if not force and (done := finished_table(out, space.hash, threads)) is not None:
+    a finished one is kept unless ``force``. ``correct_drift``: see ``measure_bundle``."""
+    if not force and (done := finished_table(out, space.hash, threads, correct_drift)) is not None:
         return done
     bundle = bundle or user_dir() / "bundles" / f"{target}-{space.hash}-v{FORMAT.rsplit('/', 1)[1]}"
     export_seconds = space_bundle(bundle, space=space, target=target, calibration=calibration, seed=seed)
@@ -109,6 +110,7 @@ def build_table(
         target=target,
         extra_metadata={"export_seconds": round(export_seconds, 1), "calibration_seed": seed},
         force=force,
+        correct_drift=correct_drift,
     )
 
 
@@ -129,9 +131,16 @@ def missing_ops(
     return missing
 
 
-def extend_table(table: LatencyTable, configs: Sequence[ArchConfig] = (), *, space: SearchSpace | None = None) -> int:
+def extend_table(
+    table: LatencyTable,
+    configs: Sequence[ArchConfig] = (),
+    *,
+    space: SearchSpace | None = None,
+    correct_drift: bool = True,
+) -> int:
     """Measure here the ops of ``configs`` (and of every config of ``space``) that ``table`` lacks and add
-    them to its file; returns how many. A space's ops go into one bundle, timed in one session."""
+    them to its file; returns how many. A space's ops go into one bundle, timed in one session.
+    ``correct_drift``: see ``measure_bundle``."""
     missing = missing_ops(table, configs, space=space)
     if missing and isinstance(table, EstimatedTable):  # it prices new ops with its own model
         table.add(table.price(missing))
@@ -145,6 +154,7 @@ def extend_table(table: LatencyTable, configs: Sequence[ArchConfig] = (), *, spa
                 threads=table.metadata["threads"],
                 base=table,
                 extension={"space": space_info(space)} if space is not None else None,
+                correct_drift=correct_drift,
             )
         table.add(extended.entries)
     return len(missing)

@@ -72,7 +72,9 @@ def fit_overhead(op_sums: Sequence[float | dict[str, float]], wholes: Sequence[f
     """Least-squares line through (sum of ops, whole model); a plain offset when fewer than 3 models.
 
     Given the sums per op kind, it also fits a factor per kind (on relative error) and keeps that fit
-    only when its leave-one-out error beats the line's: per-kind factors must earn their parameters.
+    only when its leave-one-out error beats the line's and it prices every kind: per-kind factors must earn
+    their parameters, and a kind at factor 0 (its sum varies too little to tell it from the offset) would
+    make its ops free.
     """
     by_kind = [s if isinstance(s, dict) else {"": float(s)} for s in op_sums]
     w = np.asarray(wholes, dtype=float)
@@ -98,6 +100,8 @@ def fit_overhead(op_sums: Sequence[float | dict[str, float]], wholes: Sequence[f
     if _loo_pct(per_kind, len(w), w) >= _loo_pct(line, len(w), w) - LOO_TIE_PCT:
         return plain
     weights = relative_nnls(design, w, free_last=True)
+    if not all(weights[:-1] > 0):  # a kind priced at nothing rode with the offset (every network has one head)
+        return plain
     common = float(np.median([v for v in weights[:-1] if v > 0]))
     errors = np.abs(design @ weights - w) / w * 100
     factors = {k: round(float(v) / common, 6) for k, v in zip(kinds, weights[:-1], strict=True)}

@@ -362,7 +362,7 @@ def measure_bundle(
     if base is not None:
         _check_same_machine(base, threads)
         notice_setup(base)
-    elif not force and (done := finished_table(out, manifest.space["hash"], threads)) is not None:
+    elif not force and (done := finished_table(out, manifest.space["hash"], threads, correct_drift)) is not None:
         return done
     canary = _canary(bundle, manifest)
     header = {"space_hash": manifest.space["hash"], "threads": threads, "ops": len(manifest.ops), "canary": canary.name}
@@ -422,9 +422,9 @@ def measure_bundle(
     return table
 
 
-def finished_table(out: Path, space_hash: str, threads: int) -> MeasuredTable | None:
+def finished_table(out: Path, space_hash: str, threads: int, correct_drift: bool = True) -> MeasuredTable | None:
     """The table at ``out`` when an earlier run finished it: measured on this machine, for this space,
-    with these threads (and no interrupted run's partial file beside it)."""
+    with these threads, drift-corrected or not as asked (and no interrupted run's partial file beside it)."""
     if not out.is_file() or partial_path(out).exists():
         return None
     try:
@@ -432,7 +432,11 @@ def finished_table(out: Path, space_hash: str, threads: int) -> MeasuredTable | 
     except NasError:
         return None  # not a table (yet): the run writes it
     meta = table.metadata
-    same = (meta.get("space") or {}).get("hash") == space_hash and int(meta.get("threads", 0)) == threads
+    same = (
+        (meta.get("space") or {}).get("hash") == space_hash
+        and int(meta.get("threads", 0)) == threads
+        and (meta.get("drift") or {}).get("corrected", False) == correct_drift
+    )
     if not (isinstance(table, MeasuredTable) and same and not setup_differences(meta)):
         return None
     logger.info(
