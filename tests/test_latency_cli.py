@@ -25,6 +25,7 @@ from nas.latency.measure import (
     Timing,
     _Record,
     _round,
+    _wholes,
     in_context,
     time_alternated,
 )
@@ -311,6 +312,16 @@ def test_a_partial_record_cut_anywhere_resumes(tmp_path: Path, content: str, res
     record = _Record(path, {"a": 1})
     assert len(record.done) == resumed
     assert json.loads(path.read_text().splitlines()[0]) == {"header": {"a": 1}}
+
+
+def test_calibration_networks_are_priced_by_their_ratio_to_the_first(bundle: Path) -> None:
+    """The first network is timed with the canary (and corrected like an op); each other one in turn with the
+    first, whose level its ratio is then scaled to: a whole network's ratio to another holds still."""
+    manifest = read_manifest(bundle)
+    first, second = (m.name for m in manifest.models)
+    timings = {f"model:{first}": Timing(2.0, 2.1, 2.2, 60)}
+    done = {f"ratio:{second}": (Timing(3.0, 3.1, 3.2, 60), Timing(2.5, 2.6, 2.7, 60))}  # timed while slow
+    assert _wholes(manifest, timings, done) == pytest.approx([2.0, 2.4])
 
 
 def test_a_file_timed_again_keeps_the_attempt_whose_canary_ran_faster(tmp_path: Path) -> None:

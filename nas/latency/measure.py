@@ -41,11 +41,13 @@ BATCH_RUNS = 10
 MIN_LATENCY_MS = 0.001  # floor for an op whose context-corrected time rounds to nothing
 METHOD = (
     "onnxruntime CPUExecutionProvider, batch 1; each op timed between two 1x1 convs, minus half a two-conv"
-    " chain at each side's shape; p10 of single-inference times, batches of 10 runs until p10 moves < 1 %"
+    " chain at each side's shape; p10 of single-inference times, batches of 10 runs until p10 moves < 1 %;"
+    " calibration networks priced by their ratio to the first one, timed run by run in turn with it"
 )
 ROW = "[latency_ms (p10, in context), p50_ms, p90_ms, runs]"
 TREND_FILES = 21  # running median over this many canary timings: the drift recorded in the metadata
 SLOW = 1.15  # a file whose canary ran this much over the level is timed once more (see measure_bundle)
+RATIO = "ratio:"  # record names of calibration networks timed in turn with the first one, not the canary
 DRIFT = (
     "drift-corrected: every file timed run by run in turn with a canary (the bundle's two-conv chain of median"
     f" cost) and scaled by the canary's level (p10 of its timings over the run) / its own canary timing; a file"
@@ -246,6 +248,19 @@ def drift_corrected(sequence: Sequence[tuple[str, Timing, Timing]]) -> tuple[dic
     return corrected, drift
 
 
+def _wholes(manifest: Manifest, timings: dict[str, Timing], done: dict[str, tuple[Timing, Timing]]) -> list[float]:
+    """The calibration networks' latencies: the first one's (corrected by the canary like any op), and each
+    other one's ratio to it, timed run by run in turn with it, times that. A whole network's ratio to
+    another holds still while the machine's speed moves (0.6 % spread on the 2 vCPU VM); its ratio to an
+    op-sized canary does not quite, and the overhead fit on those missed its own networks by 2.7-8 %
+    (bench/RESULTS.md)."""
+    if not manifest.models:
+        return []
+    first = timings[f"model:{manifest.models[0].name}"].ms
+    pairs = [done[f"{RATIO}{m.name}"] for m in manifest.models[1:]]
+    return [first] + [first * timing.ms / reference.ms for timing, reference in pairs]
+
+
 def _time_paired(path: Path, canary: Path, threads: int, runs: int) -> tuple[Timing, Timing, float]:
     """A file and its canary timed run by run in turn, and the seconds it took."""
     start = time.perf_counter()
@@ -384,24 +399,40 @@ def measure_bundle(
     elif not force and (done := finished_table(out, manifest.space["hash"], threads, correct_drift)) is not None:
         return done
     canary = _canary(bundle, manifest)
-    header = {"space_hash": manifest.space["hash"], "threads": threads, "ops": len(manifest.ops), "canary": canary.name}
+    header = {
+        "space_hash": manifest.space["hash"],
+        "threads": threads,
+        "ops": len(manifest.ops),
+        "canary": canary.name,
+        "calibration": "ratio to the first network",
+    }
     record = _Record(partial_path(out), header)
-    work = [(f"shape:{key}", file, 200) for key, file in manifest.shapes.items()]
-    work += [(key, file, 60) for key, file in manifest.ops.items()]
-    work += [(f"model:{m.name}", m.file, 60) for m in manifest.models]
+    # (record name, file, runs, the file timed in turn with it)
+    work = [(f"shape:{key}", file, 200, canary) for key, file in manifest.shapes.items()]
+    work += [(key, file, 60, canary) for key, file in manifest.ops.items()]
+    if manifest.models:
+        first = manifest.models[0]
+        work.append((f"model:{first.name}", first.file, 60, canary))
+        work += [(f"{RATIO}{m.name}", m.file, 60, bundle / first.file) for m in manifest.models[1:]]
     todo = [item for item in work if item[0] not in record.done]
     if len(todo) < len(work):
         logger.info("resuming: %d of %d already measured (%s)", len(work) - len(todo), len(work), record.path)
-    for name, file, runs in progress(todo, total=len(todo), desc=f"measuring {bundle.name}"):
-        record.add(name, *_time_paired(bundle / file, canary, threads, runs))
+    for name, file, runs, partner in progress(todo, total=len(todo), desc=f"measuring {bundle.name}"):
+        record.add(name, *_time_paired(bundle / file, partner, threads, runs))
+    paired = [row for row in record.sequence if not row[0].startswith(RATIO)]  # with the canary
     if correct_drift:
-        level = float(np.percentile([c.ms for _, _, c in record.sequence], 10))
-        slow = [item for item in work if item[0] not in record.again and record.done[item[0]][1].ms > SLOW * level]
-        for name, file, runs in progress(slow, total=len(slow), desc="timing again what ran slow"):
-            record.add(name, *_time_paired(bundle / file, canary, threads, runs), again=True)
-    corrected, drift = drift_corrected(record.sequence)
+        level = float(np.percentile([c.ms for _, _, c in paired], 10))
+        slow = [
+            item
+            for item in work
+            if item[3] == canary and item[0] not in record.again and record.done[item[0]][1].ms > SLOW * level
+        ]
+        for name, file, runs, partner in progress(slow, total=len(slow), desc="timing again what ran slow"):
+            record.add(name, *_time_paired(bundle / file, partner, threads, runs), again=True)
+        paired = [row for row in record.sequence if not row[0].startswith(RATIO)]
+    corrected, drift = drift_corrected(paired)
     drift.update(canary=canary.name, corrected=correct_drift)
-    timings = corrected if correct_drift else {name: timing for name, timing, _ in record.sequence}
+    timings = corrected if correct_drift else {name: timing for name, timing, _ in paired}
 
     entries = dict(base.entries) if base else {}
     entries.update({key: in_context(key, timings[key], timings) for key in manifest.ops})
@@ -432,8 +463,7 @@ def measure_bundle(
             **(extra_metadata or {}),
         }
         sums = [_by_kind(model.ops, entries) for model in manifest.models]
-        wholes = [timings[f"model:{model.name}"].ms for model in manifest.models]
-        overhead = fit_overhead(sums, wholes)
+        overhead = fit_overhead(sums, _wholes(manifest, timings, record.done))
     table = MeasuredTable(metadata=metadata, entries=entries, overhead=overhead, source=str(out))
     table.metadata["op_model_error_pct"] = table.op_model.errors
     table.save(out)
