@@ -386,7 +386,7 @@ def measure_bundle(
     at that path. ``correct_drift`` scales each timing by its canary (see ``drift_corrected``), and times once
     more each file whose canary ran over ``SLOW`` times the level (the attempt with the faster canary is
     kept): on the 2 vCPU VM, two builds of one bundle agreed op by op at 5.4 % median with the scaling alone,
-    3.2-4.0 % with the second pass, and 19-25 % as timed (bench/RESULTS.md). Without it the canaries still
+    3.2-5.0 % with the second pass, and 19-25 % as timed (bench/RESULTS.md). Without it the canaries still
     record in the metadata how far the speed moved.
     """
     bundle, out = Path(bundle), Path(out)
