@@ -102,7 +102,7 @@ def fit_overhead(op_sums: Sequence[float | dict[str, float]], wholes: Sequence[f
     weights = relative_nnls(design, w, free_last=True)
     if not all(weights[:-1] > 0):  # a kind priced at nothing rode with the offset (every network has one head)
         return plain
-    common = float(np.median([v for v in weights[:-1] if v > 0]))
+    common = float(np.median(weights[:-1]))
     errors = np.abs(design @ weights - w) / w * 100
     factors = {k: round(float(v) / common, 6) for k, v in zip(kinds, weights[:-1], strict=True)}
     return Overhead(common, float(weights[-1]), len(w), float(errors.mean()), float(errors.max()), factors)

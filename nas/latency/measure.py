@@ -261,11 +261,12 @@ def _wholes(manifest: Manifest, timings: dict[str, Timing], done: dict[str, tupl
     return [first] + [first * timing.ms / reference.ms for timing, reference in pairs]
 
 
-def _time_paired(path: Path, canary: Path, threads: int, runs: int) -> tuple[Timing, Timing, float]:
-    """A file and its canary timed run by run in turn, and the seconds it took."""
+def _time_paired(path: Path, partner: Path, threads: int, runs: int) -> tuple[Timing, Timing, float]:
+    """A file and its partner (the canary, or the first calibration network) timed run by run in turn,
+    and the seconds it took."""
     start = time.perf_counter()
-    timing, canary_timing = time_alternated([path, canary], threads=threads, min_runs=runs)
-    return timing, canary_timing, round(time.perf_counter() - start, 3)
+    timing, partner_timing = time_alternated([path, partner], threads=threads, min_runs=runs)
+    return timing, partner_timing, round(time.perf_counter() - start, 3)
 
 
 def _canary(bundle: Path, manifest: Manifest) -> Path:
@@ -278,10 +279,10 @@ def _canary(bundle: Path, manifest: Manifest) -> Path:
 
 
 class _Record:
-    """The append-only record of a measurement run: one JSON line per timed file (with its canary's timing),
-    in the order timed. A file timed again because its canary ran slow (``again``) keeps the attempt whose
-    canary ran faster: the less a timing is scaled, the less a slowdown that does not hit every op alike
-    stays in it."""
+    """The append-only record of a measurement run: one JSON line per timed file with its partner's timing
+    (the canary's; the first network's for the other calibration networks), in the order timed. A file
+    timed again because its canary ran slow (``again``) keeps the attempt whose canary ran faster: the less
+    a timing is scaled, the less a slowdown that does not hit every op alike stays in it."""
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = path
@@ -328,8 +329,10 @@ class _Record:
         self.done[name] = (timing, canary)
 
     @property
-    def sequence(self) -> list[tuple[str, Timing, Timing]]:
-        return [(name, timing, canary) for name, (timing, canary) in self.done.items()]
+    def with_canary(self) -> list[tuple[str, Timing, Timing]]:
+        """(name, timing, its canary's timing) in the order timed: every file but the calibration networks
+        timed in turn with the first one (``RATIO``)."""
+        return [(name, *pair) for name, pair in self.done.items() if not name.startswith(RATIO)]
 
 
 def _row(timing: Timing) -> list[float]:
@@ -419,9 +422,8 @@ def measure_bundle(
         logger.info("resuming: %d of %d already measured (%s)", len(work) - len(todo), len(work), record.path)
     for name, file, runs, partner in progress(todo, total=len(todo), desc=f"measuring {bundle.name}"):
         record.add(name, *_time_paired(bundle / file, partner, threads, runs))
-    paired = [row for row in record.sequence if not row[0].startswith(RATIO)]  # with the canary
     if correct_drift:
-        level = float(np.percentile([c.ms for _, _, c in paired], 10))
+        level = float(np.percentile([c.ms for _, _, c in record.with_canary], 10))
         slow = [
             item
             for item in work
@@ -429,10 +431,9 @@ def measure_bundle(
         ]
         for name, file, runs, partner in progress(slow, total=len(slow), desc="timing again what ran slow"):
             record.add(name, *_time_paired(bundle / file, partner, threads, runs), again=True)
-        paired = [row for row in record.sequence if not row[0].startswith(RATIO)]
-    corrected, drift = drift_corrected(paired)
+    corrected, drift = drift_corrected(record.with_canary)
     drift.update(canary=canary.name, corrected=correct_drift)
-    timings = corrected if correct_drift else {name: timing for name, timing, _ in paired}
+    timings = corrected if correct_drift else {name: timing for name, timing, _ in record.with_canary}
 
     entries = dict(base.entries) if base else {}
     entries.update({key: in_context(key, timings[key], timings) for key in manifest.ops})
