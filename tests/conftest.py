@@ -112,6 +112,22 @@ def small() -> ArchConfig:
     return ArchConfig.load(SMALL)
 
 
+@pytest.fixture(scope="session")
+def search_setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny space with a table of made-up latencies, for tests of the search itself (read-only)."""
+    import yaml
+
+    from tests.test_latency import synthetic_table  # here, not at the top: test_latency imports this module
+
+    folder = tmp_path_factory.mktemp("search")
+    space_file = folder / "tiny.yaml"
+    space_file.write_text(yaml.safe_dump(TINY_SPACE))
+    table = synthetic_table(SearchSpace.load(space_file), seed=5)
+    table.metadata["space"]["file"] = str(space_file)
+    table.save(folder / "tiny_table.yaml")
+    return {"space": space_file, "table": folder / "tiny_table.yaml"}
+
+
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     """Run ``python -m <args>`` as a user would, capturing its output."""
     return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=600)

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from nas import ArchConfig, NasError, SearchSpace
+from nas._errors import SpecError
 from nas._paths import DEFAULT_SPACE, REFERENCE_DIR
 from nas.config import Op, ops
 from nas.latency import LatencyTable, MeasuredTable, Overhead, fit_overhead, space_bounds
@@ -150,6 +152,12 @@ def test_per_kind_factors_are_fitted_when_they_beat_the_line(tmp_path: Path) -> 
     assert again.overhead.kinds == fit.kinds
     assert "format_version: 2" in (tmp_path / "t.yaml").read_text()
     assert again.op_ms(Op.parse(key)).ms == pytest.approx(fit.factor("ir"))
+    # a table an older nas wrote with a kind at 0 is refused with the way out
+    zero = yaml.safe_load((tmp_path / "t.yaml").read_text())
+    zero["overhead"]["kinds"]["shuffle"] = 0
+    (tmp_path / "zero.yaml").write_text(yaml.safe_dump(zero))
+    with pytest.raises(SpecError, match=r"overhead\.kinds\.shuffle: 0 is out of range.*rebuild the table"):
+        LatencyTable.load(tmp_path / "zero.yaml")
 
 
 def test_table_of_another_space_is_refused(tiny_space: SearchSpace, default_space: SearchSpace) -> None:

@@ -235,7 +235,7 @@ class LatencyTable(abc.ABC):
             kinds = {}
             if "kinds" in o:
                 factors = o["kinds"].mapping([], extra=True)
-                kinds = {str(k): f.number(minimum=0, positive=True) for k, f in factors.items()}
+                kinds = {str(k): _factor(f) for k, f in factors.items()}
             overhead = Overhead(
                 scale=o["scale"].number(minimum=0, positive=True),
                 offset_ms=o["offset_ms"].number(minimum=-math.inf),
@@ -443,6 +443,17 @@ class EstimatedTable(LatencyTable):
     def price(self, op_list: Sequence[Op]) -> dict[str, tuple[float, float, float, int]]:
         """Rows for ``op_list`` priced by the model (0 runs: nothing was timed)."""
         return {op.key: (round(self.model.op_ms(op), 6),) * 3 + (0,) for op in op_list}
+
+
+def _factor(field: Field) -> float:
+    """A per-kind overhead factor. nas before 16fa353 could write 0 on a noisy machine (a kind every network
+    has once rode with the offset); such a table is refused with the way out."""
+    if field.value == 0 and not isinstance(field.value, bool):
+        raise field.error(
+            "0 is out of range; use a number > 0 (an older nas priced a kind at 0 on a noisy machine: rebuild"
+            " the table with python -m nas.latency build or measure)"
+        )
+    return field.number(minimum=0, positive=True)
 
 
 def _valid_row(row: Any) -> bool:
