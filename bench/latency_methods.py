@@ -23,7 +23,7 @@ import torch
 from nas import SearchSpace, export_onnx
 from nas._paths import DEFAULT_SPACE
 from nas.config import Op, ops
-from nas.model import context_module, op_input_shape, op_module, shape_module
+from nas.model import context_input_shape, context_module, op_input_shape, op_module, shape_module
 
 STATS = ("median", "p10", "min")
 
@@ -49,11 +49,11 @@ def main() -> None:
         return timed(("alone", op), op_module(op), op_input_shape(op), 100)
 
     def in_context(op: Op) -> np.ndarray:
-        total = timed(("context", op), context_module(op), op_input_shape(op), 100)
+        total = timed(("context", op), context_module(op), context_input_shape(op.cin, op.size), 100)
         for side in op.context_shapes():
             if side is not None:
                 c, s = side
-                total = total - timed(("shape", side), shape_module(c), (1, c, s, s), 200) / 2
+                total = total - timed(("shape", side), shape_module(c), context_input_shape(c, s), 200) / 2
         return total
 
     wholes = np.array([_times(export_onnx(c, tmp / "w.onnx"), 100) for c in configs])

@@ -18,7 +18,7 @@ from nas import ArchConfig, NasError, SearchSpace
 from nas._paths import TABLES_DIR, user_tables_dir
 from nas.config import Op
 from nas.latency import LatencyTable
-from nas.latency._bundle import read_manifest, shape_key
+from nas.latency._bundle import key_shape, read_manifest, shape_key
 from nas.latency.measure import (
     SLOW,
     OpenSession,
@@ -138,6 +138,34 @@ def measured_table(space_file: Path, tmp_path_factory: pytest.TempPathFactory) -
     copy = tmp_path_factory.mktemp("table") / "tiny.yaml"  # tests below extend it
     copy.write_bytes(out.read_bytes())
     return copy
+
+
+def test_ops_are_timed_between_convs_from_and_to_a_narrow_width(bundle: Path, measured_table: Path) -> None:
+    """An op's context leads from and to 16 channels (fewer for a narrower activation), not the op's own
+    widths: a wide context would cost more than the op and multiply its noise in the entry."""
+    import onnxruntime as ort
+
+    from nas.latency.measure import method
+    from nas.model import CONTEXT_CHANNELS
+
+    manifest = read_manifest(bundle)
+    assert manifest.context == CONTEXT_CHANNELS == 16
+    inputs = {}
+    for key, file in [*manifest.ops.items(), *(("shape:" + k, f) for k, f in manifest.shapes.items())]:
+        channels = key_shape(key[6:])[0] if key.startswith("shape:") else Op.parse(key).cin
+        shape = ort.InferenceSession(str(bundle / file)).get_inputs()[0].shape
+        inputs[key] = (channels, shape[1])
+    assert all(given == min(16, channels) for channels, given in inputs.values())
+    assert any(channels > 16 for channels, _ in inputs.values())  # the tiny space has wider ops too
+    assert method(16) in LatencyTable.load(measured_table).metadata["method"]
+    # a bundle exported before (no context_channels) reads as one at the op's widths, and says so
+    copy = bundle.parent / "old-bundle"
+    shutil.copytree(bundle, copy)
+    old = yaml.safe_load((copy / "manifest.yaml").read_text())
+    del old["context_channels"]
+    (copy / "manifest.yaml").write_text(yaml.safe_dump(old))
+    assert read_manifest(copy).context is None
+    assert "at the op's own widths" in method(None)
 
 
 def test_built_table_prices_every_config_of_its_space(measured_table: Path, space_file: Path) -> None:

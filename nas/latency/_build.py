@@ -18,8 +18,9 @@ from nas.latency.measure import finished_table, measure_bundle
 from nas.space import SearchSpace
 
 
-def op_file(op: Op) -> str:
-    return "ops/" + op.key.replace("|", "_") + ".onnx"
+def op_file(op: Op, context: int) -> str:
+    """Folders named by the context width: a bundle exported by a nas with another one is not mixed in."""
+    return f"ops-c{context}/" + op.key.replace("|", "_") + ".onnx"
 
 
 def references_and_samples(
@@ -45,19 +46,20 @@ def write_bundle(
     """Export every op and model not exported yet (files are written atomically); returns seconds spent."""
     import torch
 
-    from nas.model import context_module, export_onnx, op_input_shape, shape_module
+    from nas.model import CONTEXT_CHANNELS, context_input_shape, context_module, export_onnx, shape_module
 
     start = time.perf_counter()
+    context = CONTEXT_CHANNELS
     shapes = {shape for op in op_list for shape in op.context_shapes() if shape is not None}
-    shape_files = {shape_key(shape): f"shapes/{shape_key(shape)}.onnx" for shape in sorted(shapes)}
+    shape_files = {shape_key(shape): f"shapes-c{context}/{shape_key(shape)}.onnx" for shape in sorted(shapes)}
     for (channels, size), file in zip(sorted(shapes), shape_files.values(), strict=True):
         if not (bundle / file).exists():
             torch.manual_seed(0)
-            export_onnx(shape_module(channels), bundle / file, input_shape=(1, channels, size, size))
-    todo = [op for op in op_list if not (bundle / op_file(op)).exists()]
+            export_onnx(shape_module(channels), bundle / file, input_shape=context_input_shape(channels, size))
+    todo = [op for op in op_list if not (bundle / op_file(op, context)).exists()]
     for op in progress(todo, total=len(todo), desc=f"exporting {len(op_list)} ops"):
         torch.manual_seed(0)
-        export_onnx(context_module(op), bundle / op_file(op), input_shape=op_input_shape(op))
+        export_onnx(context_module(op), bundle / op_file(op, context), input_shape=context_input_shape(op.cin, op.size))
     entries = []
     for name, config in models.items():
         file = f"models/{name}.onnx"
@@ -65,7 +67,8 @@ def write_bundle(
         if not (bundle / file).exists():
             export_onnx(config, bundle / file)
         entries.append(BundleModel(name, file, tuple(op.key for op in ops(config))))
-    Manifest(target, space_info, {op.key: op_file(op) for op in op_list}, shape_files, tuple(entries)).save(bundle)
+    op_files = {op.key: op_file(op, context) for op in op_list}
+    Manifest(target, space_info, op_files, shape_files, tuple(entries), context).save(bundle)
     return time.perf_counter() - start
 
 

@@ -34,6 +34,7 @@ class Manifest:
     ops: dict[str, str]  # op key -> ONNX file of the op in its context, relative to the bundle
     shapes: dict[str, str]  # shape key -> ONNX file of the context baseline at that activation shape
     models: tuple[BundleModel, ...]
+    context: int | None = None  # channels the context convs lead from and to; None: the op's widths (older bundles)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +43,7 @@ class Manifest:
             "space": self.space,
             "batch": 1,
             "dtype": "float32",
+            **({"context_channels": self.context} if self.context is not None else {}),
             "ops": self.ops,
             "shapes": self.shapes,
             "models": [{"name": m.name, "file": m.file, "ops": list(m.ops)} for m in self.models],
@@ -62,7 +64,7 @@ def read_manifest(bundle: str | os.PathLike[str]) -> Manifest:
             " create it with: python -m nas.latency build --bundle DIR"
         )
     keys = Field(str(path), "", read_mapping(path)).mapping(
-        ["format", "target", "space", "batch", "dtype", "ops", "shapes", "models"]
+        ["format", "target", "space", "batch", "dtype", "ops", "shapes", "models"], ["context_channels"]
     )
     keys["format"].text(allowed=[FORMAT])
     ops, shapes = keys["ops"].value, keys["shapes"].value
@@ -93,6 +95,7 @@ def read_manifest(bundle: str | os.PathLike[str]) -> Manifest:
         ops={str(k): str(v) for k, v in ops.items()},
         shapes={str(k): str(v) for k, v in shapes.items()},
         models=tuple(models),
+        context=keys["context_channels"].integer() if "context_channels" in keys else None,
     )
 
 

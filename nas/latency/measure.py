@@ -2,11 +2,12 @@
 
 Needs only numpy, onnxruntime and yaml on the device (tests check that torch is never imported).
 
-Each op is timed inside a context (1x1 conv -> op -> 1x1 conv) so that onnxruntime lays it out and
-fuses it as inside a network; half of a two-conv chain at each side's activation shape is then
-subtracted. The statistic is the 10th percentile of single-inference times: on a busy or virtual
-machine interference only ever adds time, and the low percentile is the most repeatable estimate of
-the op's own cost (bench/RESULTS.md compares median, p10 and minimum).
+Each op is timed inside a context (1x1 conv -> op -> 1x1 conv, leading from and to 16 channels) so
+that onnxruntime lays it out and fuses it as inside a network; half of a two-conv chain at each side's
+activation shape is then subtracted (nas/model/_op_module.py says why the context is narrow). The
+statistic is the 10th percentile of single-inference times: on a busy or virtual machine interference
+only ever adds time, and the low percentile is the most repeatable estimate of the op's own cost
+(bench/RESULTS.md compares median, p10 and minimum).
 
 Results are appended to ``TABLE.partial.jsonl`` as they come, so an interrupted run resumes where it
 stopped; the table is written once, atomically, when everything is measured.
@@ -39,11 +40,6 @@ logger = logging.getLogger(__name__)
 
 BATCH_RUNS = 10
 MIN_LATENCY_MS = 0.001  # floor for an op whose context-corrected time rounds to nothing
-METHOD = (
-    "onnxruntime CPUExecutionProvider, batch 1; each op timed between two 1x1 convs, minus half a two-conv"
-    " chain at each side's shape; p10 of single-inference times, batches of 10 runs until p10 moves < 1 %;"
-    " calibration networks priced by their ratio to the first one, timed run by run in turn with it"
-)
 ROW = "[latency_ms (p10, in context), p50_ms, p90_ms, runs]"
 TREND_FILES = 21  # running median over this many canary timings: the drift recorded in the metadata
 SLOW = 1.15  # a file whose canary ran this much over the level is timed once more (see measure_bundle)
@@ -53,6 +49,18 @@ DRIFT = (
     f" cost) and scaled by the canary's level (p10 of its timings over the run) / its own canary timing; a file"
     f" whose canary ran over {SLOW:g} x the level timed once more, the attempt with the faster canary kept"
 )  # method note of a table measured with correct_drift
+
+
+def method(context: int | None) -> str:
+    """The table's method note for a bundle whose context convs lead from and to ``context`` channels (None:
+    the op's own widths, bundles exported before 2026-12-04)."""
+    widths = f"from and to {context} channels" if context is not None else "at the op's own widths"
+    return (
+        f"onnxruntime CPUExecutionProvider, batch 1; each op timed between two 1x1 convs ({widths}), minus half"
+        " a two-conv chain at each side's shape; p10 of single-inference times, batches of 10 runs until p10"
+        " moves < 1 %; calibration networks priced by their ratio to the first one, timed run by run in turn"
+        " with it"
+    )
 
 
 @dataclass(frozen=True)
@@ -271,9 +279,9 @@ def _time_paired(path: Path, partner: Path, threads: int, runs: int) -> tuple[Ti
 
 def _canary(bundle: Path, manifest: Manifest) -> Path:
     """The file timed in turn with every other: the bundle's two-conv chain of median cost (channels² x
-    pixels). It takes about a median op's time (0.17 ms against 0.28 ms on the 2 vCPU VM), so pairing it
-    with every file adds about a fifth to a build, where a whole network would double it; a much smaller one
-    times mostly the timer."""
+    pixels). It takes a third of a median op file's time (0.09 ms against 0.25 ms on the 2 vCPU VM), so
+    pairing it with every file adds a fraction to a build, where a whole network would double it; a much
+    smaller one times mostly the timer."""
     keys = sorted(manifest.shapes, key=lambda key: (math.prod(key_shape(key)), key))  # channels x side: same order
     return bundle / manifest.shapes[keys[len(keys) // 2]]
 
@@ -443,7 +451,14 @@ def measure_bundle(
         metadata = dict(base.metadata)
         metadata["extensions"] = [
             *metadata.get("extensions", []),
-            {"date": now, "ops": len(manifest.ops), "measure_seconds": seconds, "drift": drift, **(extension or {})},
+            {
+                "date": now,
+                "ops": len(manifest.ops),
+                "method": method(manifest.context),
+                "measure_seconds": seconds,
+                "drift": drift,
+                **(extension or {}),
+            },
         ]
         overhead = base.overhead
     else:
@@ -456,7 +471,7 @@ def measure_bundle(
             "batch": 1,
             "dtype": "float32",
             "date": now,
-            "method": f"{METHOD}; {DRIFT}" if correct_drift else METHOD,
+            "method": f"{method(manifest.context)}; {DRIFT}" if correct_drift else method(manifest.context),
             "drift": drift,
             "row": ROW,
             "space": manifest.space,

@@ -3,7 +3,14 @@
 from nas.model._export import export_onnx
 from nas.model._layers import ConvBNAct, GlobalPool, InvertedResidual, SqueezeExcite
 from nas.model._network import Network, build_model
-from nas.model._op_module import context_module, op_input_shape, op_module, shape_module
+from nas.model._op_module import (
+    CONTEXT_CHANNELS,
+    context_input_shape,
+    context_module,
+    op_input_shape,
+    op_module,
+    shape_module,
+)
 from nas.model._supernet import (
     SUPERNET_FORMAT,
     Supernet,
@@ -16,6 +23,7 @@ from nas.model._supernet import (
 from nas.model._weights import load_weights, save_weights
 
 __all__ = [
+    "CONTEXT_CHANNELS",
     "SUPERNET_FORMAT",
     "ConvBNAct",
     "GlobalPool",
@@ -25,6 +33,7 @@ __all__ = [
     "Supernet",
     "SupernetParts",
     "build_model",
+    "context_input_shape",
     "context_module",
     "export_onnx",
     "largest_config",
