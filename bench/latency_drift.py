@@ -5,7 +5,7 @@ quiet, and once with a CPU-bound process started on core 1 (``--same-core``: on 
 Every file is timed run by run in turn with a canary, and each run keeps its raw timings, so each
 gives two tables: drift-corrected by the canary, with the files whose canary ran slow timed again (what
 ``measure`` writes), and the first pass as timed (``--no-drift-correction``). Reports the drift the
-canary saw, how well the two runs agree op by op, and
+canary saw, how well the two runs agree op by op and on whole networks (absolute: the table's level), and
 how each table validates in ratio form: networks timed here afterwards, quiet, each timed run by run in
 turn with a reference network (MobileNetV3-Large), so the check itself does not drift.
 
@@ -83,11 +83,16 @@ def main() -> None:
         quiet, loaded = tables["quiet"][kind].entries, tables["loaded"][kind].entries
         ratios = np.array([loaded[key][0] / quiet[key][0] for key in quiet])
         print(
-            f"  {kind:11s}: median ratio {np.median(ratios):.3f}, median |ratio - 1| "
-            f"{np.median(np.abs(ratios - 1)) * 100:.1f} %, p90 {np.percentile(np.abs(ratios - 1), 90) * 100:.1f} %"
+            f"  {kind:11s}: median ratio {np.median(ratios):.3f}, median |ratio - 1| {_pct(ratios):.1f} %,"
+            f" p90 {np.percentile(np.abs(ratios - 1), 90) * 100:.1f} %"
         )
 
     configs = references_and_samples(space, args.networks, stream="latency-drift", prefix="sample", digits=3)
+    print("whole networks, loaded run / quiet run (each table's prediction, overhead included):")
+    for kind in ("corrected", "uncorrected"):
+        quiet, loaded = tables["quiet"][kind], tables["loaded"][kind]
+        ratios = np.array([loaded.predict(config) / quiet.predict(config) for config in configs.values()])
+        print(f"  {kind:11s}: median ratio {np.median(ratios):.3f}, median |ratio - 1| {_pct(ratios):.1f} %")
     samples = validate(tables["quiet"]["corrected"], configs, work / "validate")  # timed quiet, after both runs
     print(f"\nvalidation on {len(samples)} networks timed here, quiet, each alternated with {samples[0].name}:")
     print("| table | ratio form: MAPE | within ±5 % | Spearman | absolute MAPE | oracle line |")
@@ -116,6 +121,10 @@ def _measure(bundle: Path, work: Path, run: str) -> dict[str, LatencyTable]:
     partial_path(raw).write_text("\n".join(first_pass) + "\n")  # every file is in it: this only assembles
     uncorrected = measure_bundle(bundle, raw, force=True, correct_drift=False)
     return {"corrected": corrected, "uncorrected": uncorrected}
+
+
+def _pct(ratios: np.ndarray) -> float:
+    return float(np.median(np.abs(ratios - 1)) * 100)
 
 
 def _oracle_mape(table: LatencyTable, samples: list[Sample], configs: dict[str, ArchConfig]) -> float:

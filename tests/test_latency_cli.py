@@ -20,6 +20,7 @@ from nas.config import Op
 from nas.latency import LatencyTable
 from nas.latency._bundle import key_shape, read_manifest, shape_key
 from nas.latency.measure import (
+    LEVELS,
     SLOW,
     OpenSession,
     Timing,
@@ -76,7 +77,7 @@ def test_measure_side_never_imports_torch() -> None:
 
 def test_killed_measurement_resumes_without_remeasuring(bundle: Path, tmp_path: Path) -> None:
     manifest = read_manifest(bundle)
-    total = len(manifest.shapes) + len(manifest.ops) + len(manifest.models)
+    total = len(manifest.shapes) + len(manifest.ops) + LEVELS + len(manifest.models) - 1
     out = tmp_path / "tiny.yaml"
     partial = tmp_path / "tiny.yaml.partial.jsonl"
     command = ["nas.latency", "measure", str(bundle), "--out", str(out)]
@@ -95,6 +96,7 @@ def test_killed_measurement_resumes_without_remeasuring(bundle: Path, tmp_path: 
     before = {r["name"]: Timing(*r["t"]) for r in records}
     assert len(before) >= wanted
     assert all(Timing(*r["c"]).count == Timing(*r["t"]).count for r in records)  # each timed with its canary
+    assert any(name.startswith("level:") for name in before)  # the first network is timed among the ops too
 
     result = run_cli(*command)
     assert result.returncode == 0, result.stderr
@@ -343,13 +345,15 @@ def test_a_partial_record_cut_anywhere_resumes(tmp_path: Path, content: str, res
 
 
 def test_calibration_networks_are_priced_by_their_ratio_to_the_first(bundle: Path) -> None:
-    """The first network is timed with the canary (and corrected like an op); each other one in turn with the
-    first, whose level its ratio is then scaled to: a whole network's ratio to another holds still."""
+    """The first network's level is the p10 of its timings spread over the run (not corrected by the canary,
+    which runs slow after a whole network); each other one is timed in turn with the first, and its ratio
+    scaled to that level: a whole network's ratio to another holds still."""
     manifest = read_manifest(bundle)
-    first, second = (m.name for m in manifest.models)
-    timings = {f"model:{first}": Timing(2.0, 2.1, 2.2, 60)}
-    done = {f"ratio:{second}": (Timing(3.0, 3.1, 3.2, 60), Timing(2.5, 2.6, 2.7, 60))}  # timed while slow
-    assert _wholes(manifest, timings, done) == pytest.approx([2.0, 2.4])
+    second = manifest.models[1].name
+    spread = [3.0, 2.0, 2.0, 2.2, 2.4, 2.6, 2.8, 3.2, 3.4, 3.6]  # the first one over the run: its p10 is 2.0
+    done = {f"level:{k}": (Timing(ms, ms, ms, 60), Timing(9.9, 9.9, 9.9, 60)) for k, ms in enumerate(spread)}
+    done[f"ratio:{second}"] = (Timing(3.0, 3.1, 3.2, 60), Timing(2.5, 2.6, 2.7, 60))  # timed while slow
+    assert _wholes(manifest, done) == pytest.approx([2.0, 2.4])  # the canaries paired with the first: unused
 
 
 def test_a_file_timed_again_keeps_the_attempt_whose_canary_ran_faster(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ ROW = "[latency_ms (p10, in context), p50_ms, p90_ms, runs]"
 TREND_FILES = 21  # running median over this many canary timings: the drift recorded in the metadata
 SLOW = 1.15  # a file whose canary ran this much over the level is timed once more (see measure_bundle)
 RATIO = "ratio:"  # record names of calibration networks timed in turn with the first one, not the canary
+LEVEL, LEVELS = "level:", 10  # record names of the first calibration network's timings spread over the run
 DRIFT = (
     "drift-corrected: every file timed run by run in turn with a canary (the bundle's two-conv chain of median"
     f" cost) and scaled by the canary's level (p10 of its timings over the run) / its own canary timing; a file"
@@ -59,7 +60,7 @@ def method(context: int | None) -> str:
         f"onnxruntime CPUExecutionProvider, batch 1; each op timed between two 1x1 convs ({widths}), minus half"
         " a two-conv chain at each side's shape; p10 of single-inference times, batches of 10 runs until p10"
         " moves < 1 %; calibration networks priced by their ratio to the first one, timed run by run in turn"
-        " with it"
+        f" with it, and the first one at the p10 of {LEVELS} timings spread over the run"
     )
 
 
@@ -256,15 +257,16 @@ def drift_corrected(sequence: Sequence[tuple[str, Timing, Timing]]) -> tuple[dic
     return corrected, drift
 
 
-def _wholes(manifest: Manifest, timings: dict[str, Timing], done: dict[str, tuple[Timing, Timing]]) -> list[float]:
-    """The calibration networks' latencies: the first one's (corrected by the canary like any op), and each
-    other one's ratio to it, timed run by run in turn with it, times that. A whole network's ratio to
-    another holds still while the machine's speed moves (0.6 % spread on the 2 vCPU VM); its ratio to an
-    op-sized canary does not quite, and the overhead fit on those missed its own networks by 2.7-8 %
-    (bench/RESULTS.md)."""
+def _wholes(manifest: Manifest, done: dict[str, tuple[Timing, Timing]]) -> list[float]:
+    """The calibration networks' latencies: the first one's level, the p10 of its ``LEVELS`` timings spread
+    over the run (its unhindered speed, as the canary's level is the canary's), and each other one's ratio to
+    it, timed run by run in turn with it, times that. A whole network's ratio to another holds still while
+    the machine's speed moves (0.6 % spread on the 2 vCPU VM); its ratio to the op-sized canary does not:
+    run after a whole network, the canary ran 5-90 % over its level, so a network corrected by it came out
+    up to 13 % fast, and every network priced from it (bench/RESULTS.md)."""
     if not manifest.models:
         return []
-    first = timings[f"model:{manifest.models[0].name}"].ms
+    first = float(np.percentile([done[f"{LEVEL}{k}"][0].ms for k in range(LEVELS)], 10))
     pairs = [done[f"{RATIO}{m.name}"] for m in manifest.models[1:]]
     return [first] + [first * timing.ms / reference.ms for timing, reference in pairs]
 
@@ -339,8 +341,9 @@ class _Record:
     @property
     def with_canary(self) -> list[tuple[str, Timing, Timing]]:
         """(name, timing, its canary's timing) in the order timed: every file but the calibration networks
-        timed in turn with the first one (``RATIO``)."""
-        return [(name, *pair) for name, pair in self.done.items() if not name.startswith(RATIO)]
+        (the first one's ``LEVEL`` timings: a canary run after a whole network runs slow; the others, timed
+        in turn with the first one, ``RATIO``)."""
+        return [(name, *pair) for name, pair in self.done.items() if not name.startswith((RATIO, LEVEL))]
 
 
 def _row(timing: Timing) -> list[float]:
@@ -415,7 +418,7 @@ def measure_bundle(
         "threads": threads,
         "ops": len(manifest.ops),
         "canary": canary.name,
-        "calibration": "ratio to the first network",
+        "calibration": f"ratio to the first network, its level the p10 of {LEVELS} timings over the run",
     }
     record = _Record(partial_path(out), header)
     # (record name, file, runs, the file timed in turn with it)
@@ -423,7 +426,9 @@ def measure_bundle(
     work += [(key, file, 60, canary) for key, file in manifest.ops.items()]
     if manifest.models:
         first = manifest.models[0]
-        work.append((f"model:{first.name}", first.file, 60, canary))
+        files = len(work)
+        for k in reversed(range(LEVELS)):  # the k-th after (k + 1) / LEVELS of the files: spread over the run
+            work.insert(round((k + 1) * files / LEVELS), (f"{LEVEL}{k}", first.file, 60, canary))
         work += [(f"{RATIO}{m.name}", m.file, 60, bundle / first.file) for m in manifest.models[1:]]
     todo = [item for item in work if item[0] not in record.done]
     if len(todo) < len(work):
@@ -435,7 +440,10 @@ def measure_bundle(
         slow = [
             item
             for item in work
-            if item[3] == canary and item[0] not in record.again and record.done[item[0]][1].ms > SLOW * level
+            if item[3] == canary
+            and not item[0].startswith(LEVEL)
+            and item[0] not in record.again
+            and record.done[item[0]][1].ms > SLOW * level
         ]
         for name, file, runs, partner in progress(slow, total=len(slow), desc="timing again what ran slow"):
             record.add(name, *_time_paired(bundle / file, partner, threads, runs), again=True)
@@ -479,7 +487,7 @@ def measure_bundle(
             **(extra_metadata or {}),
         }
         sums = [_by_kind(model.ops, entries) for model in manifest.models]
-        overhead = fit_overhead(sums, _wholes(manifest, timings, record.done))
+        overhead = fit_overhead(sums, _wholes(manifest, record.done))
     table = MeasuredTable(metadata=metadata, entries=entries, overhead=overhead, source=str(out))
     table.metadata["op_model_error_pct"] = table.op_model.errors
     table.save(out)
