@@ -262,7 +262,7 @@ def _wholes(manifest: Manifest, done: dict[str, tuple[Timing, Timing]]) -> list[
     over the run (its unhindered speed, as the canary's level is the canary's), and each other one's ratio to
     it, timed run by run in turn with it, times that. A whole network's ratio to another holds still while
     the machine's speed moves (0.6 % spread on the 2 vCPU VM); its ratio to the op-sized canary does not:
-    run after a whole network, the canary ran 5-90 % over its level, so a network corrected by it came out
+    run after a whole network, the canary ran 4-124 % over its level, so a network corrected by it came out
     up to 13 % fast, and every network priced from it (bench/RESULTS.md)."""
     if not manifest.models:
         return []
