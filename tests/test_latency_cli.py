@@ -154,7 +154,7 @@ def test_ops_are_timed_between_convs_from_and_to_a_narrow_width(bundle: Path, me
     assert manifest.context == CONTEXT_CHANNELS == 16
     inputs = {}
     for key, file in [*manifest.ops.items(), *(("shape:" + k, f) for k, f in manifest.shapes.items())]:
-        channels = key_shape(key[6:])[0] if key.startswith("shape:") else Op.parse(key).cin
+        channels = key_shape(key.removeprefix("shape:"))[0] if key.startswith("shape:") else Op.parse(key).cin
         shape = ort.InferenceSession(str(bundle / file)).get_inputs()[0].shape
         inputs[key] = (channels, shape[1])
     assert all(given == min(16, channels) for channels, given in inputs.values())

@@ -227,6 +227,12 @@ def notice_setup(table: LatencyTable) -> None:
     )  # fmt: skip
 
 
+def canary_level(sequence: Sequence[tuple[str, Timing, Timing]]) -> float:
+    """The canary's level over (name, timing, its canary's timing) in the order taken: the p10 of its timings
+    (see ``drift_corrected``)."""
+    return float(np.percentile([c.ms for _, _, c in sequence], 10))
+
+
 def drift_corrected(sequence: Sequence[tuple[str, Timing, Timing]]) -> tuple[dict[str, Timing], dict[str, Any]]:
     """Timings (name, timing, its canary's timing, in the order taken), each scaled to one speed of the
     machine.
@@ -242,7 +248,7 @@ def drift_corrected(sequence: Sequence[tuple[str, Timing, Timing]]) -> tuple[dic
     if not sequence:
         return {}, {"canaries": 0}
     canary = np.array([c.ms for _, _, c in sequence])
-    level = float(np.percentile(canary, 10))
+    level = canary_level(sequence)
     corrected = {name: t.scaled(level / c.ms) for name, t, c in sequence}
     half = TREND_FILES // 2
     trend = np.array([np.median(canary[max(k - half, 0) : k + half + 1]) for k in range(len(canary))])
@@ -436,15 +442,9 @@ def measure_bundle(
     for name, file, runs, partner in progress(todo, total=len(todo), desc=f"measuring {bundle.name}"):
         record.add(name, *_time_paired(bundle / file, partner, threads, runs))
     if correct_drift:
-        level = float(np.percentile([c.ms for _, _, c in record.with_canary], 10))
-        slow = [
-            item
-            for item in work
-            if item[3] == canary
-            and not item[0].startswith(LEVEL)
-            and item[0] not in record.again
-            and record.done[item[0]][1].ms > SLOW * level
-        ]
+        level = canary_level(record.with_canary)
+        late = {name for name, _, c in record.with_canary if name not in record.again and c.ms > SLOW * level}
+        slow = [item for item in work if item[0] in late]
         for name, file, runs, partner in progress(slow, total=len(slow), desc="timing again what ran slow"):
             record.add(name, *_time_paired(bundle / file, partner, threads, runs), again=True)
     corrected, drift = drift_corrected(record.with_canary)
