@@ -168,8 +168,9 @@ def main() -> None:
             rows[config.name].append(f"{100 * score:.2f}")
         print(f"nas {sampler}: {result.trials} trials, {result.feasible} evaluated, {wall:.0f} s", flush=True)
 
-    # OFA's finder as published (500 generations, seed --seed), and at nas's evaluation budget (--trials
-    # split over the three budgets: 9 generations for 3,000 trials) with three seeds
+    # OFA's finder as published (500 generations, seed --seed, then any further --evolution-seeds), and at
+    # nas's evaluation budget (--trials split over the three budgets: 9 generations for 3,000 trials) with
+    # three seeds
     small = max(1, args.trials // len(budgets) // 100 - 1)
     finder = [args.seed + i for i in range(max(1, args.evolution_seeds))]
     finder_runs: dict[str, list[dict]] = {}
@@ -201,13 +202,13 @@ def main() -> None:
     print("predicted top-1 (%, OFA's predictor, 10K holdout, before fine-tuning) within each budget")
     print(format_table(headers, [[name, *cells] for name, cells in rows.items()], markdown=True))
     record["goal"] = {}
-    for config in published:
+    for i, config in enumerate(published):
         finder_top1 = finder_runs[config.name][0]["top1"]
         goal = max(record["published"][config.name]["top1"], finder_top1 - 0.001)
         record["goal"][config.name] = goal
         verdicts = []
         for sampler, run in record["nas"].items():
-            gap = 100 * (run["best"][published.index(config)] - goal)
+            gap = 100 * (run["best"][i] - goal)
             verdict = "meets it" if gap >= 0 else f"is {-gap:.2f} short" if math.isfinite(gap) else "found none within"
             verdicts.append(f"nas {sampler} {verdict}")
         print(f"goal at {config.name}: {100 * goal:.2f} (the published net or the finder - 0.1, whichever is higher);",
