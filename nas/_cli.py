@@ -143,6 +143,24 @@ def _not_interrupted(record: logging.LogRecord) -> bool:
     return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
 
 
+def _interrupted() -> int:
+    print("interrupted: rerun the same command to resume (finished work is kept)", file=sys.stderr)
+    return 130
+
+
+def _raised_by_an_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while a Ctrl-C unwound: a library's clean-up can fail on it and hide it
+    (Optuna 5.1's trial loop raises UnboundLocalError when the Ctrl-C lands while it records a trial)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__context__
+    return False
+
+
 def run(
     main: Callable[[Sequence[str] | None], int | None],
     argv: Sequence[str] | None = None,
@@ -173,5 +191,8 @@ def run(
         print(f"error: {where}{exc.strerror or exc}; check the path and its permissions", file=sys.stderr)
         return USER_ERROR
     except KeyboardInterrupt:
-        print("interrupted: rerun the same command to resume (finished work is kept)", file=sys.stderr)
-        return 130
+        return _interrupted()
+    except Exception as exc:
+        if not _raised_by_an_interrupt(exc):
+            raise
+        return _interrupted()

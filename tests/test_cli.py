@@ -180,3 +180,21 @@ def test_a_library_logging_a_ctrl_c_with_its_traceback_is_silenced() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.stderr == "a real error\n"
+
+
+def test_an_error_raised_while_a_ctrl_c_unwinds_is_the_ctrl_c(capsys: pytest.CaptureFixture[str]) -> None:
+    from nas import _cli
+
+    def cleanup_fails_on_the_interrupt(argv: object) -> None:
+        try:
+            raise KeyboardInterrupt
+        finally:  # as Optuna 5.1's trial loop does when the Ctrl-C lands while it records a trial
+            raise UnboundLocalError("cannot access local variable 'updated_state'")
+
+    def plain_error(argv: object) -> None:
+        raise UnboundLocalError("a bug")
+
+    assert _cli.run(cleanup_fails_on_the_interrupt, []) == 130
+    assert capsys.readouterr().err == "interrupted: rerun the same command to resume (finished work is kept)\n"
+    with pytest.raises(UnboundLocalError, match="a bug"):
+        _cli.run(plain_error, [])
