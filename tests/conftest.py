@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +144,14 @@ def run_main(module: str, *args: str) -> subprocess.CompletedProcess[str]:
     """A command's ``main`` in this process, through the same error handling as its console script:
     its exit code, stdout and stderr, without a new interpreter's imports."""
     command = importlib.import_module(f"{module}.__main__" if module != "nas.export" else module)
+    return call_main(command.main, module, *args, flags=getattr(command, "FLAGS", None))
+
+
+def call_main(
+    main: Callable[[Sequence[str] | None], int | None], name: str, *args: str, flags: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``main`` through the CLIs' error handling (``nas._cli.run``), with stdout and stderr captured and the
+    ``nas`` logger's handlers restored afterwards, so no later test logs into a closed capture."""
     logger = logging.getLogger("nas")
     saved = (logger.handlers[:], logger.level, logger.propagate)
     out, err = io.StringIO(), io.StringIO()
@@ -152,12 +160,12 @@ def run_main(module: str, *args: str) -> subprocess.CompletedProcess[str]:
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                code = _cli.run(command.main, list(args), flags=getattr(command, "FLAGS", None))
+                code = _cli.run(main, list(args), flags=flags)
             except SystemExit as exc:  # argparse's own usage errors
                 code = int(exc.code or 0)
     finally:
         logger.handlers[:], logger.level, logger.propagate = saved
-    return subprocess.CompletedProcess([module, *args], code, out.getvalue(), err.getvalue())
+    return subprocess.CompletedProcess([name, *args], code, out.getvalue(), err.getvalue())
 
 
 class BreaksInWorkers(FlopsEvaluator):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from nas._cli import HelpFormatter
-from tests.conftest import DEFAULT_SPACE, LARGE, ROOT, SMALL, TINY_SPACE, run_cli, run_main
+from tests.conftest import DEFAULT_SPACE, LARGE, ROOT, SMALL, TINY_SPACE, call_main, run_cli, run_main
 
 
 def test_show_config_prints_the_paper_table() -> None:
@@ -182,9 +182,7 @@ def test_a_library_logging_a_ctrl_c_with_its_traceback_is_silenced() -> None:
     assert result.stderr == "a real error\n"
 
 
-def test_an_error_raised_while_a_ctrl_c_unwinds_is_the_ctrl_c(capsys: pytest.CaptureFixture[str]) -> None:
-    from nas import _cli
-
+def test_an_error_raised_while_a_ctrl_c_unwinds_is_the_ctrl_c() -> None:
     def cleanup_fails_on_the_interrupt(argv: object) -> None:
         try:
             raise KeyboardInterrupt
@@ -194,7 +192,8 @@ def test_an_error_raised_while_a_ctrl_c_unwinds_is_the_ctrl_c(capsys: pytest.Cap
     def plain_error(argv: object) -> None:
         raise UnboundLocalError("a bug")
 
-    assert _cli.run(cleanup_fails_on_the_interrupt, []) == 130
-    assert capsys.readouterr().err == "interrupted: rerun the same command to resume (finished work is kept)\n"
+    result = call_main(cleanup_fails_on_the_interrupt, "search")
+    assert result.returncode == 130
+    assert result.stderr == "interrupted: rerun the same command to resume (finished work is kept)\n"
     with pytest.raises(UnboundLocalError, match="a bug"):
-        _cli.run(plain_error, [])
+        call_main(plain_error, "search")
