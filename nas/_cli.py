@@ -138,19 +138,15 @@ def quiet_optuna() -> None:
 
 def _not_interrupted(record: logging.LogRecord) -> bool:
     """Drop a library's log of a Ctrl-C with its traceback (Optuna's 'trial failed with parameters ...',
-    SQLAlchemy's 'Exception during reset' when the interrupt lands in its pool): the command says it in
-    one line."""
-    return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
-
-
-def _interrupted() -> int:
-    print("interrupted: rerun the same command to resume (finished work is kept)", file=sys.stderr)
-    return 130
+    SQLAlchemy's 'Exception during reset' when the interrupt lands in its pool), or of an error raised while
+    one unwound: the command says it in one line."""
+    return not (record.exc_info and record.exc_info[1] and _raised_by_an_interrupt(record.exc_info[1]))
 
 
 def _raised_by_an_interrupt(exc: BaseException) -> bool:
-    """Whether ``exc`` was raised while a Ctrl-C unwound: a library's clean-up can fail on it and hide it
-    (Optuna 5.1's trial loop raises UnboundLocalError when the Ctrl-C lands while it records a trial)."""
+    """Whether ``exc`` is a Ctrl-C or was raised while one unwound: a library's clean-up can fail on it and
+    hide it (Optuna 5.1's trial loop raises UnboundLocalError when the Ctrl-C lands while it records a
+    trial)."""
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
@@ -190,9 +186,8 @@ def run(
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {where}{exc.strerror or exc}; check the path and its permissions", file=sys.stderr)
         return USER_ERROR
-    except KeyboardInterrupt:
-        return _interrupted()
-    except Exception as exc:
+    except (KeyboardInterrupt, Exception) as exc:
         if not _raised_by_an_interrupt(exc):
             raise
-        return _interrupted()
+        print("interrupted: rerun the same command to resume (finished work is kept)", file=sys.stderr)
+        return 130

@@ -176,10 +176,24 @@ def test_a_library_logging_a_ctrl_c_with_its_traceback_is_silenced() -> None:
         "    raise KeyboardInterrupt\n"
         "except KeyboardInterrupt:\n"
         "    pool.error('Exception during reset or similar', exc_info=True)\n"
+        "try:\n"
+        "    try:\n"
+        "        raise KeyboardInterrupt\n"
+        "    finally:\n"  # a clean-up failing while the Ctrl-C unwinds
+        "        raise UnboundLocalError('updated_state')\n"
+        "except UnboundLocalError:\n"
+        "    pool.error('Exception during reset or similar', exc_info=True)\n"
         "pool.error('a real error')\n"
+        "try:\n"
+        "    raise ValueError('shown')\n"
+        "except ValueError:\n"
+        "    pool.error('a real error with its traceback', exc_info=True)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert result.stderr == "a real error\n"
+    assert result.stderr.startswith("a real error\na real error with its traceback\nTraceback")
+    assert "ValueError: shown" in result.stderr
+    assert "KeyboardInterrupt" not in result.stderr
+    assert "updated_state" not in result.stderr
 
 
 def test_an_error_raised_while_a_ctrl_c_unwinds_is_the_ctrl_c() -> None:
