@@ -15,7 +15,7 @@ Times, in one run (this VM's speed drifts, so only ratios within a run are compa
 
     python bench/search_loop.py [--trials 1000] [--long 10000] [--samplers nsga2,tpe,random]
 
-``surrogate`` works too, but its own model costs about 0.3 s per trial (see README), so the loop is not
+``surrogate`` works too, but its own model costs about 0.25 s per trial (see README), so the loop is not
 what it measures.
 """
 

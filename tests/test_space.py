@@ -69,6 +69,16 @@ def test_random_config_is_deterministic_for_a_seed(default_space: SearchSpace) -
     assert default_space.random_config(rng_a) == default_space.random_config(rng_b)
 
 
+@pytest.mark.parametrize("name", ["mobilenetv3", "lightweight", "ofa_mbv3_w1.2"])
+def test_a_space_builds_each_config_as_a_fresh_space_does(name: str) -> None:
+    """Building remembers layers and the choices' names: nothing remembered may stand in for another layer
+    (the same choices in another stage, after other channels, of another block type)."""
+    used = SearchSpace.load(name)
+    configs = [used.random_config(seed) for seed in range(200)]
+    for seed, config in enumerate(configs):
+        assert SearchSpace.load(name).random_config(seed) == config
+
+
 def test_size_of_the_tiny_space_equals_brute_force(tiny_space: SearchSpace) -> None:
     configs = all_configs(tiny_space)
     assert all(tiny_space.contains(c) for c in configs)

@@ -145,6 +145,17 @@ def test_neighbours_are_one_or_two_asked_choices_away_new_and_within_the_target(
             assert sampler._neighbours(centre.params, target, keys) == []
 
 
+def test_features_are_the_one_hot_of_the_choices_asked(tiny: tuple[SearchSpace, LatencyTable]) -> None:
+    space, table = tiny
+    sampler = SurrogateSampler(space=space, latency=table, budget_ms=BUDGET_MS, seed=0)
+    columns = [(name, option) for name, options in sampler.genes.items() for option in options]
+    for _ in range(20):
+        params = sampler._decode(sampler._random_genome())[0]
+        x = sampler._features(params)
+        assert len(x) == len(columns)
+        assert [columns[k] for k in np.flatnonzero(x)] == sorted(params.items(), key=columns.index)
+
+
 def _climber(
     tiny: tuple[SearchSpace, LatencyTable], score: Callable[[ArchConfig, float], float]
 ) -> tuple[SurrogateSampler, list[tuple[ArchConfig, dict[str, Any]]], list[float]]:

@@ -338,13 +338,15 @@ def parse_part(role: str, f: Field) -> Part:
     return part_type(role, f).parse(f)
 
 
-def walk(part: Part, cin: int, size: int, num_classes: int) -> list[Op]:
-    """The latency units of ``part`` seen from input ``cin`` x ``size``, in order."""
+@functools.lru_cache(maxsize=1 << 14)
+def walk(part: Part, cin: int, size: int, num_classes: int) -> tuple[Op, ...]:
+    """The latency units of ``part`` seen from input ``cin`` x ``size``, in order (remembered: a search
+    prices thousands of configs made of the same few hundred parts)."""
     ops = []
     for op_part in part.op_parts(num_classes):
         ops.append(Op(size, cin, op_part))
         cin, size = ops[-1].out, ops[-1].out_size
-    return ops
+    return tuple(ops)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from nas._fields import Field
 from nas._files import write_text_atomic
 from nas._paths import find_shipped
 from nas._yaml import FlowMap, dump, read_mapping
-from nas.blocks import DEFAULT_TYPE, Norm, Op, Part, parse_part
+from nas.blocks import DEFAULT_TYPE, Norm, Op, Part, parse_part, walk
 from nas.blocks._base import resolution
 
 LAYOUTS = ("features", "stages")
@@ -104,8 +104,7 @@ class ArchConfig:
         in the stem or head."""
         size, channels = self.resolution, 3
         for role, index, part in self.parts():
-            for place, op_part in enumerate(part.op_parts(self.num_classes)):
-                op = Op(size, channels, op_part)
+            for place, op in enumerate(walk(part, channels, size, self.num_classes)):
                 yield role, index if role == "block" else place, op
                 size, channels = op.out_size, op.out
 

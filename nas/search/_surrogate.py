@@ -81,10 +81,11 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
             )
         self.focus = focus
         self.genes = space.choices()
-        self._index = {
-            (name, i): k
-            for k, (name, i) in enumerate((n, i) for n, options in self.genes.items() for i in range(len(options)))
-        }
+        columns = [(name, option) for name, options in self.genes.items() for option in options]
+        self._slot: dict[tuple[str, Any], int] = {}  # (choice, option) -> its one-hot column: _features is hot
+        for k, column in enumerate(columns):
+            self._slot.setdefault(column, k)  # an option equal to an earlier one (1 and 1.0) shares its column
+        self._width = len(columns)
         self._seed = random.randrange(2**32) if seed is None else seed
         self._random = random.Random(self._seed)
         self._queue: list[Params] = []
@@ -348,11 +349,8 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
     def _features(self, params: Params) -> np.ndarray:
         """One-hot of the choices asked; choices not asked (layers past a depth) stay zero, as in OFA's
         encoding."""
-        x = np.zeros(len(self._index), np.float32)
-        for name, value in params.items():
-            options = self.genes.get(name, ())
-            if value in options:
-                x[self._index[name, options.index(value)]] = 1
+        x = np.zeros(self._width, np.float32)
+        x[[slot for item in params.items() if (slot := self._slot.get(item)) is not None]] = 1
         return x
 
 

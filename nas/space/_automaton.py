@@ -19,6 +19,7 @@ from nas.config import ArchConfig
 from nas.space._spec import SpaceSpec, TypeSpec
 
 Token = Hashable
+REMEMBERED = 1 << 16  # layers built (see SpaceAutomaton.layer_with_width)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class SpaceAutomaton:
     def __init__(self, spec: SpaceSpec, source: str = "") -> None:
         self.spec, self.source = spec, source
         self._count = cache(self._count_uncached)
+        self._built: dict[tuple[object, ...], tuple[Part, int]] = {}  # see layer_with_width
         self._moves: dict[State, tuple[tuple[Token, State], ...]] = {}  # ops(), size() and accepts() all walk them
 
     # ---- states and moves ----------------------------------------------------------------------
@@ -152,6 +154,20 @@ class SpaceAutomaton:
                 f"{self.source or self.spec.name}: stages[{index}]: a {types.type} block of width {width} cannot follow"
                 f" {channels} channels ({exc}); change that stage's widths or the previous stage's"
             ) from None
+
+    def layer_with_width(
+        self, index: int, types: TypeSpec, values: dict[str, object], channels: int, width: int, stride: int
+    ) -> tuple[Part, int]:
+        """``layer`` and the channels after it, remembered (up to ``REMEMBERED`` layers): a search decodes
+        hundreds of thousands of configs made of the same few thousand layers."""
+        key = (index, types.type, *values.values(), channels, width, stride)
+        found = self._built.get(key)
+        if found is None:
+            if len(self._built) >= REMEMBERED:
+                self._built.clear()
+            layer = self.layer(index, types, values, channels, width, stride)
+            found = self._built[key] = (layer, self.width_after(layer, channels))
+        return found
 
     def after(self, part: Part, channels: int, size: int) -> tuple[int, int]:
         """(channels, size) after ``part``."""

@@ -56,6 +56,7 @@ class SearchSpace:
         self.spec = spec
         self.source = source
         self._automaton = SpaceAutomaton(spec, source)
+        self._asked: dict[tuple[str, int], tuple[tuple[str, str, tuple[Any, ...]], ...]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled as its spec (search workers get the space this way); the automaton is rebuilt."""
@@ -129,14 +130,14 @@ class SearchSpace:
             prefix = f"s{i}.{types.type}." if mixed else f"s{i}."
             shared = {name: choose(f"{prefix}{name}", types.layer_options(name)) for name in types.shared}
             for j in range(depth):
-                inner = prefix.replace(f"s{i}.", f"s{i}.l{j}.", 1)
                 values = {
-                    name: shared[name] if name in shared else choose(f"{inner}{name}", types.layer_options(name))
-                    for name in types.names
+                    name: shared[name] if name in shared else choose(asked, options)
+                    for name, asked, options in self._layer_choices(prefix, i, j, types)
                 }
-                layer = self._automaton.layer(i, types, values, channels, width, stride if j == 0 else 1)
+                layer, channels = self._automaton.layer_with_width(
+                    i, types, values, channels, width, stride if j == 0 else 1
+                )
                 layers.append(layer)
-                channels = self._automaton.width_after(layer, channels)
         return ArchConfig(
             resolution=choose(self.RESOLUTION, spec.resolution),
             num_classes=spec.num_classes,
@@ -144,6 +145,20 @@ class SearchSpace:
             layers=tuple(layers),
             head=_choose_part(spec.head.choices, "head", choose),
         )
+
+    def _layer_choices(
+        self, prefix: str, i: int, j: int, types: TypeSpec
+    ) -> tuple[tuple[str, str, tuple[Any, ...]], ...]:
+        """(name, the choice's name in layer ``j``, options) of each of a layer's choices: remembered, as every
+        config asks them again."""
+        key = (prefix, j)
+        found = self._asked.get(key)
+        if found is None:
+            inner = prefix.replace(f"s{i}.", f"s{i}.l{j}.", 1)
+            found = self._asked[key] = tuple(
+                (name, f"{inner}{name}", types.layer_options(name)) for name in types.names
+            )
+        return found
 
     def choices(self) -> dict[str, tuple[Any, ...]]:
         """Every choice with more than one option that a config of the space can ask (the names ``sample``
@@ -262,12 +277,12 @@ class SearchSpace:
 
         return solve(min), solve(max)
 
-    def _token_ops(self, state: State, token: Token) -> list[Op]:
+    def _token_ops(self, state: State, token: Token) -> tuple[Op, ...]:
         if isinstance(state, AtStem):
             return walk(token, 3, state.size, self.spec.num_classes)
         if isinstance(state, (StageStart, InStage, AtHead)):
             return walk(token, state.channels, state.size, self.spec.num_classes)
-        return []
+        return ()
 
     def _config_from_tokens(self, tokens: list[Token]) -> ArchConfig:
         (_, resolution), stem, *layers, head = tokens
