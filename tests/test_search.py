@@ -47,9 +47,14 @@ def test_cli_writes_every_result_and_prints_five_lines(search_setup: dict[str, P
     assert str(out / "best.yaml") in lines[2]
     # a score says what it is (the params evaluator: log10 of the parameter count), and best.onnx too
     assert "log10 params" in lines[1]
+    # so does a latency: the table's prediction, and from what
+    assert "priced by the synthetic table (ops measured on a device it does not name)" in lines[0]
+    assert lines[1].endswith(" ms predicted")
     assert "random weights" in lines[2]
     summary = (out / "summary.md").read_text()
     assert "score (log10 params)" in summary
+    assert "as predicted by the synthetic table (ops measured on" in summary
+    assert "| predicted latency ms |" in summary
     assert "random weights" in summary
     assert "rung" not in summary  # no successive halving ran: no rung column or paragraph
 

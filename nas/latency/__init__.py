@@ -17,6 +17,7 @@ from nas.latency._table import (
     UnpricedOpError,
     available_targets,
     fit_overhead,
+    latency_basis,
     load_latency,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "UnpricedOpError",
     "available_targets",
     "fit_overhead",
+    "latency_basis",
     "load_latency",
     "measure_here",
     "measures_here",

@@ -470,6 +470,15 @@ def table_folders() -> list[Path]:
     return [user_tables_dir(), TABLES_DIR]
 
 
+def latency_basis(latency: LatencyModel) -> str:
+    """What a latency a result shows is: a prediction, by which table, from timings on which device (outputs
+    that show a latency say so once, next to it)."""
+    device = latency.metadata.get("device") or "a device it does not name"
+    if latency.measured:
+        return f"the {latency.target} table (ops measured on {device})"
+    return f"the {latency.target} table (an ESTIMATE, not measured on {device})"
+
+
 def available_targets() -> list[str]:
     return sorted({path.stem for folder in table_folders() for path in folder.glob("*.yaml")})
 

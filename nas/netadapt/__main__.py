@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(_cli.bind_dash_value(sys.argv[1:] if argv is None else argv, "--budget"))
+    from nas.latency import latency_basis
     from nas.netadapt import run_netadapt
 
     result = run_netadapt(
@@ -59,8 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if result.model is None:
         print(
-            f"nothing to do: {args.config} already takes {result.start_ms:.3f} ms on {result.latency.target},"
-            f" within {result.budget_ms:g} ms"
+            f"nothing to do: {args.config} already takes {result.start_ms:.3f} ms as predicted by"
+            f" {latency_basis(result.latency)}, within {result.budget_ms:g} ms"
         )
         return 0
     print(

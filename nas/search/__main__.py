@@ -61,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _cli.quiet_optuna()
     from nas._errors import ArgumentError
     from nas.evaluate import get_evaluator
+    from nas.latency import latency_basis
     from nas.search import Point, run_search
 
     if args.steps < 1:
@@ -86,10 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rungs=args.rungs,
         show_progress_bar=True,
     )
-    estimated = "" if result.latency.measured else " (ESTIMATED table)"
+    predicted = "predicted" if result.latency.measured else "predicted (ESTIMATED table)"
     print(
         f"search {result.study.study_name}: {result.trials} trials ({result.feasible} within"
-        f" {result.budget_ms:g} ms) on {result.latency.target}, {result.wall_seconds:.0f} s this run"
+        f" {result.budget_ms:g} ms) priced by {latency_basis(result.latency)}, {result.wall_seconds:.0f} s this run"
     )
     if result.best is None:
         print("best: none within budget yet; raise --trials or --budget")
@@ -100,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         unit = result.evaluator.unit
 
         def described(point: Point) -> str:
-            return f"{point.name}, score {point.score:.4g} {unit}, latency {point.latency_ms:.3f} ms{estimated}"
+            return f"{point.name}, score {point.score:.4g} {unit}, latency {point.latency_ms:.3f} ms {predicted}"
 
         print(f"best: {described(best)}")
         for ms in result.also_budgets_ms:
@@ -108,8 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"within {ms:g} ms: {'none' if point is None else described(point)}")
         print(f"config: {result.out / 'best.yaml'}   onnx (random weights): {result.out / 'best.onnx'}")
         print(
-            f"front: {len(front)} configs from {front[0].latency_ms:.3f} ms ({front[0].score:.4g} {unit}) to"
-            f" {front[-1].latency_ms:.3f} ms ({front[-1].score:.4g} {unit})"
+            f"front: {len(front)} configs from {front[0].latency_ms:.3f} ms (score {front[0].score:.4g}) to"
+            f" {front[-1].latency_ms:.3f} ms (score {front[-1].score:.4g})"
         )
     print(f"results: {result.out / 'summary.md'}, pareto.png, pareto.csv")
     return 0

@@ -22,7 +22,7 @@ from nas._provenance import table_record, versions
 from nas._table import format_table
 from nas.config import ArchConfig, load_ofa_net
 from nas.evaluate import Evaluator, TrainEvaluator, is_ofa
-from nas.latency import LatencyModel, UnpricedOpError
+from nas.latency import LatencyModel, UnpricedOpError, latency_basis
 from nas.search._study import feasible_trials, result, trial_config
 from nas.space import SearchSpace
 
@@ -230,7 +230,7 @@ def _write_csv(path: Path, front: list[Point]) -> None:
 
 def _latency_label(table: LatencyModel) -> str:
     kind = "measured" if table.measured else "ESTIMATED"
-    return f"latency on {table.target} (ms, {kind} table)"
+    return f"predicted latency on {table.target} (ms, {kind} table)"
 
 
 def _plot(
@@ -327,7 +327,8 @@ def _summary(
         ]
     lines += [
         f"Searched `{record['space']['file']}` ({record['space']['size']} configs) for the best `{evaluator.name}`"
-        f" score ({evaluator.kind}: {evaluator.unit}) within **{record['budget_ms']:g} ms** on `{table.target}`,"
+        f" score ({evaluator.kind}: {evaluator.unit}) within **{record['budget_ms']:g} ms** as predicted by"
+        f" {latency_basis(table)},"
         f" with the {settings.get('sampler')} sampler, objective `{settings.get('objective')}`,"
         f" seed {settings.get('seed')}.",
         f"{trials['complete']} trials ({trials['feasible']} within budget) in {record['wall_seconds']:.0f} s"
@@ -342,7 +343,8 @@ def _summary(
             " scores of different rungs are not equally trained. The best is taken from the highest rung.",
             "",
         ]
-    columns = ["config", f"score ({evaluator.unit})", *(["rung"] * halving), "latency ms", "MMACs", "params (M)"]
+    latency = "predicted latency ms"
+    columns = ["config", f"score ({evaluator.unit})", *(["rung"] * halving), latency, "MMACs", "params (M)"]
     lines += [
         format_table(
             columns,
@@ -365,7 +367,8 @@ def _summary(
         lines += [
             "## Best within budget",
             "",
-            f"`best.yaml` ({best.name}): score {best.score:.4g} ({evaluator.unit}), {best.latency_ms:.3f} ms,"
+            f"`best.yaml` ({best.name}): score {best.score:.4g} ({evaluator.unit}), {best.latency_ms:.3f} ms"
+            " predicted,"
             f" {best.config.macs() / 1e6:.1f} MMACs, {best.config.params() / 1e6:.2f} M params. `best.onnx` is"
             f" its architecture with random weights and {best.config.num_classes} classes, for latency checks"
             " and to train, not a trained model." + (f" Its score: {best.fidelity}." if best.fidelity else ""),
@@ -385,7 +388,7 @@ def _summary(
             "## Best within each budget",
             "",
             format_table(
-                ["budget ms", "config", f"score ({evaluator.unit})", "latency ms"],
+                ["budget ms", "config", f"score ({evaluator.unit})", latency],
                 [
                     [f"{b['budget_ms']:g}", b.get("trial", "none"), *(round(b[k], 4) if k in b else "-" for k in keys)]
                     for b in record["best_within"]
