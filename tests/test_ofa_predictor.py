@@ -93,13 +93,26 @@ def test_npz_and_pth_give_the_same_score(space: SearchSpace, predictor: Path, tm
 
 
 @pytest.mark.skipif(not PUBLISHED.exists(), reason=f"OFA's predictor is not at {PUBLISHED}")
-def test_published_predictor_scores_ofa_note10_net_as_ofa_does(tmp_path: Path) -> None:
-    load_ofa_net(NETS / "note10_lat-30ms_top1-78.4_finetune-75").save(tmp_path / "note10_30ms.yaml")
-    result = run_main("nas.evaluate", str(tmp_path / "note10_30ms.yaml"), "--evaluator", "ofa-predictor",
-                      "--predictor", str(PUBLISHED))  # fmt: skip
+@pytest.mark.parametrize("given", ["converted", "folder", "net.config"])
+def test_published_predictor_scores_ofa_note10_net_as_ofa_does(given: str, tmp_path: Path) -> None:
+    """The net converted to a config file, or given as OFA ships it (its folder, or its net.config)."""
+    folder = NETS / "note10_lat-30ms_top1-78.4_finetune-75"
+    load_ofa_net(folder).save(tmp_path / "note10_30ms.yaml")
+    config = {"converted": tmp_path / "note10_30ms.yaml", "folder": folder, "net.config": folder / "net.config"}[given]
+    result = run_main("nas.evaluate", str(config), "--evaluator", "ofa-predictor", "--predictor", str(PUBLISHED))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ofa-predictor: 0.8196")  # PROVENANCE.md: 0.820 (ImageNet 78.4 fine-tuned)
     assert "OFA-predicted ImageNet top-1" in result.stdout
+
+
+@pytest.mark.skipif(not NETS.exists(), reason=f"OFA's published networks are not at {NETS}")
+def test_a_config_may_be_an_ofa_network_as_ofa_ships_it(tmp_path: Path) -> None:
+    folder = NETS / "note10_lat-41ms_top1-79.3_finetune-75"
+    assert ArchConfig.load(folder) == ArchConfig.load(folder / "net.config") == load_ofa_net(folder)
+    assert ArchConfig.load(folder).name == folder.name
+    (tmp_path / "run.config").write_text((folder / "run.config").read_text())  # a folder without its net.config
+    with pytest.raises(NasError, match="is a folder, expected a YAML file"):
+        ArchConfig.load(tmp_path)
 
 
 def test_configs_outside_the_ofa_space_are_refused_by_name(space: SearchSpace, predictor: Path) -> None:

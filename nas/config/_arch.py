@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nas._fields import Field
@@ -15,6 +16,7 @@ from nas.blocks import DEFAULT_TYPE, Norm, Op, Part, parse_part, walk
 from nas.blocks._base import resolution
 
 LAYOUTS = ("features", "stages")
+OFA_NET = "net.config"  # the architecture file of an OFA network's folder (next to run.config)
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,15 @@ class ArchConfig:
     # ---- YAML -------------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ArchConfig:
-        """A config file; shipped references also by project path (``search_spaces/reference/...``)."""
+        """A config file; shipped references also by project path (``search_spaces/reference/...``); and one of
+        Once-for-All's published networks as OFA ships it (its folder, or the ``net.config`` in it), so every
+        command that takes a config compares with the anchor without a conversion step."""
         path = find_shipped(path)
+        ofa = Path(path) if Path(path).name == OFA_NET else Path(path) / OFA_NET
+        if ofa.is_file():
+            from nas.config._ofa import load_ofa_net  # it builds ArchConfigs: imported here, not at the top
+
+            return load_ofa_net(ofa.parent)
         return cls.from_dict(read_mapping(path), source=str(path))
 
     def save(self, path: str | os.PathLike[str], *, comment: str = "") -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from nas._errors import NasError, OutsideSpaceError
 from nas.blocks import HeadConfig, LayerConfig, StemConfig
-from nas.config._arch import ArchConfig
+from nas.config._arch import OFA_NET, ArchConfig
 
 _ACT = {"relu": "relu", "h_swish": "hswish"}
 
@@ -19,7 +19,7 @@ _ACT = {"relu": "relu", "h_swish": "hswish"}
 def load_ofa_net(folder: str | os.PathLike[str]) -> ArchConfig:
     """The config of one published OFA network folder, named after it."""
     folder = Path(folder)
-    net, run = _json(folder / "net.config"), _json(folder / "run.config")
+    net, run = _json(folder / OFA_NET), _json(folder / "run.config")
     if net.get("name") != "MobileNetV3":
         raise OutsideSpaceError(f"{folder}: a {net.get('name')} network, not of OFA's MobileNetV3 space")
     try:
