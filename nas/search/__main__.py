@@ -16,7 +16,13 @@ from nas import _cli
 from nas.search._run import DEFAULT_SPACE, DEFAULT_TRIALS
 from nas.search._study import OBJECTIVES, SAMPLERS
 
-FLAGS = {"budget_ms": "--budget", "also_budgets_ms": "--also-budgets", "latency": "--target", "study_name": "--study"}
+FLAGS = {
+    "budget_ms": "--budget",
+    "also_budgets_ms": "--also-budgets",
+    "latency": "--target",
+    "study_name": "--study",
+    "warm_start": "--warm-start",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="dataset for data-based evaluators (default: digits)")
     _cli.add_evaluator_flags(p)
     p.add_argument(
-        "--trials", type=int, help=f"complete trials in the study, resumed ones included (default {DEFAULT_TRIALS})"
+        "--trials",
+        type=int,
+        help=f"complete trials in the study: resumed ones count, --warm-start's do not (default {DEFAULT_TRIALS})",
     )
     p.add_argument("--timeout", type=float, help="stop this run after so many seconds (default: no limit)")
     p.add_argument("--sampler", default="nsga2", help=f"one of {', '.join(SAMPLERS)} (default: %(default)s)")
@@ -53,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="processes on this machine sharing the study")
     p.add_argument("--eta", type=int, default=3, help="successive halving (train evaluator, pareto): keep 1/eta")
     p.add_argument("--rungs", type=int, default=3, help="successive halving: fidelity rungs (default: %(default)s)")
+    p.add_argument(
+        "--warm-start",
+        action="append",
+        default=[],
+        metavar="FOLDER",
+        help="begin with the scored trials of an earlier search (same space and evaluator settings; any target"
+        " or budget), priced on this table and not evaluated again; repeat for several",
+    )
     return p
 
 
@@ -85,12 +101,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers=args.workers,
         eta=args.eta,
         rungs=args.rungs,
+        warm_start=args.warm_start,
         show_progress_bar=True,
     )
     predicted = "predicted" if result.latency.measured else "predicted (ESTIMATED table)"
+    copied = f"; {result.copied} copied from --warm-start" if result.copied else ""
     print(
         f"search {result.study.study_name}: {result.trials} trials ({result.feasible} within"
-        f" {result.budget_ms:g} ms) priced by {latency_basis(result.latency)}, {result.wall_seconds:.0f} s this run"
+        f" {result.budget_ms:g} ms{copied}) priced by {latency_basis(result.latency)},"
+        f" {result.wall_seconds:.0f} s this run"
     )
     if result.best is None:
         print("best: none within budget yet; raise --trials or --budget")

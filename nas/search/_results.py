@@ -21,9 +21,9 @@ from nas._paths import ofa_nets_folder, reference_configs
 from nas._provenance import table_record, versions
 from nas._table import format_table
 from nas.config import ArchConfig, load_ofa_net
-from nas.evaluate import Evaluator, TrainEvaluator, is_ofa
+from nas.evaluate import EVALUATORS, Evaluator, TrainEvaluator, is_ofa
 from nas.latency import LatencyModel, UnpricedOpError, latency_basis
-from nas.search._study import feasible_trials, result, trial_config
+from nas.search._study import feasible_trials, make_storage, result, trial_config
 from nas.space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -104,6 +104,22 @@ def references(
 def scored_configs(folder: str | os.PathLike[str]) -> tuple[list[ArchConfig], list[float], SearchSpace, str]:
     """A finished search's scored configs (the top successive-halving rung: lower rungs are less trained),
     its space and what its scores are: what ``fit_predictor`` learns from."""
+    study, settings = open_finished(folder)
+    trials = top_rung(feasible_trials(study))
+    evaluator = EVALUATORS.get(settings["evaluator"]["name"])
+    unit = evaluator.unit if evaluator is not None else "score"
+    space = SearchSpace.load(settings["space"])
+    return [trial_config(t) for t in trials], [result(t)["score"] for t in trials], space, unit
+
+
+def top_rung(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The trials scored at the highest successive-halving rung among them (lower rungs are less trained)."""
+    top = max((result(t).get("rung", 0) for t in trials), default=0)
+    return [t for t in trials if result(t).get("rung", 0) == top]
+
+
+def open_finished(folder: str | os.PathLike[str]) -> tuple[optuna.Study, dict[str, Any]]:
+    """The study of a search's output folder and the settings its run.json records."""
     folder = Path(folder)
     try:
         record = json.loads((folder / "run.json").read_text())
@@ -113,8 +129,6 @@ def scored_configs(folder: str | os.PathLike[str]) -> tuple[list[ArchConfig], li
             raise TypeError("storage, study and space are not all text")
     except (OSError, ValueError, KeyError, TypeError):
         raise NasError(f"{folder}: not a finished search folder (no readable run.json); run nas.search first") from None
-    from nas.evaluate import EVALUATORS
-    from nas.search._study import make_storage
 
     database = Path(storage.removeprefix("sqlite:///"))
     if storage.startswith("sqlite:///") and not database.is_file():
@@ -126,13 +140,7 @@ def scored_configs(folder: str | os.PathLike[str]) -> tuple[list[ArchConfig], li
         if isinstance(opened, optuna.storages.RDBStorage):
             opened.engine.dispose()  # SQLite removes its -wal and -shm files when the last connection closes
         raise NasError(f"{folder}: its storage {storage} holds no study {name!r}; run nas.search first") from None
-    trials = feasible_trials(study)
-    top = max((result(t).get("rung", 0) for t in trials), default=0)
-    trials = [t for t in trials if result(t).get("rung", 0) == top]
-    evaluator = EVALUATORS.get(settings["evaluator"]["name"])
-    unit = evaluator.unit if evaluator is not None else "score"
-    space = SearchSpace.load(space_file)
-    return [trial_config(t) for t in trials], [result(t)["score"] for t in trials], space, unit
+    return study, settings
 
 
 def write_results(
@@ -186,7 +194,12 @@ def write_results(
         "table": table_record(latency),
         "evaluator": evaluator.describe(),
         "budget_ms": budget_ms,
-        "trials": {"complete": len(all_trials), "feasible": len(trials), "pareto": len(front)},
+        "trials": {
+            "complete": len(all_trials),
+            "feasible": len(trials),
+            "pareto": len(front),
+            "copied": sum("copied_from" in result(t) for t in all_trials),
+        },
         "wall_seconds": round(wall_seconds, 1),
         "best": None if best is None else {"trial": best.name, "score": best.score, "latency_ms": best.latency_ms},
         "best_within": [
@@ -333,6 +346,15 @@ def _summary(
         f" seed {settings.get('seed')}.",
         f"{trials['complete']} trials ({trials['feasible']} within budget) in {record['wall_seconds']:.0f} s"
         f" (this run).",
+        *(
+            [
+                f"{trials['copied']} of them were copied with their scores from earlier searches"
+                f" ({', '.join(f'`{f}`' for f in settings['warm_start'])}), priced on this table; a config's"
+                " `copied_from` in the study names its trial there."
+            ]
+            if trials["copied"]
+            else []
+        ),
         "",
         "## Pareto front",
         "",

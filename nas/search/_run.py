@@ -41,6 +41,7 @@ from nas.search._study import (
     taken_before,
 )
 from nas.search._surrogate import most_levels
+from nas.search._warm import copy_scored, warm_trials
 from nas.space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class SearchResult:
     feasible: int  # of which within budget and scored
     wall_seconds: float  # this call
     also_budgets_ms: tuple[float, ...] = ()  # the smaller budgets asked for, rising
+    copied: int = 0  # of ``trials``: copied with their scores from earlier searches (``warm_start``)
 
     def best_within(self, budget_ms: float) -> Point | None:
         """The front's best config within ``budget_ms`` (one of ``also_budgets_ms``, say)."""
@@ -98,7 +100,7 @@ class _Work:
     @property
     def halving(self) -> bool:
         """Successive halving (a training evaluator in the Pareto search) instead of Optuna's loop."""
-        return isinstance(self.evaluator, TrainEvaluator) and self.objective == "pareto"
+        return _top_rung(self.evaluator, self.objective, self.eta, self.rungs) is not None
 
     @property
     def pruned(self) -> bool:
@@ -207,6 +209,7 @@ def run_search(
     rungs: int = 3,
     final_budget_ms: float | None = None,
     references: Sequence[ArchConfig] | None = None,
+    warm_start: Sequence[str | os.PathLike[str]] = (),
     show_progress_bar: bool = False,
 ) -> SearchResult:
     """Search ``space`` for the best ``evaluator`` scores within ``budget_ms`` on ``latency``.
@@ -225,7 +228,10 @@ def run_search(
     an Optuna storage (one process only). ``final_budget_ms``, when a later stage (NetAdapt in the
     pipeline) trims the pick to a budget below the search's, is drawn on the plot too. ``references``
     are the networks the summary and plot compare with (default: MobileNetV3-Large/-Small, and OFA's
-    published networks in OFA's space; see ``default_references``).
+    published networks in OFA's space; see ``default_references``). ``warm_start``: output folders of
+    earlier searches in the same space with the same evaluator settings (any table or budget), whose scored
+    configs a new study begins with, priced on ``latency`` and not evaluated again (``trials`` counts only
+    new ones; see ``nas.search._warm``).
     """
     budget = parse_budget(budget_ms)
     _check_choices(sampler=sampler, objective=objective, eta=eta, trials=trials, workers=workers, rungs=rungs)
@@ -264,6 +270,10 @@ def run_search(
         )
     if isinstance(evaluator, str):
         evaluator = get_evaluator(evaluator, **options_for(evaluator, seed=seed))
+    setup = Setup(space.hash, latency.target, budget, objective, evaluator.name, evaluator.describe())
+    rung = _top_rung(evaluator, objective, eta, rungs)
+    copies = warm_trials(warm_start, setup=setup, space=space, latency=latency, budget_ms=budget, objective=objective,
+                         w=w, rung=rung)  # fmt: skip
     folder = result_folder(out, f"{Path(latency.target).stem}-{budget:g}ms")
     if isinstance(storage, str):
         make_storage(storage)  # a bad URL or folder is refused before anything is written
@@ -282,7 +292,7 @@ def run_search(
         w=w,
         storage=storage,
         study_name=study_name or folder.name,
-        setup=Setup(space.hash, latency.target, budget, objective, evaluator.name, evaluator.describe()),
+        setup=setup,
         sampler=sampler,
         seed=seed,
         trials=trials,
@@ -299,15 +309,15 @@ def run_search(
 
             again = requeue_abandoned(study, space, abandoned)
             logger.info("asking %d of their configs again, training on from their checkpoints", again)
-    work = replace(work, live_from=len(study.get_trials(deepcopy=False)))
+    copied = copy_scored(study, copies)
+    total = None if trials is None else trials + copied  # ``trials`` counts the new ones
+    work = replace(work, trials=total, live_from=len(study.get_trials(deepcopy=False)))
     done_before = len(study.get_trials(deepcopy=False, states=_COMPLETE))
-    if done_before:
-        logger.info("resuming study %r: %d trials already complete", work.study_name, done_before)
+    if done_before > copied:
+        logger.info("resuming study %r: %d trials already complete", work.study_name, done_before - copied)
     start = time.perf_counter()
     children = [_start_worker(work, folder, index) for index in range(1, workers)]
-    bar = (
-        _Progress(None if trials is None else max(0, trials - done_before), done_before) if show_progress_bar else None
-    )
+    bar = _Progress(None if total is None else max(0, total - done_before), done_before) if show_progress_bar else None
     try:
         try:
             work.run(study, None if bar is None else bar.update)
@@ -341,6 +351,7 @@ def run_search(
         "workers": workers,
         "eta": eta,
         "rungs": rungs,
+        "warm_start": sorted(str(Path(f).resolve()) for f in warm_start),
     }
     best, front, refs = write_results(
         out=folder,
@@ -370,7 +381,18 @@ def run_search(
         feasible=len(feasible_trials(study)),
         wall_seconds=wall,
         also_budgets_ms=tuple(levels),
+        copied=copied,
     )
+
+
+def _top_rung(evaluator: Evaluator, objective: str, eta: int, rungs: int) -> int | None:
+    """The successive-halving rung of a fully trained score; None where the search does not halve (it does
+    with a training evaluator in the Pareto search)."""
+    if not isinstance(evaluator, TrainEvaluator) or objective != "pareto":
+        return None
+    from nas.search._halving import rung_steps
+
+    return len(rung_steps(evaluator.steps, eta, rungs)) - 1
 
 
 def _numbers(numbers: list[int]) -> str:

@@ -134,6 +134,7 @@ def _fast_sqlite(storage: optuna.storages.RDBStorage) -> None:
 
 
 HAS_SET_CONSTRAINT = hasattr(optuna.Trial, "set_constraint")  # Optuna >= 5
+CONSTRAINT = "latency_over_budget_ms"
 
 
 def _constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
@@ -143,7 +144,16 @@ def _constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
 
 def set_budget_constraint(trial: optuna.Trial, over_budget_ms: float) -> None:
     if HAS_SET_CONSTRAINT:
-        trial.set_constraint("latency_over_budget_ms", over_budget_ms)
+        trial.set_constraint(CONSTRAINT, over_budget_ms)
+
+
+def constraint_attrs(over_budget_ms: float) -> dict[str, float]:
+    """The system attribute ``set_budget_constraint`` sets, for a trial written whole (see ``_warm``)."""
+    if not HAS_SET_CONSTRAINT:
+        return {}
+    from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
+
+    return {f"{_CONSTRAINTS_KEY}:{CONSTRAINT}": over_budget_ms}
 
 
 def make_sampler(
@@ -251,19 +261,19 @@ def open_study(
             f"{name} {was!r} (now {is_!r})"
             for k, v in now.items()
             if k in existing
-            for name, was, is_ in _differences(k, existing[k], v)
+            for name, was, is_ in differences(k, existing[k], v)
         )
         if differ:
             raise NasError(f"study {name!r} already holds a search with {differ}; use another study name or folder")
     return study
 
 
-def _differences(name: str, was: Any, now: Any) -> list[tuple[str, Any, Any]]:
+def differences(name: str, was: Any, now: Any) -> list[tuple[str, Any, Any]]:
     """Where two recorded values differ, by dotted name down through dicts (the evaluator's settings): the
     refusal names the seed that changed, not the whole record."""
     if isinstance(was, dict) and isinstance(now, dict):
         return [
-            d for key in sorted(set(was) | set(now)) for d in _differences(f"{name}.{key}", was.get(key), now.get(key))
+            d for key in sorted(set(was) | set(now)) for d in differences(f"{name}.{key}", was.get(key), now.get(key))
         ]
     return [] if json.dumps(was, sort_keys=True) == json.dumps(now, sort_keys=True) else [(name, was, now)]
 
@@ -346,7 +356,12 @@ def price_trial(
     config = space.sample(trial)
     latency_ms = latency.predict(config)
     set_budget_constraint(trial, latency_ms - budget_ms)
-    record = {
+    return config, latency_ms, priced_record(config, latency_ms, budget_ms)
+
+
+def priced_record(config: ArchConfig, latency_ms: float, budget_ms: float) -> dict[str, Any]:
+    """A trial's result before any evaluation: the config, its price and whether it is within budget."""
+    return {
         "over_budget_ms": latency_ms - budget_ms,
         "config": config.to_dict(),
         "latency_ms": latency_ms,
@@ -354,7 +369,23 @@ def price_trial(
         "params": config.params(),
         "feasible": latency_ms <= budget_ms,
     }
-    return config, latency_ms, record
+
+
+def objective_values(
+    record: dict[str, Any], *, objective: str, budget_ms: float, w: float, scorer: str
+) -> tuple[float, float] | float:
+    """What a trial tells Optuna: (score, latency) for the Pareto objective, MnasNet's reward
+    score·(latency/budget)^w for ``mnas``; a config over budget is INFEASIBLE. ``scorer`` names where the
+    score came from, for the error a non-positive reward score gets."""
+    latency_ms = record["latency_ms"]
+    if not record["feasible"]:
+        return (INFEASIBLE, latency_ms) if objective == "pareto" else INFEASIBLE
+    value = record["score"]
+    if objective == "pareto":
+        return value, latency_ms
+    if value <= 0:
+        raise NasError(f"objective mnas needs positive scores; {scorer} gave {value}")
+    return value * (latency_ms / budget_ms) ** w  # MnasNet's reward ACC * (LAT / T)^w
 
 
 def make_objective(
@@ -373,25 +404,19 @@ def make_objective(
 
     def run(trial: optuna.Trial) -> Any:
         config, latency_ms, record = price_trial(trial, space, latency, budget_ms)
-        if not record["feasible"]:
-            record_result(trial, record)
-            return (INFEASIBLE, latency_ms) if objective == "pareto" else INFEASIBLE
-        earlier = scored.find(trial)
-        if earlier is not None:  # a config the study already scored (a resumed or parallel run drew it again)
-            record = reused_record(record, earlier)
-        else:
-            if objective == "mnas" and isinstance(evaluator, TrainEvaluator):
-                score = _pruned_training(trial, evaluator, config, latency_ms, budget_ms, w, checkpoints)
+        if record["feasible"]:
+            earlier = scored.find(trial)
+            if earlier is not None:  # a config the study already scored (a resumed or parallel run drew it again)
+                record = reused_record(record, earlier)
             else:
-                score = evaluator.score(config)
-            record.update(score=score.value, fidelity=score.fidelity, eval_seconds=score.seconds)
+                if objective == "mnas" and isinstance(evaluator, TrainEvaluator):
+                    score = _pruned_training(trial, evaluator, config, latency_ms, budget_ms, w, checkpoints)
+                else:
+                    score = evaluator.score(config)
+                record.update(score=score.value, fidelity=score.fidelity, eval_seconds=score.seconds)
         record_result(trial, record)
-        value = record["score"]
-        if objective == "pareto":
-            return value, latency_ms
-        if value <= 0:
-            raise NasError(f"objective mnas needs positive scores; evaluator {evaluator.name} gave {value}")
-        return value * (latency_ms / budget_ms) ** w  # MnasNet's reward ACC * (LAT / T)^w
+        return objective_values(record, objective=objective, budget_ms=budget_ms, w=w,
+                                scorer=f"evaluator {evaluator.name}")  # fmt: skip
 
     return run
 
