@@ -12,7 +12,7 @@ from nas.blocks import (
     make_divisible,
     se_channels,
 )
-from nas.config._arch import LAYOUTS, ArchConfig, Unit
+from nas.config._arch import LAYOUTS, OFA_NET, ArchConfig, Unit
 from nas.config._compare import Agreement, agreement, stages
 from nas.config._describe import describe_config
 from nas.config._ofa import load_ofa_net
@@ -21,6 +21,7 @@ from nas.config._ops import ops
 __all__ = [
     "ACTIVATIONS",
     "LAYOUTS",
+    "OFA_NET",
     "STRIDES",
     "Agreement",
     "ArchConfig",

@@ -20,7 +20,7 @@ from nas._files import pyplot, save_figure, write_csv, write_text_atomic
 from nas._paths import ofa_nets_folder, reference_configs
 from nas._provenance import table_record, versions
 from nas._table import format_table
-from nas.config import ArchConfig, load_ofa_net
+from nas.config import OFA_NET, ArchConfig, load_ofa_net
 from nas.evaluate import EVALUATORS, Evaluator, TrainEvaluator, is_ofa
 from nas.latency import LatencyModel, UnpricedOpError, latency_basis
 from nas.search._study import feasible_trials, make_storage, result, trial_config
@@ -58,7 +58,7 @@ def default_references(space: SearchSpace) -> list[ArchConfig]:
     networks of that space where a folder of them is found (``$NAS_OFA_NETS``, else ../shared/data)."""
     found = [ArchConfig.load(path) for name, path in reference_configs().items() if name in MOBILENETV3]
     if space.name == OFA_SPACE and (folder := ofa_nets_folder()) is not None:
-        for path in sorted(folder.glob("*/net.config")):
+        for path in sorted(folder.glob(f"*/{OFA_NET}")):
             with contextlib.suppress(OutsideSpaceError):  # ProxylessNAS networks: another space
                 if is_ofa(config := load_ofa_net(path.parent)):
                     found.append(config)
