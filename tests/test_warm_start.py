@@ -14,8 +14,8 @@ from nas._errors import ArgumentError
 from nas.evaluate import Score, TrainEvaluator
 from nas.evaluate._baselines import ParamsEvaluator
 from nas.latency import LatencyTable
-from nas.search._study import result
-from nas.search._warm import GENERATION, WARM
+from nas.search._study import WARM, result
+from nas.search._warm import GENERATION
 from tests.conftest import TINY_SPACE
 from tests.searching import complete_trials, search, search_cli, study_of
 
@@ -95,6 +95,10 @@ def test_copies_keep_their_scores_get_the_new_price_and_are_not_evaluated_again(
     assert again.study.user_attrs[WARM] == {"from": [str(source.resolve())], "copied": run.copied, "complete": True}
     resumed = search(elsewhere, tmp_path / "second", budget_ms=3.0, trials=15)
     assert resumed.trials == run.copied + 15  # resumed without the flag: the copies still do not count
+    assert (
+        f"{run.copied} of them were copied with their scores from earlier searches (`{source.resolve()}`)"
+        in (resumed.out / "summary.md").read_text()
+    )
 
 
 def test_a_killed_copy_is_finished_by_the_rerun(search_setup: dict[str, Path], tmp_path: Path) -> None:

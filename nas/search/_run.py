@@ -28,6 +28,7 @@ from nas.search._results import Point, best_within, default_references, write_re
 from nas.search._study import (
     OBJECTIVES,
     SAMPLERS,
+    WARM,
     Setup,
     default_storage,
     fail_abandoned,
@@ -351,7 +352,7 @@ def run_search(
         "workers": workers,
         "eta": eta,
         "rungs": rungs,
-        "warm_start": sorted(str(Path(f).resolve()) for f in warm_start),
+        "warm_start": study.user_attrs.get(WARM, {}).get("from", []),  # also when resumed without the argument
     }
     best, front, refs = write_results(
         out=folder,

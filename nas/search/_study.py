@@ -33,6 +33,7 @@ SAMPLERS = ("nsga2", "tpe", "gp", "random", "surrogate")
 OBJECTIVES = ("pareto", "mnas")
 INFEASIBLE = float("-inf")  # score recorded for a config over budget: it is never evaluated
 RESULT = "nas"  # the user attribute holding config, latency, MACs, params, feasibility and score
+WARM = "warm_start"  # the study's user attribute naming the searches it began from (see ``_warm``)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from nas.search._mirror import insert_trial
 from nas.search._results import open_finished, top_rung
 from nas.search._study import (
     RESULT,
+    WARM,
     Setup,
     constraint_attrs,
     differences,
@@ -37,7 +38,6 @@ from nas.space import SearchSpace
 
 logger = logging.getLogger(__name__)
 GENERATION = optuna.samplers.NSGAIISampler._get_generation_key()
-WARM = "warm_start"  # the study's user attribute: the folders copied from and how many trials they gave
 
 
 def warm_trials(
