@@ -21,7 +21,7 @@ import optuna
 
 from nas._errors import ArgumentError
 from nas.latency import LatencyModel
-from nas.search._mirror import insert_trial
+from nas.search._mirror import insert_trials
 from nas.search._results import open_finished, top_rung
 from nas.search._study import (
     RESULT,
@@ -101,8 +101,7 @@ def copy_scored(study: optuna.Study, copies: dict[str, list[optuna.trial.FrozenT
     new = [template for template in templates if result(template)["copied_from"] not in have]
     sources = ", ".join(folders)
     logger.info("copying %d scored trials from %s: priced on this table, not evaluated again", len(new), sources)
-    for template in new:
-        insert_trial(study, template)
+    insert_trials(study, new)
     study.set_user_attr(WARM, {"from": folders, "copied": len(templates), "complete": True})
     return len(templates)
 
