@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ofa_compare import NETS, SHARED  # this folder: OFA's published networks and the shared data
+from ofa_compare import NETS, add_data_arguments, mean_range  # this folder
 
 from nas import ArchConfig, LatencyTable
 from nas._cli import quiet_optuna
@@ -44,9 +44,10 @@ FIRST, SECOND = "note10", "x86_64-ofa"  # the device the expensive scores come f
 class Routes:
     """The searches of one seed, and every route's best expensive score per budget."""
 
-    def __init__(self, *, budgets: dict[str, list[float]], seed: int, out: Path) -> None:
-        self.tables = {target: LatencyTable.load(target) for target in budgets}
-        self.budgets, self.seed, self.out = budgets, seed, out
+    def __init__(
+        self, *, tables: dict[str, LatencyTable], budgets: dict[str, list[float]], seed: int, out: Path
+    ) -> None:
+        self.tables, self.budgets, self.seed, self.out = tables, budgets, seed, out
         self.best: dict[tuple[str, str, int], list[float]] = {}
 
     def search(self, target: str, evaluator: Evaluator, trials: int, name: str, **options: Any) -> SearchResult:
@@ -74,10 +75,7 @@ class Routes:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--predictor", type=Path, default=SHARED / "ofa_acc_predictor" / "acc_predictor_ofa_mbv3_w1.2.npz"
-    )
-    parser.add_argument("--nets", type=Path, default=SHARED / "ofa_specialized_nets" / "nets")
+    add_data_arguments(parser)
     parser.add_argument("--evaluations", type=int, default=300, help="the first search's trials (expensive scores)")
     parser.add_argument("--top", type=int, default=10, help="configs per budget the recipe scores for real at the end")
     parser.add_argument("--predicted", type=int, default=10_000, help="trials of the search on the fitted predictor")
@@ -89,13 +87,14 @@ def main() -> None:
 
     truth = OFAPredictorEvaluator(predictor=args.predictor)
     nets = [load_ofa_net(args.nets / name) for name in NETS]
-    budgets = {target: [LatencyTable.load(target).predict(net) for net in nets] for target in (FIRST, SECOND)}
+    tables = {target: LatencyTable.load(target) for target in (FIRST, SECOND)}
+    budgets = {target: [table.predict(net) for net in nets] for target, table in tables.items()}
     new = len(nets) * args.top  # the recipe's last step: the expensive evaluations a second device needs
     spent = args.evaluations + new
     record: dict = {"budgets_ms": budgets, "evaluations": spent, "runs": []}
     best: dict[tuple[str, str, int], list[list[float]]] = {}
     for seed in range(args.seeds):
-        routes = Routes(budgets=budgets, seed=seed, out=args.out / f"seed{seed}")
+        routes = Routes(tables=tables, budgets=budgets, seed=seed, out=args.out / f"seed{seed}")
         routes.search(FIRST, truth, args.evaluations, "expensive")
         configs, scores, space, unit = scored_configs(routes.out / "expensive")
         fitted = fit_predictor(configs, scores, space=space, unit=unit, seed=seed)
@@ -117,30 +116,24 @@ def main() -> None:
             for sampler in args.samplers.split(","):
                 direct = routes.search(target, truth, spent, f"direct-{target}-{sampler}", sampler=sampler)
                 routes.keep(target, f"direct, {sampler}", spent, routes.fronts(target, direct))
-        tops = {" | ".join(map(str, key)): tops for key, tops in routes.best.items()}
-        record["runs"].append({"seed": seed, "tau": fitted.metrics["kendall_tau"], "best": tops})
+        by_route = {" | ".join(map(str, key)): tops for key, tops in routes.best.items()}
+        record["runs"].append({"seed": seed, "tau": fitted.metrics["kendall_tau"], "best": by_route})
         for key, tops in routes.best.items():
             best.setdefault(key, []).append(tops)
 
     taus = [run["tau"] for run in record["runs"]]
     print(f"best within each budget: OFA-predicted ImageNet top-1 (%, 10K holdout, before fine-tuning), mean (range)"
-          f" over {args.seeds} seeds. The fitted predictor's held-out Kendall tau: {_spread(taus, 3)}. The"
+          f" over {args.seeds} seeds. The fitted predictor's held-out Kendall tau: {mean_range(taus, 3)}. The"
           f" {SECOND} routes but the direct ones also use the {args.evaluations} expensive scores of the {FIRST}"
           " search.")  # fmt: skip
     headers = ["device", "route", "new expensive evaluations", *(net.name.split("_")[1] for net in nets)]
     rows = [
-        [target, route, str(cost), *(_spread([100 * tops[i] for tops in runs]) for i in range(len(nets)))]
+        [target, route, str(cost), *(mean_range([100 * tops[i] for tops in runs]) for i in range(len(nets)))]
         for (target, route, cost), runs in sorted(best.items(), key=lambda item: item[0][0] != FIRST)
     ]
     print(format_table(headers, rows, markdown=True))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "fitted_search.json").write_text(json.dumps(record, indent=1))
-
-
-def _spread(values: list[float], digits: int = 2) -> str:
-    """Mean, and the range when there are several."""
-    low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
-    return f"{np.mean(values):.{digits}f}" + (f" ({low}-{high})" if len(values) > 1 else "")
 
 
 if __name__ == "__main__":

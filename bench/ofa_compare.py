@@ -52,6 +52,14 @@ IMAGE_SIZES = (160, 176, 192, 208, 224)
 BLOCKS = SLOTS * len(STAGES)
 
 
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """--predictor and --nets: OFA's predictor and published networks, read from ../shared/data by default."""
+    parser.add_argument(
+        "--predictor", type=Path, default=SHARED / "ofa_acc_predictor" / "acc_predictor_ofa_mbv3_w1.2.npz"
+    )
+    parser.add_argument("--nets", type=Path, default=SHARED / "ofa_specialized_nets" / "nets")
+
+
 class Evolution:
     """OFA's EvolutionFinder on OFA's arch dicts (ks/e for all 20 slots, d per stage, image size)."""
 
@@ -133,10 +141,7 @@ class Evolution:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--predictor", type=Path, default=SHARED / "ofa_acc_predictor" / "acc_predictor_ofa_mbv3_w1.2.npz"
-    )
-    parser.add_argument("--nets", type=Path, default=SHARED / "ofa_specialized_nets" / "nets")
+    add_data_arguments(parser)
     parser.add_argument("--trials", type=int, default=3000)
     parser.add_argument("--samplers", default="nsga2,tpe,random,surrogate")
     parser.add_argument("--generations", type=int, default=500)
@@ -203,7 +208,7 @@ def main() -> None:
             record[key][config.name] = runs
             tops = [100 * run["top1"] for run in runs]
             # the finder's --seed run sets the goal; its other seeds get a column of their own: its spread
-            rows[config.name] += _seed_cells(tops) if index == 0 else [_mean_range(tops)]
+            rows[config.name] += _seed_cells(tops) if index == 0 else [mean_range(tops)]
             print(f"evolution ({generations} generations) {config.name}: {runs[0]['evaluations']} evaluations,"
                   f" {runs[0]['pricings']} pricings, {runs[0]['s']:.0f} s per run", flush=True)  # fmt: skip
 
@@ -241,11 +246,13 @@ def _others(seeds: list[int]) -> str:
 
 def _seed_cells(tops: list[float]) -> list[str]:
     """The --seed run's figure and, given further seeds, their mean and range in a column of their own."""
-    return [_mean_range(cell) for cell in ([tops[:1], tops[1:]] if len(tops) > 1 else [tops])]
+    return [mean_range(cell) for cell in ([tops[:1], tops[1:]] if len(tops) > 1 else [tops])]
 
 
-def _mean_range(tops: list[float]) -> str:
-    return f"{np.mean(tops):.2f}" + (f" ({min(tops):.2f}-{max(tops):.2f})" if len(tops) > 1 else "")
+def mean_range(values: list[float], digits: int = 2) -> str:
+    """Mean, and the range when there are several."""
+    low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
+    return f"{np.mean(values):.{digits}f}" + (f" ({low}-{high})" if len(values) > 1 else "")
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ class _Work:
     @property
     def halving(self) -> bool:
         """Successive halving (a training evaluator in the Pareto search) instead of Optuna's loop."""
-        return _top_rung(self.evaluator, self.objective, self.eta, self.rungs) is not None
+        return _halves(self.evaluator, self.objective)
 
     @property
     def pruned(self) -> bool:
@@ -386,11 +386,16 @@ def run_search(
     )
 
 
+def _halves(evaluator: Evaluator, objective: str) -> bool:
+    """Successive halving: a training evaluator in the Pareto search."""
+    return isinstance(evaluator, TrainEvaluator) and objective == "pareto"
+
+
 def _top_rung(evaluator: Evaluator, objective: str, eta: int, rungs: int) -> int | None:
-    """The successive-halving rung of a fully trained score; None where the search does not halve (it does
-    with a training evaluator in the Pareto search)."""
-    if not isinstance(evaluator, TrainEvaluator) or objective != "pareto":
+    """The successive-halving rung of a fully trained score; None where the search does not halve."""
+    if not _halves(evaluator, objective):
         return None
+    assert isinstance(evaluator, TrainEvaluator)
     from nas.search._halving import rung_steps
 
     return len(rung_steps(evaluator.steps, eta, rungs)) - 1

@@ -435,11 +435,12 @@ class ScoredConfigs:
         for earlier in self._finished.new(trial.study):
             complete = earlier.state == optuna.trial.TrialState.COMPLETE
             if complete and math.isfinite(result(earlier).get("score", math.nan)):
-                self._by_params.setdefault(_key(earlier.params), earlier)
-        return self._by_params.get(_key(trial.params))
+                self._by_params.setdefault(params_key(earlier.params), earlier)
+        return self._by_params.get(params_key(trial.params))
 
 
-def _key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+def params_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A trial's choices as a hashable key: the same config, whatever order they were asked in."""
     return tuple(sorted(params.items()))
 
 

@@ -36,7 +36,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from nas._errors import ArgumentError
 from nas.latency import LatencyModel
-from nas.search._study import claim, result, trial_seed
+from nas.search._study import claim, params_key, result, trial_seed
 from nas.space import SearchSpace
 
 KICK, CLIMB_STEPS, CLIMB_MOVES = 3, 30, 40  # a climb on the surrogate (see SurrogateSampler._climbs)
@@ -147,7 +147,7 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
     def _propose(self, study: optuna.Study) -> list[Params]:
         """A batch of new configs within budget: random until ``initial`` are scored, then chosen."""
         trials = study.get_trials(deepcopy=False)
-        seen = {_key(t.params) for t in trials} | {_key(p) for p in self._proposed.values()}
+        seen = {params_key(t.params) for t in trials} | {params_key(p) for p in self._proposed.values()}
         scored = [
             (t.params, result(t)["latency_ms"], result(t)["score"])
             for t in trials
@@ -165,7 +165,7 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
             best = self._best_within(target, scored, seen)
             if best is not None:
                 chosen.append(best)
-                seen.add(_key(best))
+                seen.add(params_key(best))
         return chosen or self._random_batch(seen, self.batch)
 
     def _targets(self, lowest_ms: float) -> Iterator[float]:
@@ -202,7 +202,7 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         gain = self._surrogate.upper(np.stack([f for _, f in population]), self.kappa)
         for i in np.argsort(-gain):
             params = self._decode(population[i][0])[0]
-            if _key(params) not in seen:
+            if params_key(params) not in seen:
                 return params
         return None
 
@@ -237,12 +237,12 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
             for _ in range(self.pairs):
                 one, two = self._random.sample(names, 2)
                 steps.append({one: self._random.choice(self.genes[one]), two: self._random.choice(self.genes[two])})
-        found, keys = [], {_key(params)} | seen
+        found, keys = [], {params_key(params)} | seen
         for step in steps:
             moved = {**genome, **step}
             child, ms = self._decode(moved)
-            if _key(child) not in keys and ms <= target_ms:
-                keys.add(_key(child))
+            if params_key(child) not in keys and ms <= target_ms:
+                keys.add(params_key(child))
                 found.append((moved, self._features(child)))
         return found
 
@@ -299,9 +299,9 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         batch: list[Params] = []
         for _ in range(1000 * size):
             params, ms = self._decode(self._random_genome())
-            if _key(params) not in seen and ms <= self.budget_ms:
+            if params_key(params) not in seen and ms <= self.budget_ms:
                 batch.append(params)
-                seen.add(_key(params))
+                seen.add(params_key(params))
                 if len(batch) == size:
                     break
         return batch or [self._decode(self._random_genome())[0]]
@@ -357,10 +357,6 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
 def most_levels(*, batch: int = BATCH, focus: int = FOCUS) -> int:
     """Budgets of interest (besides the budget) a batch can aim ``focus`` proposals at, keeping one spread."""
     return (batch - 1) // focus - 1
-
-
-def _key(params: Params) -> tuple[Any, ...]:
-    return tuple(sorted(params.items()))
 
 
 @contextmanager

@@ -30,6 +30,7 @@ from nas.search._study import (
     constraint_attrs,
     differences,
     objective_values,
+    params_key,
     priced_record,
     result,
     trial_config,
@@ -60,7 +61,7 @@ def warm_trials(
     for folder in sorted({str(Path(source).resolve()) for source in sources}):
         copies[folder] = []
         for template in _copies(Path(folder), setup, space, latency, budget_ms):
-            if (key := tuple(sorted(template.params.items()))) in seen:
+            if (key := params_key(template.params)) in seen:
                 continue
             seen.add(key)
             copies[folder].append(template)
