@@ -78,6 +78,18 @@ def add_evaluator_flags(parser_: argparse.ArgumentParser) -> None:
     )
 
 
+def add_warm_start_flag(parser_: argparse.ArgumentParser) -> None:
+    """``--warm-start``, alike wherever a search runs (nas.search, nas.pipeline)."""
+    parser_.add_argument(
+        "--warm-start",
+        action="append",
+        default=[],
+        metavar="FOLDER",
+        help="begin the search with the scored trials of an earlier search (same space and evaluator settings;"
+        " any target or budget), priced on this table and not evaluated again; repeat for several (default: none)",
+    )
+
+
 def evaluator_options(args: argparse.Namespace, *, data: Any = None, uses_data: bool = False, **extra: Any) -> dict:
     """The options a command's flags give its evaluator: ``--data`` (``data`` when the command loaded it,
     the evaluator's ``data_default`` when not given), ``--seed`` and the flags of ``add_evaluator_flags``.

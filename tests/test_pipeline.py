@@ -15,6 +15,7 @@ from nas.config import agreement, stages
 from nas.latency import measure_here, space_bounds
 from nas.pipeline import Entry, PipelineResult, Recipe, run_pipeline, train_seed
 from nas.pipeline._report import evaluator_caveat, verdict
+from nas.search import run_search
 from tests.conftest import DEFAULT_SPACE, run_main
 from tests.conftest import LARGE as LARGE_REF
 from tests.conftest import SMALL as SMALL_REF
@@ -36,11 +37,14 @@ PIPELINE = {
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[PipelineResult, float]:
     """One small pipeline run on the estimated arm64 table: budget near the default space's fastest
-    networks (cheap to train), one NetAdapt iteration (a 20 % cut)."""
+    networks (cheap to train), one NetAdapt iteration (a 20 % cut); its search begins with the scores of
+    an x86_64 search's (``warm_start``)."""
     folder = tmp_path_factory.mktemp("pipeline")
-    bounds = space_bounds(SearchSpace.load(DEFAULT_SPACE), LatencyTable.load("arm64"))
-    budget = 3 * bounds.fastest_ms  # about the 15th percentile of random configs
-    return run_pipeline(budget_ms=budget, out=folder / "run", **PIPELINE), budget
+    space = SearchSpace.load(DEFAULT_SPACE)
+    x86 = space_bounds(space, LatencyTable.load("x86_64")).slowest_ms  # every trial scored
+    run_search(latency="x86_64", budget_ms=x86, space=space, evaluator="flops", trials=10, out=folder / "x86")
+    budget = 3 * space_bounds(space, LatencyTable.load("arm64")).fastest_ms  # ~15th percentile of random configs
+    return run_pipeline(budget_ms=budget, out=folder / "run", warm_start=[folder / "x86"], **PIPELINE), budget
 
 
 def test_pipeline_ends_within_budget_with_a_deployable_model(pipeline_run: tuple[PipelineResult, float]) -> None:
@@ -52,6 +56,8 @@ def test_pipeline_ends_within_budget_with_a_deployable_model(pipeline_run: tuple
     assert LatencyTable.load("arm64").predict(final) <= budget
     assert result.final["predicted_ms"] <= budget
     assert result.search.best is not None
+    assert result.search.copied == 10  # the x86_64 search's trials, scored once
+    assert result.search.trials == PIPELINE["trials"] + 10
     assert result.search.best.latency_ms <= budget * 1.15
     assert result.netadapt.start_ms == pytest.approx(result.search.best.latency_ms)
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -90,6 +96,8 @@ def test_report_compares_with_references_trained_the_same_way(pipeline_run: tupl
     assert [r["name"] for r in record["references"]] == ["mobilenetv3_large", "mobilenetv3_small"]
     assert all(len(r["accuracies"]) == 2 for r in record["references"])
     assert record["table"]["measured"] is False
+    assert record["settings"]["warm_start"] == [str(result.out.parent / "x86")]
+    assert f"10 copied with their scores from `{result.out.parent / 'x86'}`" in report
     assert record["space_hash"]
     assert record["versions"]["torch"]
     assert set(record["agreement"]) == {"mobilenetv3_large", "mobilenetv3_small"}
@@ -103,10 +111,11 @@ def test_rerun_through_the_cli_resumes_every_stage(pipeline_run: tuple[PipelineR
         "nas.pipeline",
         *(part for item in flags.items() for part in item),
         *("--target", "arm64", "--budget", f"{budget}ms", "--seeds", "0,1", "--train-references"),
-        *("--out", str(first.out)),
+        *("--out", str(first.out), "--warm-start", str(first.out.parent / "x86")),
     )
     assert result.returncode == 0, result.stderr
     assert "resuming study" in result.stderr
+    assert "10 copied with their scores" in first.report.read_text()  # copied once
     assert "training final seed" not in result.stderr  # finished seeds are reused
     assert result.stdout.startswith(f"pipeline: final network {first.final['predicted_ms']:.3f} ms predicted")
     assert json.loads((first.out / "run.json").read_text())["final"]["accuracies"] == first.final["accuracies"]

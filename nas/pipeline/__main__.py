@@ -19,7 +19,7 @@ from pathlib import Path
 from nas import _cli
 from nas.search._run import DEFAULT_SPACE
 
-FLAGS = {"budget_ms": "--budget", "latency": "--target"}
+FLAGS = {"budget_ms": "--budget", "latency": "--target", "warm_start": "--warm-start"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--trials", type=int, default=1000, help="search trials (default: %(default)s)")
     _cli.add_evaluator_flags(p)
+    _cli.add_warm_start_flag(p)
     p.add_argument("--slack", type=float, default=0.1, help="search at budget x (1 + slack); NetAdapt trims the rest")
     p.add_argument(
         "--data", help="dataset for NetAdapt and the final training (default: digits; on a supernet, its own)"
@@ -105,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         space=args.space,
         evaluator=evaluator,
         trials=args.trials,
+        warm_start=args.warm_start,
         slack=args.slack,
         data=args.data,
         resolution=args.resolution,

@@ -116,6 +116,13 @@ def _files(deployed: dict[str, Any], seed: int) -> list[str]:
     ]
 
 
+def _copied(search: SearchResult) -> str:
+    """Where a warm start's trials came from: their scores were not computed by this run."""
+    if not search.copied:
+        return ""
+    return f"; {search.copied} copied with their scores from {', '.join(f'`{f}`' for f in search.warm_start)}"
+
+
 def evaluator_caveat(evaluator: str, budget_ms: float, table: LatencyModel) -> str | None:
     """The project's own benchmark (bench/RESULTS.md, "search vs references") found the MACs score weak at
     small budgets: searches scored by ``flops`` fell 0.8-1.0 points short of MobileNetV3-Small at its
@@ -172,7 +179,7 @@ def write_report(
         "## 1. Search",
         "",
         f"{search.trials} trials ({search.feasible} within the search budget of"
-        f" {search.budget_ms:g} ms = budget x {1 + settings['slack']:g}); picked the best:"
+        f" {search.budget_ms:g} ms = budget x {1 + settings['slack']:g}{_copied(search)}); picked the best:"
         f" {best.name}, score {best.score:.4g} ({search.evaluator.unit}), {best.latency_ms:.3f} ms.",
         "",
         "![Pareto front](search/pareto.png)",

@@ -54,6 +54,7 @@ def run_pipeline(
     space: SearchSpace | str | os.PathLike[str] = DEFAULT_SPACE,
     evaluator: Evaluator | str = "flops",
     trials: int = 1000,
+    warm_start: Sequence[str | os.PathLike[str]] = (),
     slack: float = 0.1,
     data: str | None = None,
     resolution: int | None = None,
@@ -78,6 +79,9 @@ def run_pipeline(
     weights (no initial training), every network of stage 3 starts from weights inherited from the
     supernet (the final one from NetAdapt's result) with the same recipe, the classes, data and
     resolution are the supernet's, and a reference outside its space is left out of the comparison.
+
+    ``warm_start``: earlier searches' output folders whose scored configs the search begins with, not
+    evaluated again (``trials`` counts new ones; see ``run_search``).
 
     Three seeds and trained references by default: with fewer, the verdict against MobileNetV3 flips
     with the seed (bench/RESULTS.md); they cost (1 + 2 references) x seeds trainings in stage 3."""
@@ -125,6 +129,7 @@ def run_pipeline(
             seed=seed,
             out=folder / "search",
             final_budget_ms=budget,
+            warm_start=warm_start,
             show_progress_bar=show_progress_bar,
         )
     except ArgumentError as exc:
@@ -207,6 +212,7 @@ def run_pipeline(
         "budget_ms": budget,
         "slack": slack,
         "trials": trials,
+        "warm_start": list(search.warm_start),
         "seed": seed,
         "seeds": seeds,
         "data": data,

@@ -61,14 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="processes on this machine sharing the study")
     p.add_argument("--eta", type=int, default=3, help="successive halving (train evaluator, pareto): keep 1/eta")
     p.add_argument("--rungs", type=int, default=3, help="successive halving: fidelity rungs (default: %(default)s)")
-    p.add_argument(
-        "--warm-start",
-        action="append",
-        default=[],
-        metavar="FOLDER",
-        help="begin with the scored trials of an earlier search (same space and evaluator settings; any target"
-        " or budget), priced on this table and not evaluated again; repeat for several",
-    )
+    _cli.add_warm_start_flag(p)
     return p
 
 

@@ -69,6 +69,7 @@ class SearchResult:
     wall_seconds: float  # this call
     also_budgets_ms: tuple[float, ...] = ()  # the smaller budgets asked for, rising
     copied: int = 0  # of ``trials``: copied with their scores from earlier searches (``warm_start``)
+    warm_start: tuple[str, ...] = ()  # the folders they were copied from (also when resumed without them)
 
     def best_within(self, budget_ms: float) -> Point | None:
         """The front's best config within ``budget_ms`` (one of ``also_budgets_ms``, say)."""
@@ -335,6 +336,7 @@ def run_search(
         index, code = failed[0]
         raise NasError(f"search worker {index} failed (exit code {code}): {_last_line(folder / f'worker{index}.log')}")
     wall = time.perf_counter() - start
+    sources = list(study.user_attrs.get(WARM, {}).get("from", []))  # also when resumed without ``warm_start``
     settings = {
         "space": space.source,
         "target": latency.target,
@@ -352,7 +354,7 @@ def run_search(
         "workers": workers,
         "eta": eta,
         "rungs": rungs,
-        "warm_start": study.user_attrs.get(WARM, {}).get("from", []),  # also when resumed without the argument
+        "warm_start": sources,
     }
     best, front, refs = write_results(
         out=folder,
@@ -383,6 +385,7 @@ def run_search(
         wall_seconds=wall,
         also_budgets_ms=tuple(levels),
         copied=copied,
+        warm_start=tuple(sources),
     )
 
 
