@@ -12,7 +12,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from nas.search._mirror import insert_trial
+from nas.search._mirror import insert_trial, insert_trials
 from nas.search._study import make_storage
 
 _DISTRIBUTIONS = {
@@ -68,6 +68,14 @@ def test_a_trial_written_in_one_transaction_reads_back_as_the_one_optuna_writes(
         _same(written[1], written[0])
         assert type(written[1].params["s2.depth"]) is int
         assert type(written[1].params["s1.se"]) is bool
+        # many at once (a warm start's copies): numbered on, each the trial Optuna writes
+        running = _template(TrialState.RUNNING)
+        assert [n for _, n in insert_trials(study, [template, running, template])] == [2, 3, 4]
+        written = study.get_trials(deepcopy=False)
+        _same(written[2], written[0])
+        _same(written[4], written[0])
+        assert written[3].state == TrialState.RUNNING
+        assert written[3].user_attrs == running.user_attrs
 
 
 def test_a_running_trial_written_so_is_completed_by_optuna(tmp_path: Path) -> None:
@@ -85,7 +93,8 @@ def test_a_running_trial_written_so_is_completed_by_optuna(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_numbers_stay_unique_when_processes_write_at_once(tmp_path: Path, workers: int) -> None:
-    """Two writers on one SQLite file (threads with their own storage objects) never share a number."""
+    """Two writers on one SQLite file (threads with their own storage objects), one trial or several at a
+    time, never share a number."""
     from concurrent.futures import ThreadPoolExecutor
 
     url = f"sqlite:///{tmp_path / 'study.db'}"
@@ -93,7 +102,8 @@ def test_numbers_stay_unique_when_processes_write_at_once(tmp_path: Path, worker
 
     def write(_: int) -> list[int]:
         study = optuna.load_study(storage=make_storage(url), study_name="s")
-        return [insert_trial(study, _template())[1] for _ in range(20)]
+        singles = [insert_trial(study, _template())[1] for _ in range(5)]
+        return singles + [n for _ in range(3) for _, n in insert_trials(study, [_template()] * 5)]
 
     with ThreadPoolExecutor(workers) as pool:
         numbers = [n for part in pool.map(write, range(workers)) for n in part]
