@@ -145,15 +145,28 @@ def test_neighbours_are_one_or_two_asked_choices_away_new_and_within_the_target(
             assert sampler._neighbours(centre.params, target, keys) == []
 
 
-def test_features_are_the_one_hot_of_the_choices_asked(tiny: tuple[SearchSpace, LatencyTable]) -> None:
-    space, table = tiny
+@pytest.mark.parametrize("name", ["tiny", "ofa_mbv3_w1.2"])
+def test_features_are_the_one_hot_of_the_choices_asked_and_the_rank_of_ordered_ones(
+    tiny: tuple[SearchSpace, LatencyTable], name: str
+) -> None:
+    """The tiny space's choices are all two-way (a one-hot says all); every choice of OFA's (kernels 3/5/7,
+    expansions 3/4/6, depths 2/3/4, 17 resolutions) also gets its rank among the options, 0 when not asked."""
+    space, table = tiny if name == "tiny" else (SearchSpace.load(name), LatencyTable.load("note10"))
     sampler = SurrogateSampler(space=space, latency=table, budget_ms=BUDGET_MS, seed=0)
     columns = [(name, option) for name, options in sampler.genes.items() for option in options]
+    ordered = [] if name == "tiny" else list(sampler.genes)
     for _ in range(20):
         params = sampler._decode(sampler._random_genome())[0]
         x = sampler._features(params)
-        assert len(x) == len(columns)
-        assert [columns[k] for k in np.flatnonzero(x)] == sorted(params.items(), key=columns.index)
+        assert len(x) == len(columns) + len(ordered)
+        hot = np.flatnonzero(x[: len(columns)])
+        assert [columns[k] for k in hot] == sorted(params.items(), key=columns.index)
+        options = {choice: sorted(set(sampler.genes[choice])) for choice in ordered}
+        ranks = [(options[c].index(params[c]) + 1) / len(options[c]) if c in params else 0.0 for c in ordered]
+        assert x[len(columns) :] == pytest.approx(ranks)
+    if ordered:  # the largest option ranks 1, the smallest 1/3 of three; the choices not asked 0
+        x = sampler._features({"resolution": 224, "s1.depth": 2, "s1.l0.kernel": 7, "s1.l0.expansion": 3.0})
+        assert sorted(x[len(columns) :][x[len(columns) :] > 0]) == pytest.approx([1 / 3, 1 / 3, 1, 1])
 
 
 def _climber(

@@ -2,19 +2,20 @@
 
 Optuna's samplers see neither the latency table nor the budget: they spend trials on configs the table
 would have refused for free, and they learn the accuracy landscape only through their own generic
-models. This one prices every candidate from the table before proposing it and steers by a surrogate
-of the evaluator (a small ensemble of MLPs on the choices one-hot, refitted on the study's results): per
-batch it picks latency targets spread over the budget and, for each, evolves the best evaluated configs
-within that target *on the surrogate* (free), then proposes the candidate with the highest upper
-confidence bound. For half the targets (``local``) the candidates are instead the configs one or two
-choices away from one of the best evaluated ones within the target (a trust region): near the top of the
-front the surrogate's errors exceed the differences left to find, and a step around the incumbent still
-pays. Two-choice steps matter under a hard target: an incumbent near its target can take no single
-upgrade, but it can trade one choice up for another down. The centre is the best config within the
-target most of the time and one of the next best otherwise (rank r with probability e^-r (1 - e^-1)),
-so the steps do not all stall in the best config's basin. Three longer jumps join those candidates:
-climbs on the surrogate back within the target, each holding an input resolution other than the
-centre's, two from the centre, one from a random config (each resolution has its own basin).
+models. This one prices every candidate from the table before proposing it and steers by a surrogate of
+the evaluator (a small ensemble of MLPs on the choices one-hot, plus each ordered choice's rank,
+refitted on the study's results): per batch it picks latency targets spread over the budget and, for
+each, evolves the best evaluated configs within that target *on the surrogate* (free), then proposes the
+candidate with the highest upper confidence bound. For half the targets (``local``) the candidates are
+instead the configs one or two choices away from one of the best evaluated ones within the target (a
+trust region): near the top of the front the surrogate's errors exceed the differences left to find, and
+a step around the incumbent still pays. Two-choice steps matter under a hard target: an incumbent near
+its target can take no single upgrade, but it can trade one choice up for another down. The centre is
+the best config within the target most of the time and one of the next best otherwise (rank r with
+probability e^-r (1 - e^-1)), so the steps do not all stall in the best config's basin. Three longer
+jumps join those candidates: climbs on the surrogate back within the target, each holding an input
+resolution other than the centre's, two from the centre, one from a random config (each resolution has
+its own basin).
 Given ``levels`` (latencies below the budget that the user also ships at), each batch also aims ``focus``
 targets at each of them and at the budget itself: spread targets alone give a point of the front under
 one proposal per batch. (Leaping from a runner-up input resolution's best config instead, for one of the
@@ -85,7 +86,15 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         self._slot: dict[tuple[str, Any], int] = {}  # (choice, option) -> its one-hot column: _features is hot
         for k, column in enumerate(columns):
             self._slot.setdefault(column, k)  # an option equal to an earlier one (1 and 1.0) shares its column
-        self._width = len(columns)
+        # and a column per ordered choice (numbers, more than two): its option's rank, so what the model learns
+        # of kernels 3 and 5 says something of 7 (a few hundred trials ranked better, bench/RESULTS.md)
+        ordered = [name for name, options in self.genes.items() if _ordered(options)]
+        self._rank = {
+            name: (len(columns) + k, {option: (r + 1) / len(set(self.genes[name]))
+                                      for r, option in enumerate(sorted(set(self.genes[name])))})
+            for k, name in enumerate(ordered)
+        }  # fmt: skip
+        self._width = len(columns) + len(ordered)
         self._seed = random.randrange(2**32) if seed is None else seed
         self._random = random.Random(self._seed)
         self._queue: list[Params] = []
@@ -347,11 +356,19 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         return decoded
 
     def _features(self, params: Params) -> np.ndarray:
-        """One-hot of the choices asked; choices not asked (layers past a depth) stay zero, as in OFA's
-        encoding."""
+        """One-hot of the choices asked, and each ordered one's rank; choices not asked (layers past a depth)
+        stay zero, as in OFA's encoding."""
         x = np.zeros(self._width, np.float32)
         x[[slot for item in params.items() if (slot := self._slot.get(item)) is not None]] = 1
+        for name, value in params.items():
+            if (ranked := self._rank.get(name)) is not None and (rank := ranked[1].get(value)) is not None:
+                x[ranked[0]] = rank
         return x
+
+
+def _ordered(options: Sequence[Any]) -> bool:
+    """Numbers with an order a one-hot column does not tell: more than two of them (bools aside)."""
+    return len(set(options)) > 2 and all(isinstance(o, int | float) and not isinstance(o, bool) for o in options)
 
 
 def most_levels(*, batch: int = BATCH, focus: int = FOCUS) -> int:
