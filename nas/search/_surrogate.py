@@ -89,11 +89,9 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         # and a column per ordered choice (numbers, more than two): its option's rank, so what the model learns
         # of kernels 3 and 5 says something of 7 (a few hundred trials ranked better, bench/RESULTS.md)
         ordered = [name for name, options in self.genes.items() if _ordered(options)]
-        self._rank = {
-            name: (len(columns) + k, {option: (r + 1) / len(set(self.genes[name]))
-                                      for r, option in enumerate(sorted(set(self.genes[name])))})
-            for k, name in enumerate(ordered)
-        }  # fmt: skip
+        self._rank: dict[str, tuple[int, dict[Any, float]]] = {  # choice -> its rank column, option -> rank
+            name: (len(columns) + k, _ranks(self.genes[name])) for k, name in enumerate(ordered)
+        }
         self._width = len(columns) + len(ordered)
         self._seed = random.randrange(2**32) if seed is None else seed
         self._random = random.Random(self._seed)
@@ -369,6 +367,12 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
 def _ordered(options: Sequence[Any]) -> bool:
     """Numbers with an order a one-hot column does not tell: more than two of them (bools aside)."""
     return len(set(options)) > 2 and all(isinstance(o, int | float) and not isinstance(o, bool) for o in options)
+
+
+def _ranks(options: Sequence[Any]) -> dict[Any, float]:
+    """Each option's rank among the distinct options, scaled to (0, 1]: 0 is left for a choice not asked."""
+    distinct = sorted(set(options))
+    return {option: (r + 1) / len(distinct) for r, option in enumerate(distinct)}
 
 
 def most_levels(*, batch: int = BATCH, focus: int = FOCUS) -> int:
