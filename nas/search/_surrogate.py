@@ -89,8 +89,10 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         # and a column per ordered choice (numbers, more than two): its option's rank, so what the model learns
         # of kernels 3 and 5 says something of 7 (a few hundred trials ranked better, bench/RESULTS.md)
         ordered = [name for name, options in self.genes.items() if _ordered(options)]
-        self._rank: dict[str, tuple[int, dict[Any, float]]] = {  # choice -> its rank column, option -> rank
-            name: (len(columns) + k, _ranks(self.genes[name])) for k, name in enumerate(ordered)
+        self._rank: dict[tuple[str, Any], tuple[int, float]] = {  # (choice, option) -> its rank column, rank
+            (name, option): (len(columns) + k, rank)
+            for k, name in enumerate(ordered)
+            for option, rank in _ranks(self.genes[name]).items()
         }
         self._width = len(columns) + len(ordered)
         self._seed = random.randrange(2**32) if seed is None else seed
@@ -358,9 +360,9 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         stay zero, as in OFA's encoding."""
         x = np.zeros(self._width, np.float32)
         x[[slot for item in params.items() if (slot := self._slot.get(item)) is not None]] = 1
-        for name, value in params.items():
-            if (ranked := self._rank.get(name)) is not None and (rank := ranked[1].get(value)) is not None:
-                x[ranked[0]] = rank
+        for item in params.items():
+            if (ranked := self._rank.get(item)) is not None:
+                x[ranked[0]] = ranked[1]
         return x
 
 
